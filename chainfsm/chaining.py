@@ -1,0 +1,64 @@
+"""The chained config: the primary's network with our plugin appended.
+
+Purely computational and deterministic: the same primary and plugin give the same bytes, so
+the agent can compare bytes to decide that nothing needs writing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from chainfsm import validation
+from chainfsm.validation import NetworkList, Refusal, Rule
+
+DEFAULT_PLUGIN: Mapping[str, Any] = {"type": "antrea"}
+
+
+def parse_plugin(text: str) -> dict[str, Any] | str:
+    """The ``--plugin`` JSON as a plugin object, or a one-line reason it is not one."""
+    doc = validation.parse_object("--plugin", text.encode("utf-8", "surrogateescape"))
+    if isinstance(doc, Refusal):
+        return str(doc)
+    refusal = validation.plugin_type_refusal("--plugin", "the plugin", doc)
+    return str(refusal) if refusal else doc
+
+
+def chained_plugins(primary: NetworkList, plugin: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The primary's plugins, in order, with every entry of our type replaced by ours at the end.
+
+    An entry of our type already in the primary (someone chained into it) is dropped rather than
+    duplicated, so the runtime never runs our plugin twice.
+    """
+    ours = plugin["type"]
+    kept = [dict(p) for p in primary.plugins if p.get("type") != ours]
+    return [*kept, dict(plugin)]
+
+
+def render(primary: NetworkList, plugin: Mapping[str, Any], output: str) -> bytes | Refusal:
+    """The bytes of the chained ``.conflist`` named ``output``, or why none can be made.
+
+    A list keeps its every top-level key (``disableCheck`` and the like) in order; a single
+    plugin becomes the one-element list the runtime would make of it, keeping its
+    ``cniVersion`` (forcing another broke real clusters) and all of its keys.
+    """
+    plugins = chained_plugins(primary, plugin)
+    if primary.single:
+        if primary.name is None:
+            return Refusal(primary.file, Rule.NAME, 'has no "name", which a chained list needs')
+        doc: dict[str, Any] = {}
+        if primary.cni_version is not None:
+            doc["cniVersion"] = primary.cni_version
+        doc["name"] = primary.name
+        doc["plugins"] = plugins
+    else:
+        doc = {
+            key: (plugins if key == "plugins" else value) for key, value in primary.document.items()
+        }
+    data = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    # The bytes must pass the same rules we hold others to before anyone writes them.
+    verdict = validation.validate(output, data)
+    if isinstance(verdict, Refusal):
+        return Refusal(primary.file, verdict.rule, f"cannot be chained: {verdict}")
+    return data

@@ -1,0 +1,167 @@
+"""The command line: flags and ``CHAINFSM_*`` environment variables to settings, and the
+subcommands. Exit codes: 0 success, 1 the thing asked for is not so, 2 usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chainfsm import __version__, chaining, discovery, reading, validation
+from chainfsm.settings import Settings
+
+DEFAULTS = Settings()
+
+
+def _env(flag: str) -> str:
+    return "CHAINFSM_" + flag.lstrip("-").replace("-", "_").upper()
+
+
+def _option(
+    parser: argparse.ArgumentParser, flag: str, default: str | None, help: str, **kw: Any
+) -> None:
+    """A flag whose default comes from its environment variable (the container convention).
+
+    argparse runs ``type`` over string defaults too, so a bad variable is a usage error.
+    """
+    env = _env(flag)
+    shown = f" (env {env}; default: {default})" if default is not None else f" (env {env})"
+    parser.add_argument(flag, default=os.environ.get(env, default), help=help + shown, **kw)
+
+
+def _switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    env = _env(flag)
+    raw = os.environ.get(env, "").strip().lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        parser.error(f"{env}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
+    parser.add_argument(
+        flag, action="store_true", default=raw in ("1", "true", "yes"), help=f"{help} (env {env})"
+    )
+
+
+def _plugin(text: str) -> dict[str, Any]:
+    parsed = chaining.parse_plugin(text)
+    if isinstance(parsed, str):
+        raise argparse.ArgumentTypeError(parsed)
+    return parsed
+
+
+def _output_name(text: str) -> str:
+    if "/" in text or text in (".", "..") or not text.endswith(".conflist"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a plain file name ending in .conflist (the chain is a list)"
+        )
+    return text
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above zero")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _add_target_options(parser: argparse.ArgumentParser) -> None:
+    _option(parser, "--net-dir", str(DEFAULTS.net_dir), "the CNI conf dir", type=Path)
+    _option(parser, "--output", DEFAULTS.output, "our file's name", type=_output_name)
+    _option(
+        parser,
+        "--plugin",
+        '{"type":"antrea"}',
+        "the plugin appended to the primary's list, as a JSON object",
+        type=_plugin,
+    )
+    _option(
+        parser,
+        "--primary",
+        None,
+        "exact name or glob of the primary (default: first config file not ours)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chainfsm",
+        description="Chain a CNI plugin after the node's primary CNI config, safely.",
+    )
+    parser.add_argument("--version", action="version", version=f"chainfsm {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser(
+        "validate", help="check config files by the runtime's rules (exit 1 if any is invalid)"
+    )
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    render = commands.add_parser(
+        "render", help="print the chained config that would be written for the dir as it is"
+    )
+    _add_target_options(render)
+    return parser
+
+
+def _validate(files: Sequence[Path]) -> int:
+    failed = False
+    for path in files:
+        data = reading.read_sync(path.parent, path.name)
+        if data is None:
+            verdict: validation.Verdict = validation.Refusal(
+                path.name, validation.Rule.UNREADABLE, "does not exist"
+            )
+        elif isinstance(data, validation.Refusal):
+            verdict = data
+        else:
+            verdict = validation.validate(path.name, data)
+        if isinstance(verdict, validation.Refusal):
+            failed = True
+            print(f"{path}: invalid: {verdict.detail} [rule: {verdict.rule}]")
+        else:
+            kinds = ", ".join(verdict.plugin_types)
+            print(f"{path}: valid: network {verdict.name!r}, plugins [{kinds}]")
+    return 1 if failed else 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    net_dir: Path = args.net_dir
+    try:
+        names = reading.list_names(net_dir)
+    except OSError as err:
+        print(f"chainfsm: cannot list {net_dir}: {err.strerror}", file=sys.stderr)
+        return 1
+    primary = discovery.find_primary(names, args.output, args.primary)
+    if primary is None:
+        which = f" matching {args.primary!r}" if args.primary else ""
+        print(f"chainfsm: no primary config{which} in {net_dir}", file=sys.stderr)
+        return 1
+    data = reading.read_sync(net_dir, primary)
+    verdict: validation.Verdict | None = data if isinstance(data, validation.Refusal) else None
+    if data is None:
+        verdict = validation.Refusal(primary, validation.Rule.UNREADABLE, "vanished")
+    elif verdict is None:
+        assert isinstance(data, bytes)
+        verdict = validation.validate(primary, data)
+    rendered = (
+        verdict
+        if isinstance(verdict, validation.Refusal)
+        else chaining.render(verdict, args.plugin, args.output)
+    )
+    if isinstance(rendered, validation.Refusal):
+        print(f"chainfsm: no valid primary: {rendered}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(rendered)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "validate":
+        return _validate(args.files)
+    if args.command == "render":
+        return _render(args)
+    raise AssertionError(f"unhandled command {args.command}")

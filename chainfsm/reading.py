@@ -1,0 +1,70 @@
+"""Reading the conf dir the way the runtime does, without ever hanging on what lies there.
+
+The I/O side of discovery and validation: listings and file contents in, the values the pure
+modules take out. A FIFO, a device or a directory under a config name must never block us.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import aiofiles
+
+from chainfsm.validation import MAX_BYTES, Refusal, Rule
+
+#: What a read gives: the bytes, a refusal naming why they cannot be had, or None when absent.
+Read = bytes | Refusal | None
+
+
+def list_names(net_dir: Path) -> list[str]:
+    """The entries libcni considers: everything but directories (a symlink to one is kept, as
+    libcni keeps it, and then fails to read it)."""
+    with os.scandir(net_dir) as entries:
+        return [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
+
+
+def _open_regular(path: Path, name: str) -> int | Refusal | None:
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return Refusal(name, Rule.UNREADABLE, f"cannot be opened: {err.strerror}")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        return Refusal(name, Rule.NOT_REGULAR, f"is {kind}")
+    if info.st_size > MAX_BYTES:
+        os.close(fd)
+        return Refusal(
+            name, Rule.TOO_LARGE, f"is {info.st_size} bytes, over the {MAX_BYTES}-byte cap"
+        )
+    return fd
+
+
+def read_sync(net_dir: Path, name: str) -> Read:
+    """The file's bytes (at most one byte past the cap), for the one-shot commands."""
+    fd = _open_regular(net_dir / name, name)
+    if not isinstance(fd, int):
+        return fd
+    try:
+        with open(fd, "rb") as handle:
+            return handle.read(MAX_BYTES + 1)
+    except OSError as err:
+        return Refusal(name, Rule.UNREADABLE, f"cannot be read: {err.strerror}")
+
+
+async def read(net_dir: Path, name: str) -> Read:
+    """The file's bytes (at most one byte past the cap), read off the event loop."""
+    fd = _open_regular(net_dir / name, name)
+    if not isinstance(fd, int):
+        return fd
+    try:
+        async with aiofiles.open(fd, "rb") as handle:
+            return await handle.read(MAX_BYTES + 1)
+    except OSError as err:
+        return Refusal(name, Rule.UNREADABLE, f"cannot be read: {err.strerror}")

@@ -1,0 +1,67 @@
+"""The agent's settings: one frozen value, built once from flags and environment variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainfsm import chaining
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    net_dir: Path = Path("/etc/cni/net.d")
+    """The CNI conf dir the runtime reads (containerd's ``conf_dir``)."""
+
+    output: str = "05-antrea.conflist"
+    """Our file's name in ``net_dir``. It must end in ``.conflist`` and should sort before
+    the primary's name, or the runtime never reads it."""
+
+    plugin: Mapping[str, Any] = field(default_factory=lambda: dict(chaining.DEFAULT_PLUGIN))
+    """The plugin appended to the primary's list (Antrea in networkPolicyOnly mode by default)."""
+
+    primary: str | None = None
+    """An exact name or glob for the primary; by default the first config file not ours."""
+
+    bin_dir: Path | None = None
+    """Where the plugin binaries are (``/opt/cni/bin`` on nodes); when set, every plugin of the
+    chain must be there and support the list's ``cniVersion`` before we write. Off by default."""
+
+    once: bool = False
+    """Exit after the first Verified (0) or Failed (1): the init-container mode."""
+
+    timeout: float | None = None
+    """Seconds after which ``--once`` gives up (exit 1); None waits as long as it takes."""
+
+    keep_on_primary_loss: bool = False
+    """Keep our output when the primary disappears. Off: a chain with no primary behind it
+    would make the runtime report a network that AKS says is not ready."""
+
+    cleanup_on_exit: bool = False
+    """Remove our output on SIGTERM. Off: removing it makes the node NotReady."""
+
+    retry_attempts: int = 30
+    """Validations of an invalid primary before Failed. The budget ends at this count or at
+    ``retry_seconds``, whichever comes first."""
+
+    retry_seconds: float = 120.0
+    """Seconds of validating an invalid primary before Failed."""
+
+    backoff_initial: float = 0.05
+    """First retry delay in seconds; it doubles up to ``backoff_max``, with full jitter.
+    A change in the conf dir cuts any delay short."""
+
+    backoff_max: float = 5.0
+    """Longest retry delay in seconds, also the cap between retries out of Failed."""
+
+    revert_limit: int = 5
+    """How many times another writer may replace our output within ``revert_window`` before we
+    say so and back off instead of fighting it."""
+
+    revert_window: float = 60.0
+    """Seconds over which reverts of our output are counted."""
+
+    log_format: str = "json"
+    """``json`` (one object per line) or ``text``."""
