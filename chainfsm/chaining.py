@@ -7,6 +7,7 @@ the agent can compare bytes to decide that nothing needs writing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,9 @@ from chainfsm import validation
 from chainfsm.validation import NetworkList, Refusal, Rule
 
 DEFAULT_PLUGIN: Mapping[str, Any] = {"type": "antrea"}
+
+#: json.loads keeps a lone "\\udXXX" escape as a lone surrogate, which UTF-8 cannot encode.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_plugin(text: str) -> dict[str, Any] | str:
@@ -56,7 +60,10 @@ def render(primary: NetworkList, plugin: Mapping[str, Any], output: str) -> byte
         doc = {
             key: (plugins if key == "plugins" else value) for key, value in primary.document.items()
         }
-    data = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    # Surrogates only occur inside JSON strings: write them back as the escapes they came from.
+    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    data = (text + "\n").encode("utf-8")
     # The bytes must pass the same rules we hold others to before anyone writes them.
     verdict = validation.validate(output, data)
     if isinstance(verdict, Refusal):
