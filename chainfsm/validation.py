@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,19 @@ def _reject_constant(token: str) -> Any:
     raise ValueError(f"{token} is not JSON")
 
 
+def _float64(token: str) -> float:
+    # Go decodes every JSON number as a float64 and refuses one out of its range (1e999).
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {token[:20]} is out of range")
+    return value
+
+
+def _integer(token: str) -> int:
+    _float64(token)
+    return int(token)
+
+
 def _depth_exceeds(value: Any, limit: int) -> bool:
     """Whether ``value`` nests deeper than ``limit``; iterative, so it cannot overflow."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -128,7 +142,12 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
     if not text.strip():
         return Refusal(file, Rule.EMPTY, "holds only whitespace")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_float64,
+            parse_int=_integer,
+        )
     except json.JSONDecodeError as err:
         where = f"line {err.lineno} column {err.colno}"
         if err.pos >= len(text.rstrip()):
