@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chainfsm import __version__, chaining, discovery, reading, validation
+from chainfsm import __version__, chaining, discovery, logs, reading, validation
 from chainfsm.settings import Settings
 
 DEFAULTS = Settings()
@@ -103,7 +103,86 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="print the chained config that would be written for the dir as it is"
     )
     _add_target_options(render)
+
+    run = commands.add_parser(
+        "run", help="the agent: chain the primary and keep the chain right (container entrypoint)"
+    )
+    _add_target_options(run)
+    _add_agent_options(run)
+
+    demo = commands.add_parser(
+        "demo", help="play the AKS start-up race against the agent in a temp dir, and show it"
+    )
+    demo.add_argument("--log-format", choices=("json", "text"), default="text")
     return parser
+
+
+def _add_agent_options(parser: argparse.ArgumentParser) -> None:
+    _switch(parser, "--once", "exit 0 when Verified, 1 when Failed (init containers)")
+    _option(
+        parser,
+        "--timeout",
+        None,
+        "with --once: seconds after which to give up with exit 1",
+        type=_positive(float),
+    )
+    _switch(parser, "--keep-on-primary-loss", "keep our output when the primary disappears")
+    _switch(parser, "--cleanup-on-exit", "remove our output on SIGTERM (makes the node NotReady)")
+    _option(
+        parser,
+        "--log-format",
+        None,
+        "json or text (default: json unless stderr is a terminal)",
+        choices=("json", "text"),
+    )
+    d = DEFAULTS
+    _option(
+        parser,
+        "--retry-attempts",
+        str(d.retry_attempts),
+        "validations of an invalid primary before Failed",
+        type=_positive(int),
+    )
+    _option(
+        parser,
+        "--retry-seconds",
+        str(d.retry_seconds),
+        "seconds of validating an invalid primary before Failed",
+        type=_positive(float),
+    )
+    _option(
+        parser,
+        "--backoff-initial",
+        str(d.backoff_initial),
+        "first retry delay, seconds",
+        type=_positive(float),
+    )
+    _option(
+        parser,
+        "--backoff-max",
+        str(d.backoff_max),
+        "longest retry delay, seconds",
+        type=_positive(float),
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The agent's settings from parsed ``run`` arguments."""
+    return Settings(
+        net_dir=args.net_dir,
+        output=args.output,
+        plugin=args.plugin,
+        primary=args.primary,
+        once=args.once,
+        timeout=args.timeout,
+        keep_on_primary_loss=args.keep_on_primary_loss,
+        cleanup_on_exit=args.cleanup_on_exit,
+        retry_attempts=args.retry_attempts,
+        retry_seconds=args.retry_seconds,
+        backoff_initial=args.backoff_initial,
+        backoff_max=max(args.backoff_max, args.backoff_initial),
+        log_format=args.log_format or logs.default_format(),
+    )
 
 
 def _validate(files: Sequence[Path]) -> int:
@@ -164,4 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _validate(args.files)
     if args.command == "render":
         return _render(args)
+    if args.command == "run":
+        from chainfsm import running
+
+        settings = settings_from(args)
+        logs.configure(settings.log_format)
+        return running.main(settings)
+    if args.command == "demo":
+        from chainfsm import demo
+
+        return demo.main(args.log_format)
     raise AssertionError(f"unhandled command {args.command}")

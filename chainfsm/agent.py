@@ -1,0 +1,471 @@
+"""The agent: a transitions AsyncMachine whose states are the life of our chained config.
+
+One task drives the machine: each state's handler looks at the conf dir, does that state's
+work and fires the one trigger that follows. The inotify task only raises a flag, so a burst
+of changes costs one rescan. Handlers never sleep on a clock when they can wait for the
+kernel; the only timers are retry backoffs, and every one of them ends early on a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+from transitions.extensions.asyncio import AsyncMachine
+
+from chainfsm import (
+    chaining,
+    discovery,
+    logs,
+    observing,
+    reading,
+    retrying,
+    states,
+    validation,
+    verification,
+    watching,
+    writing,
+)
+from chainfsm.settings import Settings
+from chainfsm.states import State, Transition, Trigger
+from chainfsm.validation import Refusal
+
+#: How many transitions the agent remembers (for the state dump).
+HISTORY = 100
+
+
+class _Stopping(Exception):
+    """Raised out of a retry sleep when the agent is asked to stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What Validating found and Writing writes: the chain for one primary's content."""
+
+    primary: str
+    primary_data: bytes
+    rendered: bytes
+    expected_plugins: tuple[dict[str, Any], ...]
+
+
+def _describe(data: reading.Read) -> str:
+    """A few words on what a file holds, for naming another writer's content."""
+    if data is None:
+        return "nothing (removed)"
+    if isinstance(data, Refusal):
+        return data.detail
+    verdict = validation.validate("x.conflist", data)
+    if isinstance(verdict, Refusal):
+        return verdict.detail
+    return f"a list running [{', '.join(verdict.plugin_types)}]"
+
+
+def sha256(data: reading.Read) -> str | None:
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else None
+
+
+class Agent:
+    """The model of the machine. ``state`` and the trigger methods are bound by AsyncMachine."""
+
+    state: State
+    trigger: Callable[..., Awaitable[bool]]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.machine = AsyncMachine(
+            model=self,
+            states=State,
+            transitions=states.machine_transitions(),
+            initial=State.WaitingPrimary,
+            auto_transitions=False,
+        )
+        self.started = time.time()
+        self.state_since = time.time()
+        self._entered = time.monotonic()
+        self.history: collections.deque[Transition] = collections.deque(maxlen=HISTORY)
+        self.listeners: list[Callable[[Transition], None]] = []
+        self.attempt = 0
+        self.retries = 0
+        self.failures = 0
+        self.writes = 0
+        self.last_error: str | None = None
+        self.plan: Plan | None = None
+        #: The bytes of our output as we last wrote or found them verified.
+        self.verified_output: bytes | None = None
+        self.verified_first: str | None = None
+        self.exit_code = 0
+        self._reverts: collections.deque[float] = collections.deque()
+        #: Set once the watch is armed and the start-up cleanup is done.
+        self.ready = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._watch: watching.DirWatch | None = None
+        self._watch_lost: str | None = None
+        self._seen_primary: str | None = None
+
+    # -- what the machine and the outside world read --------------------------------------
+
+    @property
+    def watching(self) -> bool:
+        """The guard on leaving Failed: false under --once, where Failed is the end."""
+        return not self.settings.once
+
+    @property
+    def watch_armed(self) -> bool:
+        return self._watch is not None and self._watch.armed
+
+    @property
+    def primary(self) -> str | None:
+        """The primary as last seen in the conf dir."""
+        return self._seen_primary
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def notify_change(self, name: str | None = None) -> None:
+        """A relevant change in the conf dir (``name`` None: rescan everything)."""
+        self._changed.set()
+
+    def _on_watch_lost(self, why: str) -> None:
+        self._watch_lost = why
+        self._changed.set()
+
+    def request_stop(self, exit_code: int | None = None) -> None:
+        """Stop after the step in progress (a write in progress is finished, not cut)."""
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    # -- transitions ----------------------------------------------------------------------
+
+    async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:
+        source = self.state
+        now = time.monotonic()
+        if not await self.trigger(str(trigger)):
+            return False
+        record = Transition(
+            time=time.time(),
+            trigger=str(trigger),
+            source=source.value,
+            dest=self.state.value,
+            reason=reason,
+            primary=self.primary,
+            output=self.settings.output,
+            attempt=self.attempt,
+            ms_in_source=(now - self._entered) * 1000,
+        )
+        self._entered = now
+        if self.state is not source:
+            self.state_since = record.time
+        self.history.append(record)
+        if self.state is State.Failed:
+            self.last_error = reason
+            self.failures += 1
+        logs.event("transition", level, **record.fields())
+        for listener in self.listeners:
+            listener(record)
+        return True
+
+    # -- waiting --------------------------------------------------------------------------
+
+    async def _wait(self, within: float | None = None, changes: bool = True) -> bool:
+        """Until a change (True), ``within`` seconds or a stop request (False).
+
+        With ``changes`` false, only the clock or a stop request ends the wait.
+        """
+        events = [self._stopping, self._changed] if changes else [self._stopping]
+        if not any(e.is_set() for e in events):
+            waiters = [asyncio.ensure_future(e.wait()) for e in events]
+            try:
+                await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        if self.stopping or not changes or not self._changed.is_set():
+            return False
+        self._changed.clear()
+        return True
+
+    async def _retry_sleep(self, delay: float) -> None:
+        # tenacity's sleep: a change in the dir ends the backoff early.
+        await self._wait(delay)
+        if self.stopping:
+            raise _Stopping
+
+    # -- looking --------------------------------------------------------------------------
+
+    async def _observe(self) -> observing.Snapshot:
+        self._changed.clear()  # what happens from here on is seen by the next look
+        snap = await observing.observe(
+            self.settings.net_dir, self.settings.output, self.settings.primary
+        )
+        self._seen_primary = snap.primary
+        return snap
+
+    def _plan(self, snap: observing.Snapshot) -> Plan | Refusal:
+        assert snap.primary is not None
+        data = snap.primary_data
+        if data is None:
+            return Refusal(snap.primary, validation.Rule.UNREADABLE, "vanished while read")
+        if isinstance(data, Refusal):
+            return data
+        verdict = validation.validate(snap.primary, data)
+        if isinstance(verdict, Refusal):
+            return verdict
+        rendered = chaining.render(verdict, self.settings.plugin, self.settings.output)
+        if isinstance(rendered, Refusal):
+            return rendered
+        expected = tuple(chaining.chained_plugins(verdict, self.settings.plugin))
+        return Plan(snap.primary, data, rendered, expected)
+
+    # -- the states' work -----------------------------------------------------------------
+
+    async def _startup(self) -> None:
+        """Clear what a crash or an older installer left: our temp files, and an invalid file
+        under our output name, which blocks the runtime's whole directory."""
+        net_dir, output = self.settings.net_dir, self.settings.output
+        for name in reading.list_names(net_dir):
+            if discovery.is_our_temp(name, output):
+                await writing.remove(net_dir, name)
+                logs.event("removed", file=name, reason="a temp file of ours from before")
+        data = await reading.read(net_dir, output)
+        if data is None:
+            return
+        verdict = data if isinstance(data, Refusal) else validation.validate(output, data)
+        if isinstance(verdict, Refusal):
+            await writing.remove(net_dir, output)
+            logs.event(
+                "removed",
+                logging.WARNING,
+                file=output,
+                reason=f"invalid file under our output name, left from before: {verdict.detail}",
+            )
+
+    async def _waiting_primary(self) -> None:
+        snap = await self._observe()
+        if snap.primary is not None:
+            await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
+            return
+        if snap.output_data is not None and not self.settings.keep_on_primary_loss:
+            # A chain with no primary behind it would make the runtime report a network
+            # that the primary's owner says is not ready.
+            await writing.remove(self.settings.net_dir, self.settings.output)
+            self.verified_output = None
+            logs.event(
+                "withdrawn",
+                file=self.settings.output,
+                reason="no primary config: removed our chain so the runtime reports the truth"
+                " (--keep-on-primary-loss keeps it)",
+            )
+            return
+        await self._wait()
+
+    async def _validating(self) -> None:
+        policy = retrying.validation_policy(self.settings, self._retry_sleep)
+        started = time.monotonic()
+        refusal: Refusal | None = None
+        try:
+            async for attempt in policy:
+                with attempt:
+                    self.attempt = attempt.retry_state.attempt_number
+                    snap = await self._observe()
+                    if snap.primary is None:
+                        await self._fire(Trigger.PRIMARY_LOST, self._loss_reason())
+                        return
+                    plan = self._plan(snap)
+                    if isinstance(plan, Refusal):
+                        refusal = plan
+                        self.retries += 1
+                        await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
+                        raise retrying.NotReady(str(plan))
+                    self.plan = plan
+                    await self._fire(Trigger.PRIMARY_VALID, f"{plan.primary} is valid")
+                    return
+        except _Stopping:
+            return
+        except tenacity.RetryError:
+            elapsed = time.monotonic() - started
+            await self._fire(
+                Trigger.BUDGET_SPENT,
+                f"{refusal} (still, after {self.attempt} attempts over {elapsed:.1f} s); fix or"
+                " replace the primary config: chainfsm re-validates on every change",
+                logging.ERROR,
+            )
+
+    def _loss_reason(self) -> str:
+        which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
+        gone = f"{self.plan.primary} is gone; " if self.plan else ""
+        return f"{gone}no primary config{which} in {self.settings.net_dir}"
+
+    async def _writing(self) -> None:
+        assert self.plan is not None
+        net_dir, output, plan = self.settings.net_dir, self.settings.output, self.plan
+        current = await reading.read(net_dir, output)
+        if current != plan.rendered:
+            try:
+                await writing.write_atomic(net_dir, output, plan.rendered)
+            except writing.WriteError as err:
+                await self._fire(
+                    Trigger.WRITE_FAILED,
+                    f"{err}; the previous {output} is untouched. Free space or make the dir"
+                    " writable: chainfsm retries by itself",
+                    logging.ERROR,
+                )
+                return
+            self.writes += 1
+            logs.event("written", file=output, sha256=sha256(plan.rendered), primary=plan.primary)
+        snap = await self._observe()
+        check = verification.verify(
+            snap.names, snap.with_output(output), output, plan.expected_plugins
+        )
+        if check.effective:
+            self.verified_output = plan.rendered
+            self.verified_first = snap.first
+            self.failures = 0
+            self.last_error = None
+            done = "written" if current != plan.rendered else "already current"
+            await self._fire(Trigger.OUTPUT_VERIFIED, f"{output} {done}: {check.detail}")
+            return
+        await self._fire(Trigger.VERIFY_FAILED, self._advice(check), logging.ERROR)
+
+    def _advice(self, check: verification.Verification) -> str:
+        output = self.settings.output
+        if check.effect is verification.Effect.SHADOWED:
+            return (
+                f"{check.detail}: remove {check.first} or choose an --output name that sorts"
+                " before it"
+            )
+        if check.effect is verification.Effect.BLOCKED:
+            return (
+                f"{check.detail}: fix or remove {check.first}; the node stays NotReady until then"
+            )
+        return f"{output} did not verify: {check.detail}; another writer may be changing it"
+
+    async def _verified(self) -> None:
+        if not await self._wait():
+            return
+        snap = await self._observe()
+        if snap.primary is None:
+            await self._fire(Trigger.PRIMARY_LOST, self._loss_reason())
+            return
+        assert self.plan is not None
+        changes = []
+        if snap.primary != self.plan.primary:
+            changes.append(f"the primary is now {snap.primary} (was {self.plan.primary})")
+        elif snap.primary_data != self.plan.primary_data:
+            changes.append(f"{snap.primary} changed")
+        if snap.first != self.verified_first:
+            changes.append(f"{snap.first} is now first in the runtime's order")
+        if snap.output_data != self.verified_output:
+            what = _describe(snap.output_data)
+            if self._note_revert():
+                await self._fire(
+                    Trigger.REVERT_DETECTED,
+                    f"another writer replaced {self.settings.output} {len(self._reverts)} times"
+                    f" within {self.settings.revert_window:.0f} s (now it holds {what});"
+                    f" backing off for {self.settings.revert_window:.0f} s instead of fighting."
+                    " Find the other installer writing to this dir and stop it",
+                    logging.ERROR,
+                )
+                return
+            changes.append(f"{self.settings.output} was changed by someone else: it holds {what}")
+        if changes:
+            await self._fire(Trigger.CHANGE_DETECTED, "; ".join(changes))
+
+    def _note_revert(self) -> bool:
+        """Count a change of our output by someone else; True when it is a pattern."""
+        now = time.monotonic()
+        self._reverts.append(now)
+        while self._reverts and now - self._reverts[0] > self.settings.revert_window:
+            self._reverts.popleft()
+        return len(self._reverts) >= self.settings.revert_limit
+
+    async def _failed(self) -> None:
+        if not self.watching:
+            return
+        if self.history and self.history[-1].trigger == Trigger.REVERT_DETECTED:
+            # Only the clock brings us back: each of the other writer's writes is a change.
+            self._reverts.clear()
+            changed = await self._wait(self.settings.revert_window, changes=False)
+        else:
+            changed = await self._wait(retrying.failure_delay(self.settings, self.failures))
+        if self.stopping:
+            return
+        if changed:
+            await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
+        else:
+            await self._fire(Trigger.RETRY_DUE, "retrying after backoff")
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Watch, chain and keep the chain right until stopped (or, with --once, until Verified
+        or Failed). Returns the process exit code."""
+        handlers = {
+            State.WaitingPrimary: self._waiting_primary,
+            State.Validating: self._validating,
+            State.Writing: self._writing,
+            State.Verified: self._verified,
+            State.Failed: self._failed,
+        }
+        net_dir = self.settings.net_dir
+        try:
+            watch = watching.DirWatch(net_dir, self.notify_change, self._on_watch_lost)
+        except OSError as err:
+            logs.event("exit", logging.ERROR, reason=f"cannot watch {net_dir}: {err.strerror}")
+            return 1
+        with watch:
+            self._watch = watch
+            pump = watching.start(watch, "chainfsm-watch")
+            try:
+                await self._startup()
+                self.ready.set()
+                logs.event(
+                    "started",
+                    state=self.state.value,
+                    net_dir=str(net_dir),
+                    output=self.settings.output,
+                )
+                while not self.stopping:
+                    if self._watch_lost is not None and self.state is not State.Failed:
+                        await self._fire(
+                            Trigger.WATCH_LOST,
+                            f"{self._watch_lost}: exiting so the kubelet restarts chainfsm with"
+                            " the conf dir mounted afresh",
+                            logging.ERROR,
+                        )
+                        self.request_stop(exit_code=1)
+                        break
+                    await handlers[self.state]()
+                    if self.settings.once and self.state in (State.Verified, State.Failed):
+                        self.exit_code = 0 if self.state is State.Verified else 1
+                        break
+            except writing.WriteError as err:
+                # Only cleanup and withdrawal raise it outside Writing; without them, a stale
+                # or blocking file stays, so say so and let the kubelet restart us.
+                logs.event("exit", logging.ERROR, reason=str(err))
+                self.exit_code = 1
+            finally:
+                pump.cancel()
+                self._watch = None
+        if self.settings.cleanup_on_exit and not self.settings.once:
+            try:
+                if await writing.remove(net_dir, self.settings.output):
+                    logs.event(
+                        "withdrawn",
+                        file=self.settings.output,
+                        reason="--cleanup-on-exit: removed our chain on the way out",
+                    )
+            except writing.WriteError as err:
+                logs.event("exit", logging.ERROR, reason=str(err))
+        return self.exit_code

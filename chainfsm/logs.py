@@ -1,0 +1,59 @@
+"""Structured log lines: one JSON object per line for machines, or ``key=value`` text."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+LOGGER_NAME = "chainfsm"
+log = logging.getLogger(LOGGER_NAME)
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, dict) else {}
+
+
+def _time(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {"time": _time(record), "level": record.levelname.lower(), "event": record.msg}
+        doc.update(_fields(record))
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = dict(_fields(record))
+        reason = fields.pop("reason", None)
+        head = f"{_time(record)} {record.levelname.lower():7} {record.msg}"
+        if "source" in fields and "dest" in fields:
+            head += f" {fields.pop('source')} -> {fields.pop('dest')}"
+        rest = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        tail = f": {reason}" if reason else ""
+        return f"{head} {rest}{tail}".rstrip()
+
+
+def configure(log_format: str, stream: TextIO | None = None) -> None:
+    """Send chainfsm's lines to ``stream`` (stderr) in ``log_format`` ("json" or "text")."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def default_format(stream: TextIO | None = None) -> str:
+    """json when stderr is not a terminal (a container), text for a person at a terminal."""
+    return "text" if (stream or sys.stderr).isatty() else "json"
+
+
+def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured line named ``name``."""
+    log.log(level, name, extra={"fields": fields})

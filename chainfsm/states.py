@@ -1,0 +1,101 @@
+"""The agent's states and transitions, declared once: this table drives the machine, the log
+lines and the diagrams."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class State(enum.Enum):
+    WaitingPrimary = "WaitingPrimary"
+    """No primary config yet: sleeping until the kernel reports a change in the conf dir."""
+    Validating = "Validating"
+    """A primary exists: checking it by the runtime's rules, retrying while it is not ready."""
+    Writing = "Writing"
+    """Writing the chained config atomically (or finding it already current), then verifying."""
+    Verified = "Verified"
+    """The runtime will load our chain first, valid, with the primary's plugins plus ours."""
+    Failed = "Failed"
+    """Something needs an operator; in watch mode a change or a timed retry leads back."""
+
+
+class Trigger(enum.StrEnum):
+    PRIMARY_FOUND = "primary_found"
+    PRIMARY_INVALID = "primary_invalid"
+    PRIMARY_VALID = "primary_valid"
+    BUDGET_SPENT = "budget_spent"
+    PRIMARY_LOST = "primary_lost"
+    OUTPUT_VERIFIED = "output_verified"
+    WRITE_FAILED = "write_failed"
+    VERIFY_FAILED = "verify_failed"
+    CHANGE_DETECTED = "change_detected"
+    REVERT_DETECTED = "revert_detected"
+    RETRY_DUE = "retry_due"
+    WATCH_LOST = "watch_lost"
+
+
+#: The guard on leaving Failed: the agent's ``watching`` property (false under ``--once``).
+WATCHING = "watching"
+
+_ALIVE = [State.Validating, State.Writing, State.Verified, State.Failed]
+
+#: trigger, source, dest and guard of every transition, in the transitions library's terms.
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": Trigger.PRIMARY_FOUND, "source": State.WaitingPrimary, "dest": State.Validating},
+    {"trigger": Trigger.PRIMARY_INVALID, "source": State.Validating, "dest": State.Validating},
+    {"trigger": Trigger.PRIMARY_VALID, "source": State.Validating, "dest": State.Writing},
+    {"trigger": Trigger.BUDGET_SPENT, "source": State.Validating, "dest": State.Failed},
+    {"trigger": Trigger.PRIMARY_LOST, "source": _ALIVE, "dest": State.WaitingPrimary},
+    {"trigger": Trigger.OUTPUT_VERIFIED, "source": State.Writing, "dest": State.Verified},
+    {"trigger": Trigger.WRITE_FAILED, "source": State.Writing, "dest": State.Failed},
+    {"trigger": Trigger.VERIFY_FAILED, "source": State.Writing, "dest": State.Failed},
+    {"trigger": Trigger.CHANGE_DETECTED, "source": State.Verified, "dest": State.Validating},
+    {"trigger": Trigger.REVERT_DETECTED, "source": State.Verified, "dest": State.Failed},
+    {
+        "trigger": Trigger.CHANGE_DETECTED,
+        "source": State.Failed,
+        "dest": State.Validating,
+        "conditions": WATCHING,
+    },
+    {
+        "trigger": Trigger.RETRY_DUE,
+        "source": State.Failed,
+        "dest": State.Validating,
+        "conditions": WATCHING,
+    },
+    {"trigger": Trigger.WATCH_LOST, "source": list(State), "dest": State.Failed},
+]
+
+
+def machine_transitions() -> list[dict[str, Any]]:
+    """The table with plain strings for triggers, as the transitions library wants them."""
+    return [{**row, "trigger": str(row["trigger"])} for row in TRANSITIONS]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One transition as it happened: what the log line, the dump and the metrics report."""
+
+    time: float
+    trigger: str
+    source: str
+    dest: str
+    reason: str
+    primary: str | None
+    output: str
+    attempt: int
+    ms_in_source: float
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger,
+            "source": self.source,
+            "dest": self.dest,
+            "reason": self.reason,
+            "primary": self.primary,
+            "output": self.output,
+            "attempt": self.attempt,
+            "ms_in_source": round(self.ms_in_source, 3),
+        }

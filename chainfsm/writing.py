@@ -1,0 +1,82 @@
+"""Atomic writes into the conf dir: the runtime sees the old file or the new one, never a part.
+
+A temp file in the same directory under a name the runtime ignores, every byte checked,
+fsync, mode 0644, rename over the output (which replaces a symlink rather than following it),
+fsync of the directory so the rename survives a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+
+from chainfsm import discovery, reading
+
+
+class WriteError(Exception):
+    """A write that did not happen, with one line that says why; nothing was left behind."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
+    """Replace ``net_dir/output`` with ``data`` atomically, or raise WriteError."""
+    temp = net_dir / discovery.temp_name(output, secrets.token_hex(6))
+    try:
+        fd = os.open(
+            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+        )
+    except OSError as err:
+        raise WriteError(f"cannot create a temp file in {net_dir}: {err.strerror}") from err
+    try:
+        # Unbuffered, so a short write (a full tmpfs can cut one short without an error)
+        # shows in the count instead of vanishing in a buffer.
+        async with aiofiles.open(fd, "wb", buffering=0) as handle:
+            written = 0
+            while written < len(data):
+                count = await handle.write(data[written:])
+                if not count:
+                    raise WriteError(f"{net_dir} took only {written} of {len(data)} bytes")
+                written += count
+            os.fchmod(fd, 0o644)  # the umask must not decide what the runtime may read
+            await asyncio.to_thread(os.fsync, fd)
+        back = await reading.read(net_dir, temp.name)
+        if back != data:
+            raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
+        await aiofiles.os.replace(temp, net_dir / output)
+        await asyncio.to_thread(_fsync_dir, net_dir)
+    except OSError as err:
+        raise WriteError(f"cannot write {output} in {net_dir}: {err.strerror}") from err
+    finally:
+        try:
+            temp.unlink()
+        except FileNotFoundError:
+            pass  # renamed into place: the normal case
+        except OSError:
+            pass  # a read-only dir keeps it; the next start removes our temp files
+
+
+async def remove(net_dir: Path, name: str) -> bool:
+    """Remove ``net_dir/name`` durably; False when it was not there. Raises WriteError."""
+    try:
+        await aiofiles.os.remove(net_dir / name)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise WriteError(f"cannot remove {name} from {net_dir}: {err.strerror}") from err
+    try:
+        await asyncio.to_thread(_fsync_dir, net_dir)
+    except OSError as err:
+        raise WriteError(f"removed {name} but cannot sync {net_dir}: {err.strerror}") from err
+    return True
