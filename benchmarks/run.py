@@ -552,26 +552,38 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+BENCHMARKS = ("reaction", "start", "churn", "scale")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a smoke run with few samples")
+    parser.add_argument(
+        "--only", choices=BENCHMARKS, action="append", help="run only this one (repeatable)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    only = args.only or BENCHMARKS
     updates, idle, runs, rewrites = (20, 1.0, 3, 200) if quick else (1000, 10.0, 20, 1000)
     files, scale_updates = (1000, 20) if quick else (10_000, 200)
     with tempfile.TemporaryDirectory(prefix="chainfsm-bench-") as temp:
         root = Path(temp)
         before = machine(root)
         rows: list[Row] = []
-        reaction, baseline = bench_reaction(root, updates, idle)
-        rows += reaction
-        rows += bench_start(root, runs)
-        rows += bench_churn(root, rewrites)
-        rows += bench_scale(root, files, scale_updates, baseline)
+        baseline = None
+        if "reaction" in only or "scale" in only:
+            reaction, baseline = bench_reaction(root, updates, idle if "reaction" in only else 0)
+            rows += reaction if "reaction" in only else []
+        if "start" in only:
+            rows += bench_start(root, runs)
+        if "churn" in only:
+            rows += bench_churn(root, rewrites)
+        if "scale" in only and baseline is not None:
+            rows += bench_scale(root, files, scale_updates, baseline)
         after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"machine: {before}; load at the end {after}")
     print(table(rows))
-    print(f"command: {COMMAND}{' --quick' if quick else ''}")
+    print(f"command: {' '.join([COMMAND, *(argv if argv is not None else sys.argv[1:])])}")
     return 0
 
 
