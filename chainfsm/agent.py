@@ -109,6 +109,8 @@ class Agent:
         self._watch: watching.DirWatch | None = None
         self._watch_lost: str | None = None
         self._seen_primary: str | None = None
+        #: A look at the dir that one state hands to the next, so the next need not look again.
+        self._handed: observing.Snapshot | None = None
 
     # -- what the machine and the outside world read --------------------------------------
 
@@ -216,6 +218,14 @@ class Agent:
         self._seen_primary = snap.primary
         return snap
 
+    def _handed_over(self) -> observing.Snapshot | None:
+        """The look the previous state handed over, if nothing has changed since it was taken.
+
+        A look costs a listing and two reads; the state that follows a look needs the same one.
+        Taken once: a retry looks afresh."""
+        snap, self._handed = self._handed, None
+        return None if snap is None or self._changed.is_set() else snap
+
     def _plan(self, snap: observing.Snapshot) -> Plan | Refusal:
         assert snap.primary is not None
         data = snap.primary_data
@@ -258,6 +268,7 @@ class Agent:
     async def _waiting_primary(self) -> None:
         snap = await self._observe()
         if snap.primary is not None:
+            self._handed = snap
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
         if snap.output_data is not None and not self.settings.keep_on_primary_loss:
@@ -294,7 +305,7 @@ class Agent:
             async for attempt in policy:
                 with attempt:
                     self.attempt = attempt.retry_state.attempt_number
-                    snap = await self._observe()
+                    snap = self._handed_over() or await self._observe()
                     if snap.primary is None:
                         await self._lose_primary()
                         return
@@ -305,6 +316,7 @@ class Agent:
                         await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
                         raise retrying.NotReady(str(plan))
                     self.plan = plan
+                    self._handed = snap
                     await self._fire(Trigger.PRIMARY_VALID, f"{plan.primary} is valid")
                     return
         except _Stopping:
@@ -326,7 +338,8 @@ class Agent:
     async def _writing(self) -> None:
         assert self.plan is not None
         net_dir, output, plan = self.settings.net_dir, self.settings.output, self.plan
-        current = await reading.read(net_dir, output)
+        handed = self._handed_over()
+        current = handed.output_data if handed is not None else await reading.read(net_dir, output)
         if current != plan.rendered:
             try:
                 await writing.write_atomic(net_dir, output, plan.rendered)
@@ -396,6 +409,7 @@ class Agent:
                 return
             changes.append(f"{self.settings.output} was changed by someone else: it holds {what}")
         if changes:
+            self._handed = snap
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(changes))
 
     def _note_revert(self) -> bool:
