@@ -12,7 +12,6 @@ import os
 import secrets
 from pathlib import Path
 
-import aiofiles
 import aiofiles.os
 
 from chainfsm import discovery, reading
@@ -30,6 +29,32 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _fill(fd: int, data: bytes, where: Path) -> None:
+    """Write every byte of ``data`` to ``fd``, make it 0644, fsync and close it."""
+    # Unbuffered, so a short write (a full tmpfs can cut one short without an error)
+    # shows in the count instead of vanishing in a buffer.
+    with open(fd, "wb", buffering=0) as handle:
+        written = 0
+        while written < len(data):
+            count = handle.write(data[written:])
+            if not count:
+                raise WriteError(f"{where} took only {written} of {len(data)} bytes")
+            written += count
+        os.fchmod(fd, 0o644)  # the umask must not decide what the runtime may read
+        os.fsync(fd)
+
+
+def _replace_durably(temp: Path, target: Path) -> None:
+    temp.replace(target)
+    _fsync_dir(target.parent)
+
+
+# One trip to aiofiles' thread pool per step, not one per call: a trip costs more than the
+# small writes it carries (see benchmarks/).
+_fill_off_loop = aiofiles.os.wrap(_fill)
+_replace_durably_off_loop = aiofiles.os.wrap(_replace_durably)
+
+
 async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
     """Replace ``net_dir/output`` with ``data`` atomically, or raise WriteError."""
     temp = net_dir / discovery.temp_name(output, secrets.token_hex(6))
@@ -40,22 +65,11 @@ async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
     except OSError as err:
         raise WriteError(f"cannot create a temp file in {net_dir}: {err.strerror}") from err
     try:
-        # Unbuffered, so a short write (a full tmpfs can cut one short without an error)
-        # shows in the count instead of vanishing in a buffer.
-        async with aiofiles.open(fd, "wb", buffering=0) as handle:
-            written = 0
-            while written < len(data):
-                count = await handle.write(data[written:])
-                if not count:
-                    raise WriteError(f"{net_dir} took only {written} of {len(data)} bytes")
-                written += count
-            os.fchmod(fd, 0o644)  # the umask must not decide what the runtime may read
-            await asyncio.to_thread(os.fsync, fd)
+        await _fill_off_loop(fd, data, net_dir)
         back = await reading.read(net_dir, temp.name)
         if back != data:
             raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
-        await aiofiles.os.replace(temp, net_dir / output)
-        await asyncio.to_thread(_fsync_dir, net_dir)
+        await _replace_durably_off_loop(temp, net_dir / output)
     except OSError as err:
         raise WriteError(f"cannot write {output} in {net_dir}: {err.strerror}") from err
     finally:
