@@ -105,6 +105,8 @@ class Agent:
         #: Set once the watch is armed and the start-up cleanup is done.
         self.ready = asyncio.Event()
         self._changed = asyncio.Event()
+        #: The names reported since ``_changed`` was last cleared; None: anything may have.
+        self._changed_names: set[str] | None = set()
         self._stopping = asyncio.Event()
         self._watch: watching.DirWatch | None = None
         self._watch_lost: str | None = None
@@ -132,11 +134,19 @@ class Agent:
 
     def notify_change(self, name: str | None = None) -> None:
         """A relevant change in the conf dir (``name`` None: rescan everything)."""
+        if name is None:
+            self._changed_names = None
+        elif self._changed_names is not None:
+            self._changed_names.add(name)
         self._changed.set()
 
     def _on_watch_lost(self, why: str) -> None:
         self._watch_lost = why
-        self._changed.set()
+        self.notify_change()
+
+    def _consume_changes(self) -> None:
+        self._changed.clear()
+        self._changed_names = set()
 
     def request_stop(self, exit_code: int | None = None) -> None:
         """Stop after the step in progress (a write in progress is finished, not cut)."""
@@ -195,7 +205,7 @@ class Agent:
                     waiter.cancel()
         if self.stopping or not changes or not self._changed.is_set():
             return False
-        self._changed.clear()
+        self._consume_changes()
         return True
 
     async def _retry_sleep(self, delay: float) -> None:
@@ -211,7 +221,7 @@ class Agent:
         the flag first (what happens from here on is seen by the next look). A look that only
         checks our own write must not consume: the primary may have changed meanwhile."""
         if consume:
-            self._changed.clear()
+            self._consume_changes()
         snap = await observing.observe(
             self.settings.net_dir, self.settings.output, self.settings.primary
         )
@@ -353,7 +363,12 @@ class Agent:
                 return
             self.writes += 1
             logs.event("written", file=output, sha256=sha256(plan.rendered), primary=plan.primary)
-        snap = await self._observe(consume=False)
+        # Our own rename onto the output was a change too. When nothing else has changed, this
+        # look answers it, so the agent does not wake again only to look at its own write.
+        names = self._changed_names
+        snap = await self._observe(consume=names is not None and names <= {output})
+        if snap.output_data != plan.rendered:
+            self.notify_change()  # not ours: look again from Verified
         check = verification.verify(
             snap.names, snap.with_output(output), output, plan.expected_plugins
         )
