@@ -37,9 +37,6 @@ from chainfsm.settings import Settings
 from chainfsm.states import State, Transition, Trigger
 from chainfsm.validation import Refusal
 
-#: How many transitions the agent remembers (for the state dump).
-HISTORY = 100
-
 
 class _Stopping(Exception):
     """Raised out of a retry sleep when the agent is asked to stop."""
@@ -89,7 +86,7 @@ class Agent:
         self.started = time.time()
         self.state_since = time.time()
         self._entered = time.monotonic()
-        self.history: collections.deque[Transition] = collections.deque(maxlen=HISTORY)
+        self.history: collections.deque[Transition] = collections.deque(maxlen=settings.history)
         self.listeners: list[Callable[[Transition], None]] = []
         self.attempt = 0
         self.retries = 0
