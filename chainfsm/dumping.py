@@ -156,14 +156,15 @@ class Dumper:
     async def dump_once(self) -> None:
         """Take and write one snapshot; a failure is logged, never raised into the agent."""
         doc = await snapshot(self.agent)
+        self.dumps += 1
+        # The line first: once the file is there, so is the line.
+        logs.event("dump", file=str(self.path), snapshot=doc)
         try:
             await asyncio.to_thread(write_atomic, self.path, encode(doc))
         except OSError as err:
             logs.event(
                 "dump", logging.WARNING, file=str(self.path), reason=f"not written: {err.strerror}"
             )
-        self.dumps += 1
-        logs.event("dump", file=str(self.path), snapshot=doc)
 
     def _write_pid(self) -> None:
         try:
