@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -16,6 +17,9 @@ from prometheus_client.registry import Collector
 from chainfsm import __version__, states
 from chainfsm.agent import Agent
 from chainfsm.states import State, Transition
+
+# No *_created series: a timestamp per label set doubles the output and no alert uses it.
+prometheus_client.disable_created_metrics()
 
 #: The Content-Type of ``render``'s bytes.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
