@@ -19,7 +19,7 @@ from chainfsm.agent import Agent
 from chainfsm.states import State, Transition
 
 # No *_created series: a timestamp per label set doubles the output and no alert uses it.
-prometheus_client.disable_created_metrics()
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: The Content-Type of ``render``'s bytes.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
