@@ -8,8 +8,6 @@ for it. Needs root and Debian's containerd; see containerd.require_runtime.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,11 +15,10 @@ from typing import Any
 
 import cri
 import pytest
+from agent_run import running_agent
 from containerd import Containerd, Sampler, require_runtime, sampling
 
-from chainfsm.agent import Agent
-from chainfsm.settings import Settings
-from chainfsm.states import State, Transition, Trigger
+from chainfsm.states import State, Trigger
 
 pytestmark = pytest.mark.runtime
 
@@ -111,36 +108,6 @@ def naive_install(net_dir: Path) -> None:
         out.write(json.dumps(doc).encode())
 
 
-class InProcessAgent:
-    """chainfsm's agent running in-process, its transitions in a queue."""
-
-    def __init__(self, net_dir: Path) -> None:
-        self.agent = Agent(Settings(net_dir=net_dir, output=OUTPUT, plugin=PLUGIN))
-        self.transitions: asyncio.Queue[Transition] = asyncio.Queue()
-        self.agent.listeners.append(self.transitions.put_nowait)
-
-    async def until(self, trigger: Trigger, mentioning: str = "") -> Transition:
-        async with asyncio.timeout(HANG_GUARD):
-            while True:
-                record = await self.transitions.get()
-                if record.trigger == trigger and mentioning in record.reason:
-                    return record
-
-
-@contextlib.asynccontextmanager
-async def running_agent(net_dir: Path) -> AsyncIterator[InProcessAgent]:
-    running = InProcessAgent(net_dir)
-    task = asyncio.create_task(running.agent.run(), name="chainfsm-agent")
-    try:
-        async with asyncio.timeout(HANG_GUARD):
-            await running.agent.ready.wait()
-        yield running
-    finally:
-        running.agent.request_stop()
-        async with asyncio.timeout(HANG_GUARD):
-            await task
-
-
 # -- the facts the incident rests on ---------------------------------------------------------
 
 
@@ -182,7 +149,7 @@ async def test_chainfsm_makes_the_node_ready_and_never_blocks_it(
     containerd: Containerd, sampler: Sampler
 ) -> None:
     net_dir = containerd.conf_dir
-    async with running_agent(net_dir) as running:
+    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
         (net_dir / PRIMARY).touch()
         await running.until(Trigger.PRIMARY_INVALID, "is empty")
         write_in_place(net_dir / PRIMARY, PRIMARY_BYTES[: len(PRIMARY_BYTES) // 2])
@@ -201,7 +168,7 @@ async def test_our_output_deleted_comes_back_and_the_chain_runs_again(
 ) -> None:
     net_dir = containerd.conf_dir
     write_in_place(net_dir / PRIMARY, PRIMARY_BYTES)
-    async with running_agent(net_dir) as running:
+    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
         await running.until(Trigger.OUTPUT_VERIFIED)
         await sampler.until("our chain loaded", chain_loaded)
         (net_dir / OUTPUT).unlink()
@@ -217,7 +184,7 @@ async def test_primary_deleted_we_withdraw_and_the_runtime_says_not_ready(
 ) -> None:
     net_dir = containerd.conf_dir
     write_in_place(net_dir / PRIMARY, PRIMARY_BYTES)
-    async with running_agent(net_dir) as running:
+    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
         await running.until(Trigger.OUTPUT_VERIFIED)
         await sampler.until("our chain loaded", chain_loaded)
         (net_dir / PRIMARY).unlink()

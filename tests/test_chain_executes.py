@@ -1,0 +1,105 @@
+"""The chain the agent wrote, run by the reference CNI plugins inside a network namespace.
+
+ADD, CHECK and DEL go through the whole list (bridge + host-local, then a real plugin standing
+in for ours) in namespaces this test creates and removes. Needs root and
+containernetworking-plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cni_exec
+import pytest
+from agent_run import running_agent
+from cni_exec import Attachment
+from containerd import require_runtime
+
+from chainfsm.states import Trigger
+
+pytestmark = pytest.mark.runtime
+
+TESTDATA = Path(__file__).parent / "testdata"
+OUTPUT = "05-antrea.conflist"
+#: tuning stands in for Antrea; its sysctl is visible inside the namespace after ADD.
+PLUGIN: dict[str, Any] = {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}}
+
+
+def ip(*args: str) -> Any:
+    done = subprocess.run(["ip", "-j", *args], capture_output=True, check=True, text=True)
+    return json.loads(done.stdout) if done.stdout.strip() else []
+
+
+@pytest.fixture
+def netns() -> Iterator[Path]:
+    require_runtime(containerd=False)
+    name = f"cfsm-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield Path("/var/run/netns") / name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture
+def primary(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The runnable primary, made private: its own bridge, subnet and host-local lease dir, and
+    without portmap (its CHECK fails on IPv4-only networks in plugins 1.1.1)."""
+    doc = json.loads((TESTDATA / "primaries" / "runnable.10-bridge.conflist").read_bytes())
+    bridge = doc["plugins"][0]
+    bridge["bridge"] = f"cfsm{secrets.token_hex(3)}"
+    bridge["ipMasq"] = False  # no iptables rules to leave behind
+    bridge["ipam"]["dataDir"] = str(tmp_path / "leases")
+    bridge["ipam"]["ranges"] = [[{"subnet": "10.251.93.0/24"}]]
+    doc["plugins"] = [bridge]
+    try:
+        yield doc
+    finally:
+        # The bridge plugin never deletes its bridge.
+        subprocess.run(["ip", "link", "delete", bridge["bridge"]], check=False, capture_output=True)
+
+
+async def test_the_written_chain_runs_add_check_del(
+    tmp_path: Path, netns: Path, primary: dict[str, Any]
+) -> None:
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / "10-bridge.conflist").write_text(json.dumps(primary))
+    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
+        await running.until(Trigger.OUTPUT_VERIFIED)
+    chain = json.loads((net_dir / OUTPUT).read_bytes())
+    assert [p["type"] for p in chain["plugins"]] == ["bridge", "tuning"]
+
+    where = Attachment(f"cfsm-{secrets.token_hex(4)}", netns)
+    result = cni_exec.add(chain, where)
+    assert result["cniVersion"] == chain["cniVersion"]
+    (address,) = [a["address"] for a in result["ips"]]
+    assert address.startswith("10.251.93.")
+    lease = tmp_path / "leases" / chain["name"] / address.split("/")[0]
+    assert lease.exists()
+
+    (eth0,) = ip("-n", netns.name, "addr", "show", "eth0")
+    assert eth0["operstate"] == "UP"
+    assert [
+        f"{a['local']}/{a['prefixlen']}" for a in eth0["addr_info"] if a["family"] == "inet"
+    ] == [address]
+    routes = ip("-n", netns.name, "route", "show", "default")
+    assert [r["gateway"] for r in routes] == ["10.251.93.1"]
+    rp_filter = subprocess.run(
+        ["ip", "netns", "exec", netns.name, "cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter"],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    assert rp_filter.stdout.strip() == "2"  # tuning, the last plugin of the chain, ran
+
+    cni_exec.check(chain, where, result)
+
+    cni_exec.delete(chain, where, result)
+    assert [link["ifname"] for link in ip("-n", netns.name, "link", "show")] == ["lo"]
+    assert not lease.exists()  # host-local released the address
