@@ -64,15 +64,21 @@ def primary(tmp_path: Path) -> Iterator[dict[str, Any]]:
         subprocess.run(["ip", "link", "delete", bridge["bridge"]], check=False, capture_output=True)
 
 
-async def test_the_written_chain_runs_add_check_del(
-    tmp_path: Path, netns: Path, primary: dict[str, Any]
-) -> None:
+@pytest.fixture
+async def chain(tmp_path: Path, primary: dict[str, Any]) -> dict[str, Any]:
+    """What the agent wrote for the primary: the list the runtime would run."""
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
     (net_dir / "10-bridge.conflist").write_text(json.dumps(primary))
     async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
         await running.until(Trigger.OUTPUT_VERIFIED)
-    chain = json.loads((net_dir / OUTPUT).read_bytes())
+    written: dict[str, Any] = json.loads((net_dir / OUTPUT).read_bytes())
+    return written
+
+
+def test_the_written_chain_runs_add_check_del(
+    tmp_path: Path, netns: Path, chain: dict[str, Any]
+) -> None:
     assert [p["type"] for p in chain["plugins"]] == ["bridge", "tuning"]
 
     where = Attachment(f"cfsm-{secrets.token_hex(4)}", netns)
