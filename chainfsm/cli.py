@@ -126,6 +126,14 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "with --once: seconds after which to give up with exit 1",
         type=_positive(float),
     )
+    _option(
+        parser,
+        "--bin-dir",
+        None,
+        "the CNI bin dir (/opt/cni/bin on nodes): write only once every plugin of the chain is"
+        " there and supports the list's cniVersion (default: no check)",
+        type=Path,
+    )
     _switch(parser, "--keep-on-primary-loss", "keep our output when the primary disappears")
     _switch(parser, "--cleanup-on-exit", "remove our output on SIGTERM (makes the node NotReady)")
     _option(
@@ -173,6 +181,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         output=args.output,
         plugin=args.plugin,
         primary=args.primary,
+        bin_dir=args.bin_dir,
         once=args.once,
         timeout=args.timeout,
         keep_on_primary_loss=args.keep_on_primary_loss,
