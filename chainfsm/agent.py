@@ -208,8 +208,12 @@ class Agent:
 
     # -- looking --------------------------------------------------------------------------
 
-    async def _observe(self) -> observing.Snapshot:
-        self._changed.clear()  # what happens from here on is seen by the next look
+    async def _observe(self, consume: bool = True) -> observing.Snapshot:
+        """One look at the dir. ``consume``: this look answers every change so far, so clear
+        the flag first (what happens from here on is seen by the next look). A look that only
+        checks our own write must not consume: the primary may have changed meanwhile."""
+        if consume:
+            self._changed.clear()
         snap = await observing.observe(
             self.settings.net_dir, self.settings.output, self.settings.primary
         )
@@ -261,18 +265,30 @@ class Agent:
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
         if snap.output_data is not None and not self.settings.keep_on_primary_loss:
-            # A chain with no primary behind it would make the runtime report a network
-            # that the primary's owner says is not ready.
-            await writing.remove(self.settings.net_dir, self.settings.output)
-            self.verified_output = None
-            logs.event(
-                "withdrawn",
-                file=self.settings.output,
-                reason="no primary config: removed our chain so the runtime reports the truth"
-                " (--keep-on-primary-loss keeps it)",
-            )
-            return
+            logs.event("withdrawn", file=self.settings.output, reason=await self._withdraw())
         await self._wait()
+
+    async def _withdraw(self) -> str:
+        """Remove our output because no primary stands behind it; say what happened.
+
+        A chain with no primary behind it would make the runtime report a network that the
+        primary's owner says is not ready.
+        """
+        output = self.settings.output
+        if self.settings.keep_on_primary_loss:
+            return f"kept {output} (--keep-on-primary-loss)"
+        self.verified_output = None
+        try:
+            removed = await writing.remove(self.settings.net_dir, output)
+        except writing.WriteError as err:
+            self.last_error = str(err)
+            return f"could not withdraw {output}: {err}"
+        if removed:
+            return f"withdrew {output} so the runtime reports the truth"
+        return f"{output} was already gone"
+
+    async def _lose_primary(self) -> None:
+        await self._fire(Trigger.PRIMARY_LOST, f"{self._loss_reason()}; {await self._withdraw()}")
 
     async def _validating(self) -> None:
         policy = retrying.validation_policy(self.settings, self._retry_sleep)
@@ -284,7 +300,7 @@ class Agent:
                     self.attempt = attempt.retry_state.attempt_number
                     snap = await self._observe()
                     if snap.primary is None:
-                        await self._fire(Trigger.PRIMARY_LOST, self._loss_reason())
+                        await self._lose_primary()
                         return
                     plan = self._plan(snap)
                     if self.settings.bin_dir is not None and not isinstance(plan, Refusal):
@@ -336,7 +352,7 @@ class Agent:
                 return
             self.writes += 1
             logs.event("written", file=output, sha256=sha256(plan.rendered), primary=plan.primary)
-        snap = await self._observe()
+        snap = await self._observe(consume=False)
         check = verification.verify(
             snap.names, snap.with_output(output), output, plan.expected_plugins
         )
@@ -368,7 +384,7 @@ class Agent:
             return
         snap = await self._observe()
         if snap.primary is None:
-            await self._fire(Trigger.PRIMARY_LOST, self._loss_reason())
+            await self._lose_primary()
             return
         assert self.plan is not None
         changes = []

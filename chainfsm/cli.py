@@ -206,12 +206,13 @@ def _validate(files: Sequence[Path]) -> int:
             verdict = data
         else:
             verdict = validation.validate(path.name, data)
+        shown = validation.printable(str(path))
         if isinstance(verdict, validation.Refusal):
             failed = True
-            print(f"{path}: invalid: {verdict.detail} [rule: {verdict.rule}]")
+            print(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]")
         else:
             kinds = ", ".join(verdict.plugin_types)
-            print(f"{path}: valid: network {verdict.name!r}, plugins [{kinds}]")
+            print(f"{shown}: valid: network {verdict.name!r}, plugins [{kinds}]")
     return 1 if failed else 0
 
 

@@ -18,10 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import cri
-import pytest
+import runtime
 
-#: Where Debian's containernetworking-plugins puts the reference plugins.
-REFERENCE_PLUGINS = Path("/usr/lib/cni")
 #: Seconds allowed for start-up and for a graceful stop (it takes about 2 s); hang guards only.
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
@@ -31,27 +29,12 @@ HANG_GUARD = 30.0
 SOCKET_PATH_MAX = 107
 
 
-def runtime_missing(*, containerd: bool = True) -> str | None:
-    """Why the real-runtime tests cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "needs root (containerd, network namespaces)"
-    if containerd and shutil.which("containerd") is None:
-        return "containerd is not installed (Debian package containerd)"
-    if not (REFERENCE_PLUGINS / "bridge").exists():
-        return f"no reference CNI plugins in {REFERENCE_PLUGINS} (containernetworking-plugins)"
-    if shutil.which("ip") is None:
-        return "ip is not installed (iproute2)"
-    return None
-
-
-def require_runtime(*, containerd: bool = True) -> None:
-    """Skip with the reason, or fail when CI demands the runtime (CHAINFSM_REQUIRE_RUNTIME=1)."""
-    missing = runtime_missing(containerd=containerd)
-    if missing is None:
-        return
-    if os.environ.get("CHAINFSM_REQUIRE_RUNTIME") == "1":
-        pytest.fail(f"CHAINFSM_REQUIRE_RUNTIME=1 but {missing}", pytrace=False)
-    pytest.skip(missing)
+def require_containerd() -> None:
+    """Return when root, ``ip``, the reference plugins and containerd are here; else skip or
+    fail (runtime.py decides which)."""
+    runtime.require_cni_plugins("bridge", "host-local", "portmap", "tuning")
+    if shutil.which("containerd") is None:
+        runtime.require_runtime("needs containerd (apt-get install containerd)")
 
 
 def config_toml(base: Path, conf_dir: Path, bin_dir: Path) -> str:
@@ -104,7 +87,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, pause: float 
 class Containerd:
     """One running containerd; ``client`` asks it for its status."""
 
-    def __init__(self, base: Path, conf_dir: Path, bin_dir: Path = REFERENCE_PLUGINS) -> None:
+    def __init__(self, base: Path, conf_dir: Path, bin_dir: Path = runtime.CNI_BIN_DIR) -> None:
         self.base = base.resolve()
         self.conf_dir = conf_dir.resolve()
         self.socket = self.base / "containerd.sock"

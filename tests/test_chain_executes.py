@@ -16,9 +16,9 @@ from typing import Any
 
 import cni_exec
 import pytest
-from agent_run import running_agent
-from cni_exec import Attachment
-from containerd import require_runtime
+import runtime
+from cni_exec import Attachment, CniRunner
+from harness import running
 
 from chainfsm.states import Trigger
 
@@ -30,20 +30,11 @@ OUTPUT = "05-antrea.conflist"
 PLUGIN: dict[str, Any] = {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "2"}}
 
 
-def ip(*args: str) -> Any:
-    done = subprocess.run(["ip", "-j", *args], capture_output=True, check=True, text=True)
-    return json.loads(done.stdout) if done.stdout.strip() else []
-
-
 @pytest.fixture
-def netns() -> Iterator[Path]:
-    require_runtime(containerd=False)
-    name = f"cfsm-{secrets.token_hex(4)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield Path("/var/run/netns") / name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
+def netns() -> Iterator[str]:
+    runtime.require_cni_plugins("bridge", "host-local", "tuning")
+    with cni_exec.network_namespace() as name:
+        yield name
 
 
 @pytest.fixture
@@ -60,8 +51,7 @@ def primary(tmp_path: Path) -> Iterator[dict[str, Any]]:
     try:
         yield doc
     finally:
-        # The bridge plugin never deletes its bridge.
-        subprocess.run(["ip", "link", "delete", bridge["bridge"]], check=False, capture_output=True)
+        cni_exec.delete_link(bridge["bridge"])  # the bridge plugin never deletes it
 
 
 @pytest.fixture
@@ -70,42 +60,42 @@ async def chain(tmp_path: Path, primary: dict[str, Any]) -> dict[str, Any]:
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
     (net_dir / "10-bridge.conflist").write_text(json.dumps(primary))
-    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
-        await running.until(Trigger.OUTPUT_VERIFIED)
+    async with running(net_dir, output=OUTPUT, plugin=PLUGIN) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
     written: dict[str, Any] = json.loads((net_dir / OUTPUT).read_bytes())
     return written
 
 
 def test_the_written_chain_runs_add_check_del(
-    tmp_path: Path, netns: Path, chain: dict[str, Any]
+    tmp_path: Path, netns: str, chain: dict[str, Any]
 ) -> None:
     assert [p["type"] for p in chain["plugins"]] == ["bridge", "tuning"]
 
-    where = Attachment(f"cfsm-{secrets.token_hex(4)}", netns)
-    result = cni_exec.add(chain, where)
+    runner = CniRunner(runtime.CNI_BIN_DIR, Attachment(f"cfsm-{netns}", cni_exec.netns_path(netns)))
+    result = runner.add(chain)
     assert result["cniVersion"] == chain["cniVersion"]
     (address,) = [a["address"] for a in result["ips"]]
     assert address.startswith("10.251.93.")
     lease = tmp_path / "leases" / chain["name"] / address.split("/")[0]
     assert lease.exists()
 
-    (eth0,) = ip("-n", netns.name, "addr", "show", "eth0")
+    (eth0,) = cni_exec.ip_json("-n", netns, "addr", "show", "eth0")
     assert eth0["operstate"] == "UP"
     assert [
         f"{a['local']}/{a['prefixlen']}" for a in eth0["addr_info"] if a["family"] == "inet"
     ] == [address]
-    routes = ip("-n", netns.name, "route", "show", "default")
+    routes = cni_exec.ip_json("-n", netns, "route", "show", "default")
     assert [r["gateway"] for r in routes] == ["10.251.93.1"]
     rp_filter = subprocess.run(
-        ["ip", "netns", "exec", netns.name, "cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter"],
+        ["ip", "netns", "exec", netns, "cat", "/proc/sys/net/ipv4/conf/eth0/rp_filter"],
         capture_output=True,
         check=True,
         text=True,
     )
     assert rp_filter.stdout.strip() == "2"  # tuning, the last plugin of the chain, ran
 
-    cni_exec.check(chain, where, result)
+    runner.check(chain, result)
 
-    cni_exec.delete(chain, where, result)
-    assert [link["ifname"] for link in ip("-n", netns.name, "link", "show")] == ["lo"]
+    runner.delete(chain, result)
+    assert [link["ifname"] for link in cni_exec.ip_json("-n", netns, "link", "show")] == ["lo"]
     assert not lease.exists()  # host-local released the address

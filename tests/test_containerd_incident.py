@@ -9,16 +9,16 @@ for it. Needs root and Debian's containerd; see containerd.require_runtime.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import cri
 import pytest
-from agent_run import running_agent
-from containerd import Containerd, Sampler, require_runtime, sampling
+from containerd import Containerd, Sampler, require_containerd, sampling
+from harness import running
 
-from chainfsm.states import State, Trigger
+from chainfsm.states import State, Transition, Trigger
 
 pytestmark = pytest.mark.runtime
 
@@ -56,6 +56,10 @@ def settled(status: cri.Status) -> bool:
     return chain_loaded(status) or blames(OUTPUT, status)
 
 
+def mentioning(trigger: Trigger, words: str) -> Callable[[Transition], bool]:
+    return lambda record: record.trigger == trigger and words in record.reason
+
+
 def blamed_output(samples: list[cri.Status]) -> list[str]:
     """Every load error that named our output: the check the incident fails and chainfsm passes."""
     return [s.cni_load_status for s in samples if blames(OUTPUT, s)]
@@ -66,7 +70,7 @@ def blamed_output(samples: list[cri.Status]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    require_runtime()
+    require_containerd()
     base = tmp_path_factory.mktemp("ctd")
     (base / "net.d").mkdir()
     runtime = Containerd(base, base / "net.d")
@@ -149,17 +153,17 @@ async def test_chainfsm_makes_the_node_ready_and_never_blocks_it(
     containerd: Containerd, sampler: Sampler
 ) -> None:
     net_dir = containerd.conf_dir
-    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
+    async with running(net_dir, output=OUTPUT, plugin=PLUGIN) as run:
         (net_dir / PRIMARY).touch()
-        await running.until(Trigger.PRIMARY_INVALID, "is empty")
+        await run.until(mentioning(Trigger.PRIMARY_INVALID, "is empty"))
         write_in_place(net_dir / PRIMARY, PRIMARY_BYTES[: len(PRIMARY_BYTES) // 2])
-        await running.until(Trigger.PRIMARY_INVALID, "truncated JSON")
+        await run.until(mentioning(Trigger.PRIMARY_INVALID, "truncated JSON"))
         assert not (net_dir / OUTPUT).exists()
         write_in_place(net_dir / PRIMARY, PRIMARY_BYTES)
-        await running.until(Trigger.OUTPUT_VERIFIED)
+        await run.until(Trigger.OUTPUT_VERIFIED)
         final = await sampler.until("a verdict on our output", settled)
         assert chain_loaded(final), final.describe()
-        assert running.agent.state is State.Verified
+        assert run.agent.state is State.Verified
     assert blamed_output(sampler.samples) == []
 
 
@@ -168,14 +172,14 @@ async def test_our_output_deleted_comes_back_and_the_chain_runs_again(
 ) -> None:
     net_dir = containerd.conf_dir
     write_in_place(net_dir / PRIMARY, PRIMARY_BYTES)
-    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
-        await running.until(Trigger.OUTPUT_VERIFIED)
+    async with running(net_dir, output=OUTPUT, plugin=PLUGIN) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
         await sampler.until("our chain loaded", chain_loaded)
         (net_dir / OUTPUT).unlink()
-        await running.until(Trigger.OUTPUT_VERIFIED)
+        await run.until(Trigger.OUTPUT_VERIFIED)
         status = await sampler.until("our chain loaded again", chain_loaded)
         assert status.cni_load_status == "OK"
-        assert running.agent.writes == 2
+        assert run.agent.writes == 2
     assert blamed_output(sampler.samples) == []
 
 
@@ -184,13 +188,13 @@ async def test_primary_deleted_we_withdraw_and_the_runtime_says_not_ready(
 ) -> None:
     net_dir = containerd.conf_dir
     write_in_place(net_dir / PRIMARY, PRIMARY_BYTES)
-    async with running_agent(net_dir, output=OUTPUT, plugin=PLUGIN) as running:
-        await running.until(Trigger.OUTPUT_VERIFIED)
+    async with running(net_dir, output=OUTPUT, plugin=PLUGIN) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
         await sampler.until("our chain loaded", chain_loaded)
         (net_dir / PRIMARY).unlink()
-        await running.until(Trigger.PRIMARY_LOST)
+        await run.until(Trigger.PRIMARY_LOST)
         # Honest: with no primary the node is NotReady, not running a chain with no primary.
         await sampler.until("no network config", no_config)
         assert not (net_dir / OUTPUT).exists()
-        assert running.agent.state is State.WaitingPrimary
+        assert run.agent.state is State.WaitingPrimary
     assert blamed_output(sampler.samples) == []
