@@ -105,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_options(render)
 
     run = commands.add_parser(
-        "run", help="the agent: chain the primary and keep the chain right (container entrypoint)"
+        "run",
+        help="the agent: chain the primary and keep the chain right (container entrypoint)",
+        description="Watch the conf dir, chain the primary, verify what the runtime will load,"
+        " and keep it right. Exit codes: 0 Verified (--once) or stopped by SIGTERM/SIGINT;"
+        " 1 Failed (--once), --timeout reached, or the conf dir's watch was lost; 2 usage.",
     )
     _add_target_options(run)
     _add_agent_options(run)
@@ -172,6 +176,20 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "longest retry delay, seconds",
         type=_positive(float),
     )
+    _option(
+        parser,
+        "--revert-limit",
+        str(d.revert_limit),
+        "replacements of our output by another writer within --revert-window before backing off",
+        type=_positive(int),
+    )
+    _option(
+        parser,
+        "--revert-window",
+        str(d.revert_window),
+        "seconds over which those replacements count, and how long the back-off lasts",
+        type=_positive(float),
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -190,6 +208,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         retry_seconds=args.retry_seconds,
         backoff_initial=args.backoff_initial,
         backoff_max=max(args.backoff_max, args.backoff_initial),
+        revert_limit=args.revert_limit,
+        revert_window=args.revert_window,
         log_format=args.log_format or logs.default_format(),
     )
 
