@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tenacity
 from transitions.extensions.asyncio import AsyncMachine
 
 from chainfsm import (
+    binaries,
     chaining,
     discovery,
     logs,
@@ -106,6 +109,7 @@ class Agent:
         self._watch: watching.DirWatch | None = None
         self._watch_lost: str | None = None
         self._seen_primary: str | None = None
+        self._versions = binaries.VersionCache()
 
     # -- what the machine and the outside world read --------------------------------------
 
@@ -201,8 +205,12 @@ class Agent:
 
     # -- looking --------------------------------------------------------------------------
 
-    async def _observe(self) -> observing.Snapshot:
-        self._changed.clear()  # what happens from here on is seen by the next look
+    async def _observe(self, consume: bool = True) -> observing.Snapshot:
+        """One look at the dir. ``consume``: this look answers every change so far, so clear
+        the flag first (what happens from here on is seen by the next look). A look that only
+        checks our own write must not consume: the primary may have changed meanwhile."""
+        if consume:
+            self._changed.clear()
         snap = await observing.observe(
             self.settings.net_dir, self.settings.output, self.settings.primary
         )
@@ -254,18 +262,30 @@ class Agent:
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
         if snap.output_data is not None and not self.settings.keep_on_primary_loss:
-            # A chain with no primary behind it would make the runtime report a network
-            # that the primary's owner says is not ready.
-            await writing.remove(self.settings.net_dir, self.settings.output)
-            self.verified_output = None
-            logs.event(
-                "withdrawn",
-                file=self.settings.output,
-                reason="no primary config: removed our chain so the runtime reports the truth"
-                " (--keep-on-primary-loss keeps it)",
-            )
-            return
+            logs.event("withdrawn", file=self.settings.output, reason=await self._withdraw())
         await self._wait()
+
+    async def _withdraw(self) -> str:
+        """Remove our output because no primary stands behind it; say what happened.
+
+        A chain with no primary behind it would make the runtime report a network that the
+        primary's owner says is not ready.
+        """
+        output = self.settings.output
+        if self.settings.keep_on_primary_loss:
+            return f"kept {output} (--keep-on-primary-loss)"
+        self.verified_output = None
+        try:
+            removed = await writing.remove(self.settings.net_dir, output)
+        except writing.WriteError as err:
+            self.last_error = str(err)
+            return f"could not withdraw {output}: {err}"
+        if removed:
+            return f"withdrew {output} so the runtime reports the truth"
+        return f"{output} was already gone"
+
+    async def _lose_primary(self) -> None:
+        await self._fire(Trigger.PRIMARY_LOST, f"{self._loss_reason()}; {await self._withdraw()}")
 
     async def _validating(self) -> None:
         policy = retrying.validation_policy(self.settings, self._retry_sleep)
@@ -277,9 +297,11 @@ class Agent:
                     self.attempt = attempt.retry_state.attempt_number
                     snap = await self._observe()
                     if snap.primary is None:
-                        await self._fire(Trigger.PRIMARY_LOST, self._loss_reason())
+                        await self._lose_primary()
                         return
                     plan = self._plan(snap)
+                    if self.settings.bin_dir is not None and not isinstance(plan, Refusal):
+                        plan = await self._check_binaries(self.settings.bin_dir, plan) or plan
                     if isinstance(plan, Refusal):
                         refusal = plan
                         self.retries += 1
@@ -298,6 +320,12 @@ class Agent:
                 " replace the primary config: chainfsm re-validates on every change",
                 logging.ERROR,
             )
+
+    async def _check_binaries(self, bin_dir: Path, plan: Plan) -> Refusal | None:
+        """--bin-dir: every plugin of the chain is installed and speaks its cniVersion; the
+        config is not written before its binaries are in place."""
+        document = json.loads(plan.rendered)
+        return await binaries.check_chain(bin_dir, plan.primary, document, self._versions)
 
     def _loss_reason(self) -> str:
         which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
@@ -321,7 +349,7 @@ class Agent:
                 return
             self.writes += 1
             logs.event("written", file=output, sha256=sha256(plan.rendered), primary=plan.primary)
-        snap = await self._observe()
+        snap = await self._observe(consume=False)
         check = verification.verify(
             snap.names, snap.with_output(output), output, plan.expected_plugins
         )
@@ -353,7 +381,7 @@ class Agent:
             return
         snap = await self._observe()
         if snap.primary is None:
-            await self._fire(Trigger.PRIMARY_LOST, self._loss_reason())
+            await self._lose_primary()
             return
         assert self.plan is not None
         changes = []
@@ -421,9 +449,26 @@ class Agent:
         except OSError as err:
             logs.event("exit", logging.ERROR, reason=f"cannot watch {net_dir}: {err.strerror}")
             return 1
+        bin_watch = None
+        if self.settings.bin_dir is not None:
+            # A binary installed, replaced or made executable there is a change to re-check.
+            try:
+                bin_watch = watching.DirWatch(
+                    self.settings.bin_dir,
+                    self.notify_change,
+                    self._on_watch_lost,
+                    relevant=lambda _: True,
+                    mask=watching.BIN_DIR_MASK,
+                )
+            except OSError as err:
+                watch.close()
+                reason = f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"
+                logs.event("exit", logging.ERROR, reason=reason)
+                return 1
         with watch:
             self._watch = watch
             pump = watching.start(watch, "chainfsm-watch")
+            bin_pump = watching.start(bin_watch, "chainfsm-watch-bin-dir") if bin_watch else None
             try:
                 await self._startup()
                 self.ready.set()
@@ -454,6 +499,9 @@ class Agent:
                 self.exit_code = 1
             finally:
                 pump.cancel()
+                if bin_watch and bin_pump:
+                    bin_pump.cancel()
+                    bin_watch.close()
                 self._watch = None
         if self.settings.cleanup_on_exit and not self.settings.once:
             try:

@@ -114,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_options(render)
 
     run = commands.add_parser(
-        "run", help="the agent: chain the primary and keep the chain right (container entrypoint)"
+        "run",
+        help="the agent: chain the primary and keep the chain right (container entrypoint)",
+        description="Watch the conf dir, chain the primary, verify what the runtime will load,"
+        " and keep it right. Exit codes: 0 Verified (--once) or stopped by SIGTERM/SIGINT;"
+        " 1 Failed (--once), --timeout reached, or the conf dir's watch was lost; 2 usage.",
     )
     _add_target_options(run)
     _add_agent_options(run)
@@ -170,6 +174,14 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         None,
         "with --once: seconds after which to give up with exit 1",
         type=_positive(float),
+    )
+    _option(
+        parser,
+        "--bin-dir",
+        None,
+        "the CNI bin dir (/opt/cni/bin on nodes): write only once every plugin of the chain is"
+        " there and supports the list's cniVersion (default: no check)",
+        type=Path,
     )
     _switch(parser, "--keep-on-primary-loss", "keep our output when the primary disappears")
     _switch(parser, "--cleanup-on-exit", "remove our output on SIGTERM (makes the node NotReady)")
@@ -231,6 +243,20 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "longest retry delay, seconds",
         type=_positive(float),
     )
+    _option(
+        parser,
+        "--revert-limit",
+        str(d.revert_limit),
+        "replacements of our output by another writer within --revert-window before backing off",
+        type=_positive(int),
+    )
+    _option(
+        parser,
+        "--revert-window",
+        str(d.revert_window),
+        "seconds over which those replacements count, and how long the back-off lasts",
+        type=_positive(float),
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -240,6 +266,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         output=args.output,
         plugin=args.plugin,
         primary=args.primary,
+        bin_dir=args.bin_dir,
         once=args.once,
         timeout=args.timeout,
         keep_on_primary_loss=args.keep_on_primary_loss,
@@ -248,6 +275,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         retry_seconds=args.retry_seconds,
         backoff_initial=args.backoff_initial,
         backoff_max=max(args.backoff_max, args.backoff_initial),
+        revert_limit=args.revert_limit,
+        revert_window=args.revert_window,
         history=args.history,
         dump_file=args.dump_file,
         listen=args.listen,
@@ -268,12 +297,13 @@ def _validate(files: Sequence[Path]) -> int:
             verdict = data
         else:
             verdict = validation.validate(path.name, data)
+        shown = validation.printable(str(path))
         if isinstance(verdict, validation.Refusal):
             failed = True
-            print(f"{path}: invalid: {verdict.detail} [rule: {verdict.rule}]")
+            print(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]")
         else:
             kinds = ", ".join(verdict.plugin_types)
-            print(f"{path}: valid: network {verdict.name!r}, plugins [{kinds}]")
+            print(f"{shown}: valid: network {verdict.name!r}, plugins [{kinds}]")
     return 1 if failed else 0
 
 

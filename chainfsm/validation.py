@@ -58,7 +58,15 @@ class Refusal:
     detail: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.detail}"
+        return f"{printable(self.file)}: {self.detail}"
+
+
+def printable(name: str) -> str:
+    """A file name fit for a one-line message: control characters (a newline in a name) are
+    shown escaped, so one refusal stays one line."""
+    if name.isprintable():
+        return name
+    return name.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +157,18 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
             parse_int=_integer,
         )
     except json.JSONDecodeError as err:
+        end = len(text.rstrip())
+        # A string left open also means the text stopped early (a half-written file).
+        if err.pos >= end or err.msg.startswith("Unterminated string"):
+            line = text.count("\n", 0, end) + 1
+            column = end - (text.rfind("\n", 0, end) + 1) + 1
+            return Refusal(
+                file,
+                Rule.NOT_JSON,
+                f"is truncated JSON: it ends at line {line} column {column}, before the document"
+                " does",
+            )
         where = f"line {err.lineno} column {err.colno}"
-        if err.pos >= len(text.rstrip()):
-            return Refusal(file, Rule.NOT_JSON, f"is truncated JSON: it ends early at {where}")
         return Refusal(file, Rule.NOT_JSON, f"is not valid JSON: {err.msg} at {where}")
     except RecursionError:
         return Refusal(file, Rule.TOO_DEEP, f"nests deeper than {MAX_DEPTH} levels")
