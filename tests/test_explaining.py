@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -80,7 +81,7 @@ LAYOUTS: dict[str, tuple[dict[str, bytes], str, str]] = {
     "primary half-written, before ours": (
         {"10-azure.conflist": PRIMARY[: len(PRIMARY) // 2], "50-x.conflist": b"{}"},
         "absent",
-        "because 10-azure.conflist is not valid JSON",
+        "because 10-azure.conflist is truncated JSON",
     ),
     "output absent": (
         {"10-azure.conflist": PRIMARY},
@@ -90,7 +91,7 @@ LAYOUTS: dict[str, tuple[dict[str, bytes], str, str]] = {
     "output truncated": (
         {OUTPUT: _chain()[:40], "10-azure.conflist": PRIMARY},
         "invalid",
-        "because 05-antrea.conflist is not valid JSON",
+        "because 05-antrea.conflist is truncated JSON",
     ),
     "output stale": (
         {OUTPUT: _chain(), "10-azure.conflist": PRIMARY.replace(b"169.254.20.10", b"10.0.0.1")},
@@ -197,4 +198,15 @@ def test_an_unlistable_dir_is_one_line_not_a_traceback(
     assert cli.main(["explain", "--net-dir", str(tmp_path / "nope")]) == 1
     assert capsys.readouterr().err == (
         f"chainfsm: cannot list {tmp_path / 'nope'}: No such file or directory\n"
+    )
+
+
+def test_a_fifo_under_our_name_is_refused_on_read_without_hanging(tmp_path: Path) -> None:
+    (tmp_path / "10-azure.conflist").write_bytes(PRIMARY)
+    os.mkfifo(tmp_path / OUTPUT)
+    code, doc = _explain(tmp_path)
+    assert (code, doc["output_status"]) == (1, "invalid")
+    assert doc["verdict"] == (
+        "the runtime will report: cni plugin not initialized, because 05-antrea.conflist is not"
+        " a regular file"
     )
