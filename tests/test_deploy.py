@@ -1,6 +1,6 @@
 """The Kubernetes manifests under deploy/: every kustomize overlay renders offline
 (`kubectl kustomize`, no server), every rendered object validates strictly against the
-Kubernetes schemas bundled by kubernetes-validate, and the DaemonSet is what docs/deploy.md
+Kubernetes schemas bundled by kubernetes-validate, and the DaemonSet is what README.md
 promises: an init container and a sidecar, configured by settings the agent's own parser accepts."""
 
 from __future__ import annotations
