@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from needs import need
+from packaging.utils import canonicalize_name
 from test_lock import pins
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,7 +211,9 @@ def test_image_holds_the_locked_versions_and_no_compilers_or_caches(container: s
         " print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))",
     )
     assert listed.returncode == 0, listed.stderr
-    installed = json.loads(listed.stdout)
+    installed: dict[str, str] = {
+        canonicalize_name(k): v for k, v in json.loads(listed.stdout).items()
+    }
     locked = pins()
     locked.pop("setuptools")  # the build backend: used in the build stage, not installed
     assert installed == {**locked, "chainfsm": installed["chainfsm"]}
