@@ -14,7 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from needs import need
+from runtime import need
 
 from chainfsm import cli, discovery
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import GUARD, PRIMARY, record, until, write_in_place
+from harness import HANG_GUARD, primary_bytes, record, until, write_in_place
 
 from chainfsm import asking, dumping, running
 from chainfsm.agent import Agent
@@ -28,7 +28,7 @@ def _settings(tmp_path: Path, **kw: Any) -> Settings:
 
 async def _dump(settings: Settings) -> dict[str, Any]:
     """Signal ourselves (the agent runs in this process) and read the dump it writes."""
-    data = await asking.ask(os.getpid(), settings.dump_file, GUARD)
+    data = await asking.ask(os.getpid(), settings.dump_file, HANG_GUARD)
     doc: dict[str, Any] = json.loads(data)
     return doc
 
@@ -44,16 +44,16 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     agent = Agent(settings)
     seen = record(agent)
     task = asyncio.create_task(running.serve(settings, agent))
-    await asyncio.wait_for(agent.ready.wait(), GUARD)
+    await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
     primary = settings.net_dir / "10-azure.conflist"
     write_in_place(primary, b"")
     await until(seen, trigger="primary_invalid")
-    write_in_place(primary, PRIMARY)
+    write_in_place(primary, primary_bytes())
     await until(seen, "Verified")
     with caplog.at_level(logging.INFO, logger="chainfsm"):
         doc = await _dump(settings)
     agent.request_stop()
-    assert await asyncio.wait_for(task, GUARD) == 0
+    assert await asyncio.wait_for(task, HANG_GUARD) == 0
 
     output = (settings.net_dir / settings.output).read_bytes()
     assert doc["state"] == "Verified"
@@ -61,7 +61,7 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     assert doc["seconds_in_state"] >= 0
     assert doc["primary"] == {
         "file": "10-azure.conflist",
-        "sha256": hashlib.sha256(PRIMARY).hexdigest(),
+        "sha256": hashlib.sha256(primary_bytes()).hexdigest(),
         "valid": True,
         "verdict": "valid: network 'azure', plugins [azure-vnet, portmap]",
     }
@@ -71,7 +71,7 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     assert doc["verified_output_sha256"] == doc["output"]["sha256"]
     assert doc["chained_from"] == {
         "file": "10-azure.conflist",
-        "sha256": hashlib.sha256(PRIMARY).hexdigest(),
+        "sha256": hashlib.sha256(primary_bytes()).hexdigest(),
     }
     assert doc["last_error"] is None
     assert doc["counters"] == {
@@ -110,7 +110,7 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
     everything: list[Transition] = []
     agent.listeners.append(everything.append)
     task = asyncio.create_task(running.serve(settings, agent))
-    await asyncio.wait_for(agent.ready.wait(), GUARD)
+    await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
     stop_storm = asyncio.Event()
 
     async def storm() -> int:
@@ -126,13 +126,15 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
     for round_ in range(30):
         write_in_place(primary, b"")
         await until(seen, trigger="primary_invalid")
-        write_in_place(primary, PRIMARY.replace(b"169.254.20.10", f"10.9.9.{round_}".encode()))
+        write_in_place(
+            primary, primary_bytes().replace(b"169.254.20.10", f"10.9.9.{round_}".encode())
+        )
         await until(seen, "Verified")
     stop_storm.set()
     assert await storming > 100
 
     # Dumps racing the storm may be older; each must still be an unbroken run of transitions.
-    async with asyncio.timeout(GUARD):
+    async with asyncio.timeout(HANG_GUARD):
         while True:
             doc = await _dump(settings)
             got = [
@@ -144,7 +146,7 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
             if got == wanted[-len(got) :]:
                 break
     agent.request_stop()
-    assert await asyncio.wait_for(task, GUARD) == 0
+    assert await asyncio.wait_for(task, HANG_GUARD) == 0
     assert agent.state.value == "Verified"
     assert len(everything) > 100
     assert len(got) == 100  # the ring kept the newest 100

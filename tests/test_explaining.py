@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from agents import PRIMARY, TESTDATA
+from harness import TESTDATA, primary_bytes
 
 from chainfsm import chaining, cli, explaining, validation
 
@@ -17,7 +17,7 @@ OUTPUT = "05-antrea.conflist"
 PLUGIN = dict(chaining.DEFAULT_PLUGIN)
 
 
-def _chain(primary: bytes = PRIMARY, name: str = "10-azure.conflist") -> bytes:
+def _chain(primary: bytes = primary_bytes(), name: str = "10-azure.conflist") -> bytes:
     verdict = validation.validate(name, primary)
     assert isinstance(verdict, validation.NetworkList)
     rendered = chaining.render(verdict, PLUGIN, OUTPUT)
@@ -79,42 +79,49 @@ LAYOUTS: dict[str, tuple[dict[str, bytes], str, str]] = {
         "because 10-azure.conflist is empty (0 bytes)",
     ),
     "primary half-written, before ours": (
-        {"10-azure.conflist": PRIMARY[: len(PRIMARY) // 2], "50-x.conflist": b"{}"},
+        {"10-azure.conflist": primary_bytes()[: len(primary_bytes()) // 2], "50-x.conflist": b"{}"},
         "absent",
         "because 10-azure.conflist is truncated JSON",
     ),
     "output absent": (
-        {"10-azure.conflist": PRIMARY},
+        {"10-azure.conflist": primary_bytes()},
         "absent",
         "not our chain: 05-antrea.conflist is absent",
     ),
     "output truncated": (
-        {OUTPUT: _chain()[:40], "10-azure.conflist": PRIMARY},
+        {OUTPUT: _chain()[:40], "10-azure.conflist": primary_bytes()},
         "invalid",
         "because 05-antrea.conflist is truncated JSON",
     ),
     "output stale": (
-        {OUTPUT: _chain(), "10-azure.conflist": PRIMARY.replace(b"169.254.20.10", b"10.0.0.1")},
+        {
+            OUTPUT: _chain(),
+            "10-azure.conflist": primary_bytes().replace(b"169.254.20.10", b"10.0.0.1"),
+        },
         "stale",
         "not our chain: 05-antrea.conflist runs [azure-vnet, portmap, antrea]",
     ),
     "output shadowed by a valid file": (
-        {"00-other.conflist": PRIMARY, OUTPUT: _chain(), "10-azure.conflist": PRIMARY},
+        {
+            "00-other.conflist": primary_bytes(),
+            OUTPUT: _chain(),
+            "10-azure.conflist": primary_bytes(),
+        },
         "shadowed",
         "00-other.conflist sorts before 05-antrea.conflist",
     ),
     "output blocked by an invalid file": (
-        {"01-broken.conflist": b"null", OUTPUT: _chain(), "10-azure.conflist": PRIMARY},
+        {"01-broken.conflist": b"null", OUTPUT: _chain(), "10-azure.conflist": primary_bytes()},
         "blocked",
         "because 01-broken.conflist holds null, not a JSON object",
     ),
     "a hidden config sorts first": (
-        {".old.conflist": b"", OUTPUT: _chain(), "10-azure.conflist": PRIMARY},
+        {".old.conflist": b"", OUTPUT: _chain(), "10-azure.conflist": primary_bytes()},
         "blocked",
         "because .old.conflist is empty",
     ),
     "a list under a .conf name": (
-        {"04-list.conf": PRIMARY, OUTPUT: _chain(), "10-azure.conflist": PRIMARY},
+        {"04-list.conf": primary_bytes(), OUTPUT: _chain(), "10-azure.conflist": primary_bytes()},
         "blocked",
         "because 04-list.conf holds a plugin list",
     ),
@@ -137,7 +144,7 @@ def test_a_broken_layout_is_diagnosed(tmp_path: Path, layout: str) -> None:
 
 
 def test_an_effective_chain_exits_0(tmp_path: Path) -> None:
-    (tmp_path / "10-azure.conflist").write_bytes(PRIMARY)
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     (tmp_path / OUTPUT).write_bytes(_chain())
     code, doc = _explain(tmp_path)
     assert (code, doc["output_status"], doc["effective"]) == (0, "current", True)
@@ -160,7 +167,7 @@ def _bin_dir(tmp_path: Path, *present: str) -> Path:
 def test_missing_and_non_executable_plugin_binaries_are_named(tmp_path: Path) -> None:
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
-    (net_dir / "10-azure.conflist").write_bytes(PRIMARY)
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
     (net_dir / OUTPUT).write_bytes(_chain())
     bin_dir = _bin_dir(tmp_path, "azure-vnet")
     (bin_dir / "portmap").write_text("not executable")
@@ -173,7 +180,7 @@ def test_missing_and_non_executable_plugin_binaries_are_named(tmp_path: Path) ->
 def test_all_binaries_present_keeps_the_chain_effective(tmp_path: Path) -> None:
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
-    (net_dir / "10-azure.conflist").write_bytes(PRIMARY)
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
     (net_dir / OUTPUT).write_bytes(_chain())
     bin_dir = _bin_dir(tmp_path, "azure-vnet", "portmap", "antrea")
     code, doc = _explain(net_dir, "--bin-dir", str(bin_dir))
@@ -202,7 +209,7 @@ def test_an_unlistable_dir_is_one_line_not_a_traceback(
 
 
 def test_a_fifo_under_our_name_is_refused_on_read_without_hanging(tmp_path: Path) -> None:
-    (tmp_path / "10-azure.conflist").write_bytes(PRIMARY)
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     os.mkfifo(tmp_path / OUTPUT)
     code, doc = _explain(tmp_path)
     assert (code, doc["output_status"]) == (1, "invalid")

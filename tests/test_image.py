@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from needs import need
 from packaging.utils import canonicalize_name
+from runtime import need
 from test_lock import pins
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from agents import GUARD, PRIMARY, record, until
+from harness import HANG_GUARD, primary_bytes, record, until
 from prometheus_client.parser import text_string_to_metric_families
 
 from chainfsm import asking, running, serving
@@ -21,7 +21,7 @@ from chainfsm.settings import Settings
 
 async def _get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
     """One request; the status, the Content-Type and the body."""
-    async with asyncio.timeout(GUARD):
+    async with asyncio.timeout(HANG_GUARD):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         await writer.drain()
@@ -52,10 +52,10 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Agent, serving.Server]]:
     async with running.endpoints(agent, settings) as server:
         assert isinstance(server, serving.Server)
         task = asyncio.create_task(agent.run())
-        await asyncio.wait_for(agent.ready.wait(), GUARD)
+        await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
         yield agent, server
         agent.request_stop()
-        await asyncio.wait_for(task, GUARD)
+        await asyncio.wait_for(task, HANG_GUARD)
 
 
 async def test_readyz_follows_the_primary_in_and_out(
@@ -68,7 +68,7 @@ async def test_readyz_follows_the_primary_in_and_out(
     status, _, body = await _get(port, "/readyz")
     assert status == 503
     assert body.startswith(b"WaitingPrimary: ")
-    (tmp_path / "10-azure.conflist").write_bytes(PRIMARY)
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     await until(seen, "Verified")
     status, _, body = await _get(port, "/readyz")
     assert (status, body) == (
@@ -104,7 +104,7 @@ async def test_metrics_parse_and_count_what_happened(
     seen = record(agent)
     (tmp_path / "10-azure.conflist").write_bytes(b"")
     await until(seen, trigger="primary_invalid")
-    (tmp_path / "10-azure.conflist").write_bytes(PRIMARY)
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     verified = await until(seen, "Verified")
     status, content_type, body = await _get(server.bound[1], "/metrics")
     assert status == 200
@@ -134,7 +134,7 @@ async def test_other_paths_and_methods_and_garbage_get_clean_answers(
     assert (await _get(port, "/metrics", "POST"))[0] == 405
     status, _, body = await _get(port, "/readyz", "HEAD")
     assert (status, body) == (503, b"")
-    async with asyncio.timeout(GUARD):
+    async with asyncio.timeout(HANG_GUARD):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"\x00garbage\r\n\r\n")
         await writer.drain()
@@ -152,24 +152,24 @@ async def test_the_ready_file_exists_only_while_verified(tmp_path: Path) -> None
     agent = Agent(settings)
     seen = record(agent)
     task = asyncio.create_task(running.serve(settings, agent))
-    await asyncio.wait_for(agent.ready.wait(), GUARD)
+    await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
     assert not ready.exists()
-    (net_dir / "10-azure.conflist").write_bytes(PRIMARY)
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
     await until(seen, "Verified")
     assert ready.read_text().startswith("05-antrea.conflist written")
     (net_dir / "10-azure.conflist").unlink()
     await until(seen, "WaitingPrimary")
     assert not ready.exists()
-    (net_dir / "10-azure.conflist").write_bytes(PRIMARY)
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
     await until(seen, "Verified")
     assert ready.exists()
     agent.request_stop()
-    assert await asyncio.wait_for(task, GUARD) == 0
+    assert await asyncio.wait_for(task, HANG_GUARD) == 0
     assert not ready.exists()
 
 
 async def _line_with(stream: asyncio.StreamReader, event: str, **match: str) -> dict[str, str]:
-    async with asyncio.timeout(GUARD):
+    async with asyncio.timeout(HANG_GUARD):
         while line := await stream.readline():
             doc = json.loads(line)
             if doc["event"] == event and all(doc.get(k) == v for k, v in match.items()):
@@ -194,13 +194,13 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
         listening = await _line_with(agent.stderr, "listening")
         port = int(listening["address"].rsplit(":", 1)[1])
         await _line_with(agent.stderr, "started")
-        (net_dir / "10-azure.conflist").write_bytes(PRIMARY)
+        (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
         await _line_with(agent.stderr, "transition", dest="Verified")
         assert (await _get(port, "/healthz"))[0] == 200
         assert (await _get(port, "/readyz"))[0] == 200
         assert b"chainfsm_writes_total 1.0" in (await _get(port, "/metrics"))[2]
 
-        on_disk = json.loads(await asking.ask(agent.pid, dump_file, GUARD))  # kill -USR1
+        on_disk = json.loads(await asking.ask(agent.pid, dump_file, HANG_GUARD))  # kill -USR1
         assert on_disk["state"] == "Verified"
         logged = await _line_with(agent.stderr, "dump")
         assert logged["snapshot"] == on_disk
@@ -210,7 +210,7 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
             env=env,
             stdout=asyncio.subprocess.PIPE,
         )
-        out, _ = await asyncio.wait_for(asked.communicate(), GUARD)
+        out, _ = await asyncio.wait_for(asked.communicate(), HANG_GUARD)
         assert asked.returncode == 0
         text = out.decode()
         doc = json.loads(text[: text.index("\n}\n") + 2])
@@ -220,5 +220,5 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
     finally:
         if agent.returncode is None:
             agent.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(agent.wait(), GUARD)
+        code = await asyncio.wait_for(agent.wait(), HANG_GUARD)
     assert code == 0
