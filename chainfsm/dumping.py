@@ -10,28 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import logging
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chainfsm import __version__, logs, reading, validation
-from chainfsm.agent import Agent
+from chainfsm import __version__, logs, reading, validation, writing
+from chainfsm.agent import Agent, sha256
 from chainfsm.settings import Settings
 
 
 def _iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
-
-
-def _sha256(data: reading.Read) -> str | None:
-    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else None
 
 
 def _plain(value: Any) -> Any:
@@ -57,7 +51,7 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
     if isinstance(verdict, validation.Refusal):
         return {
             "file": name,
-            "sha256": _sha256(data),
+            "sha256": sha256(data),
             "valid": False,
             "verdict": verdict.detail,
             "rule": str(verdict.rule),
@@ -65,7 +59,7 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
     plugins = ", ".join(verdict.plugin_types)
     return {
         "file": name,
-        "sha256": _sha256(data),
+        "sha256": sha256(data),
         "valid": True,
         "verdict": f"valid: network {verdict.name!r}, plugins [{plugins}]",
     }
@@ -91,11 +85,11 @@ def agent_fields(agent: Agent, now: float) -> dict[str, Any]:
             "writes": agent.writes,
         },
         "chained_from": (
-            {"file": agent.plan.primary, "sha256": _sha256(agent.plan.primary_data)}
+            {"file": agent.plan.primary, "sha256": sha256(agent.plan.primary_data)}
             if agent.plan
             else None
         ),
-        "verified_output_sha256": _sha256(agent.verified_output),
+        "verified_output_sha256": sha256(agent.verified_output),
         "history": {
             "capacity": history.maxlen,
             "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
@@ -118,22 +112,6 @@ async def snapshot(agent: Agent) -> dict[str, Any]:
 
 def encode(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` via a temp file and a rename: a reader sees the old dump
-    or the new one. Blocking: run it in a thread."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.chmod(0o644)
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def pid_file(dump_file: Path) -> Path:
@@ -160,11 +138,15 @@ class Dumper:
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)
         try:
-            await asyncio.to_thread(write_atomic, self.path, encode(doc))
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            # The same atomic write as the chain's: a reader sees the old dump or the new one.
+            await writing.write_atomic(self.path.parent, self.path.name, encode(doc))
         except OSError as err:
             logs.event(
                 "dump", logging.WARNING, file=str(self.path), reason=f"not written: {err.strerror}"
             )
+        except writing.WriteError as err:
+            logs.event("dump", logging.WARNING, file=str(self.path), reason=f"not written: {err}")
 
     def _write_pid(self) -> None:
         try:
