@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tenacity
 from transitions.extensions.asyncio import AsyncMachine
 
 from chainfsm import (
+    binaries,
     chaining,
     discovery,
     logs,
@@ -36,9 +39,6 @@ from chainfsm import (
 from chainfsm.settings import Settings
 from chainfsm.states import State, Transition, Trigger
 from chainfsm.validation import Refusal
-
-#: How many transitions the agent remembers (for the state dump).
-HISTORY = 100
 
 
 class _Stopping(Exception):
@@ -89,7 +89,7 @@ class Agent:
         self.started = time.time()
         self.state_since = time.time()
         self._entered = time.monotonic()
-        self.history: collections.deque[Transition] = collections.deque(maxlen=HISTORY)
+        self.history: collections.deque[Transition] = collections.deque(maxlen=settings.history)
         self.listeners: list[Callable[[Transition], None]] = []
         self.attempt = 0
         self.retries = 0
@@ -113,6 +113,7 @@ class Agent:
         self._seen_primary: str | None = None
         #: A look at the dir that one state hands to the next, so the next need not look again.
         self._handed: observing.Snapshot | None = None
+        self._versions = binaries.VersionCache()
 
     # -- what the machine and the outside world read --------------------------------------
 
@@ -219,7 +220,8 @@ class Agent:
     async def _observe(self, consume: bool = True) -> observing.Snapshot:
         """One look at the dir. ``consume``: this look answers every change so far, so clear
         the flag first (what happens from here on is seen by the next look). A look that only
-        checks our own write must not consume: the primary may have changed meanwhile."""
+        checks our own write must not consume while another name changed: that may be the
+        primary."""
         if consume:
             self._consume_changes()
         snap = await observing.observe(
@@ -320,6 +322,8 @@ class Agent:
                         await self._lose_primary()
                         return
                     plan = self._plan(snap)
+                    if self.settings.bin_dir is not None and not isinstance(plan, Refusal):
+                        plan = await self._check_binaries(self.settings.bin_dir, plan) or plan
                     if isinstance(plan, Refusal):
                         refusal = plan
                         self.retries += 1
@@ -339,6 +343,12 @@ class Agent:
                 " replace the primary config: chainfsm re-validates on every change",
                 logging.ERROR,
             )
+
+    async def _check_binaries(self, bin_dir: Path, plan: Plan) -> Refusal | None:
+        """--bin-dir: every plugin of the chain is installed and speaks its cniVersion; the
+        config is not written before its binaries are in place."""
+        document = json.loads(plan.rendered)
+        return await binaries.check_chain(bin_dir, plan.primary, document, self._versions)
 
     def _loss_reason(self) -> str:
         which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
@@ -469,9 +479,26 @@ class Agent:
         except OSError as err:
             logs.event("exit", logging.ERROR, reason=f"cannot watch {net_dir}: {err.strerror}")
             return 1
+        bin_watch = None
+        if self.settings.bin_dir is not None:
+            # A binary installed, replaced or made executable there is a change to re-check.
+            try:
+                bin_watch = watching.DirWatch(
+                    self.settings.bin_dir,
+                    self.notify_change,
+                    self._on_watch_lost,
+                    relevant=lambda _: True,
+                    mask=watching.BIN_DIR_MASK,
+                )
+            except OSError as err:
+                watch.close()
+                reason = f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"
+                logs.event("exit", logging.ERROR, reason=reason)
+                return 1
         with watch:
             self._watch = watch
             pump = watching.start(watch, "chainfsm-watch")
+            bin_pump = watching.start(bin_watch, "chainfsm-watch-bin-dir") if bin_watch else None
             try:
                 await self._startup()
                 self.ready.set()
@@ -502,6 +529,9 @@ class Agent:
                 self.exit_code = 1
             finally:
                 pump.cancel()
+                if bin_watch and bin_pump:
+                    bin_pump.cancel()
+                    bin_watch.close()
                 self._watch = None
         if self.settings.cleanup_on_exit and not self.settings.once:
             try:

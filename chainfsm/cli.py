@@ -4,6 +4,7 @@ subcommands. Exit codes: 0 success, 1 the thing asked for is not so, 2 usage err
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chainfsm import __version__, chaining, discovery, logs, reading, validation
-from chainfsm.settings import Settings
+from chainfsm.settings import Settings, split_listen
 
 DEFAULTS = Settings()
 
@@ -54,6 +55,14 @@ def _output_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r} must be a plain file name ending in .conflist (the chain is a list)"
         )
+    return text
+
+
+def _listen(text: str) -> str:
+    try:
+        split_listen(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
     return text
 
 
@@ -114,6 +123,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_options(run)
     _add_agent_options(run)
 
+    explain = commands.add_parser(
+        "explain",
+        help="say why the runtime will or will not run our chain (exit 0 only when it will)",
+    )
+    _add_target_options(explain)
+    _option(
+        explain,
+        "--bin-dir",
+        None,
+        "the CNI bin dir to check for plugin binaries (e.g. /opt/cni/bin)",
+        type=Path,
+    )
+    explain.add_argument("--json", action="store_true", help="one JSON document, for machines")
+
+    dump = commands.add_parser(
+        "dump", help="ask the running agent for its state dump (SIGUSR1) and print it"
+    )
+    _option(dump, "--dump-file", str(DEFAULTS.dump_file), "where the agent writes it", type=Path)
+    dump.add_argument(
+        "--pid",
+        type=_positive(int),
+        help="the agent's pid (default: from <dump-file>.pid, which the agent writes)",
+    )
+    dump.add_argument(
+        "--diagram", action="store_true", help="add the state diagram, current state highlighted"
+    )
+    dump.add_argument(
+        "--timeout", type=_positive(float), default=10.0, help="seconds to wait (default: 10)"
+    )
+
+    draw = commands.add_parser(
+        "diagram", help="draw the state machine from the table the agent runs"
+    )
+    draw.add_argument("--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid")
+    draw.add_argument("--output", type=Path, help="write to this file (default: stdout)")
+
     demo = commands.add_parser(
         "demo", help="play the AKS start-up race against the agent in a temp dir, and show it"
     )
@@ -130,6 +175,14 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "with --once: seconds after which to give up with exit 1",
         type=_positive(float),
     )
+    _option(
+        parser,
+        "--bin-dir",
+        None,
+        "the CNI bin dir (/opt/cni/bin on nodes): write only once every plugin of the chain is"
+        " there and supports the list's cniVersion (default: no check)",
+        type=Path,
+    )
     _switch(parser, "--keep-on-primary-loss", "keep our output when the primary disappears")
     _switch(parser, "--cleanup-on-exit", "remove our output on SIGTERM (makes the node NotReady)")
     _option(
@@ -140,6 +193,28 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         choices=("json", "text"),
     )
     d = DEFAULTS
+    _option(
+        parser,
+        "--history",
+        str(d.history),
+        "transitions remembered for the state dump",
+        type=_positive(int),
+    )
+    _option(
+        parser,
+        "--dump-file",
+        str(d.dump_file),
+        "where SIGUSR1 writes the state dump (JSON)",
+        type=Path,
+    )
+    _option(
+        parser,
+        "--listen",
+        None,
+        "HOST:PORT for /healthz, /readyz and /metrics (default: no port)",
+        type=_listen,
+    )
+    _option(parser, "--ready-file", None, "a file present only while Verified", type=Path)
     _option(
         parser,
         "--retry-attempts",
@@ -191,6 +266,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         output=args.output,
         plugin=args.plugin,
         primary=args.primary,
+        bin_dir=args.bin_dir,
         once=args.once,
         timeout=args.timeout,
         keep_on_primary_loss=args.keep_on_primary_loss,
@@ -201,6 +277,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         backoff_max=max(args.backoff_max, args.backoff_initial),
         revert_limit=args.revert_limit,
         revert_window=args.revert_window,
+        history=args.history,
+        dump_file=args.dump_file,
+        listen=args.listen,
+        ready_file=args.ready_file,
         log_format=args.log_format or logs.default_format(),
     )
 
@@ -258,6 +338,36 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from chainfsm import explaining
+
+    try:
+        report = explaining.look(args.net_dir, args.output, args.plugin, args.primary, args.bin_dir)
+    except OSError as err:
+        print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print(explaining.text(report), end="")
+    return 0 if report.effective else 1
+
+
+def _diagram(fmt: str, output: Path | None) -> int:
+    from chainfsm import diagram
+
+    try:
+        data = diagram.render(fmt)
+    except diagram.DiagramError as err:
+        print(f"chainfsm: {err}", file=sys.stderr)
+        return 1
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "validate":
@@ -270,6 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         logs.configure(settings.log_format)
         return running.main(settings)
+    if args.command == "explain":
+        return _explain(args)
+    if args.command == "dump":
+        from chainfsm import asking
+
+        return asking.main(args.pid, args.dump_file, args.diagram, args.timeout)
+    if args.command == "diagram":
+        return _diagram(args.format, args.output)
     if args.command == "demo":
         from chainfsm import demo
 

@@ -63,5 +63,28 @@ class Settings:
     revert_window: float = 60.0
     """Seconds over which reverts of our output are counted."""
 
+    history: int = 100
+    """How many transitions the agent remembers for the state dump (a ring: the oldest go)."""
+
+    dump_file: Path = Path("/run/chainfsm/dump.json")
+    """Where SIGUSR1 writes the state dump (atomically; the dir is created if missing). The
+    agent's pid goes beside it, in ``<dump_file>.pid``, for ``chainfsm dump``."""
+
+    listen: str | None = None
+    """``HOST:PORT`` for /healthz, /readyz and /metrics; None (the default) opens no port."""
+
+    ready_file: Path | None = None
+    """A file present only while Verified, for exec readiness probes; None: no file."""
+
     log_format: str = "json"
     """``json`` (one object per line) or ``text``."""
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or ValueError. Pure."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9808 or [::1]:9808)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)

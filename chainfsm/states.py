@@ -39,7 +39,8 @@ class Trigger(enum.StrEnum):
 #: The guard on leaving Failed: the agent's ``watching`` property (false under ``--once``).
 WATCHING = "watching"
 
-_ALIVE = [State.Validating, State.Writing, State.Verified, State.Failed]
+#: Where the agent looks at the dir and can find the primary gone.
+_LOOKING = [State.Validating, State.Verified]
 
 #: trigger, source, dest and guard of every transition, in the transitions library's terms.
 TRANSITIONS: list[dict[str, Any]] = [
@@ -47,7 +48,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": Trigger.PRIMARY_INVALID, "source": State.Validating, "dest": State.Validating},
     {"trigger": Trigger.PRIMARY_VALID, "source": State.Validating, "dest": State.Writing},
     {"trigger": Trigger.BUDGET_SPENT, "source": State.Validating, "dest": State.Failed},
-    {"trigger": Trigger.PRIMARY_LOST, "source": _ALIVE, "dest": State.WaitingPrimary},
+    {"trigger": Trigger.PRIMARY_LOST, "source": _LOOKING, "dest": State.WaitingPrimary},
     {"trigger": Trigger.OUTPUT_VERIFIED, "source": State.Writing, "dest": State.Verified},
     {"trigger": Trigger.WRITE_FAILED, "source": State.Writing, "dest": State.Failed},
     {"trigger": Trigger.VERIFY_FAILED, "source": State.Writing, "dest": State.Failed},

@@ -28,6 +28,8 @@ DIR_MASK = (
     | Mask.MOVE_SELF
     | Mask.ONLYDIR
 )
+#: The bin dir: also a mode change, since a binary copied in may be made executable after.
+BIN_DIR_MASK = DIR_MASK | Mask.ATTRIB
 #: Events that mean the watch itself is gone or no longer sees the directory by that path.
 LOST = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.UNMOUNT | Mask.IGNORED
 
@@ -45,6 +47,7 @@ class DirWatch:
         on_change: Callable[[str | None], None],
         on_lost: Callable[[str], None],
         relevant: Callable[[str], bool] = discovery.is_config_name,
+        mask: Mask = DIR_MASK,
     ) -> None:
         self.path = path
         self._on_change = on_change
@@ -52,7 +55,7 @@ class DirWatch:
         self._relevant = relevant
         self._inotify = asyncinotify.Inotify()
         try:
-            self._inotify.add_watch(path, DIR_MASK)
+            self._inotify.add_watch(path, mask)
         except OSError:
             self._inotify.close()
             raise

@@ -94,6 +94,24 @@ class OutputGuard:
         (self.net_dir / name).unlink()
 
 
+def record(agent: Agent) -> asyncio.Queue[Transition]:
+    """Every transition of ``agent`` from now on, in order."""
+    queue: asyncio.Queue[Transition] = asyncio.Queue()
+    agent.listeners.append(queue.put_nowait)
+    return queue
+
+
+async def until(
+    queue: asyncio.Queue[Transition], dest: str | None = None, trigger: str | None = None
+) -> Transition:
+    """The next transition into ``dest`` and/or by ``trigger`` (earlier ones are consumed)."""
+    async with asyncio.timeout(HANG_GUARD):
+        while True:
+            found = await queue.get()
+            if dest in (None, found.dest) and trigger in (None, found.trigger):
+                return found
+
+
 class Running:
     """A started agent, its transitions as they happen, and the output guard."""
 

@@ -31,6 +31,12 @@ def require_runtime(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def need(ok: object, reason: str) -> None:
+    """Return when ``ok`` is truthy; else skip the calling test because ``reason``, or fail it."""
+    if not ok:
+        require_runtime(reason)
+
+
 def missing_parts(*plugins: str) -> str | None:
     """Why the CNI plugins named (and root and ``ip``) cannot be used here, or None."""
     if os.geteuid() != 0:

@@ -1,0 +1,173 @@
+"""The state dump: on SIGUSR1, one JSON document of what the agent knows, in a file and a log line.
+
+The signal handler only sets an event; the ``chainfsm-dump`` task takes the snapshot and
+writes it. A snapshot of the agent's fields is taken in one go on the event loop (so it is
+consistent), the file reads and the write happen after, and a burst of signals collapses
+into one more dump: the machine is never waited on, and it never waits on a dump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chainfsm import __version__, logs, reading, validation, writing
+from chainfsm.agent import Agent, sha256
+from chainfsm.settings import Settings
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def settings_fields(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON values. Pure."""
+    return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+
+
+def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
+    """A file's name, sha256 and the runtime's verdict on it, as JSON values. Pure."""
+    if name is None:
+        return {"file": None, "sha256": None, "valid": None, "verdict": "no such file"}
+    if data is None:
+        return {"file": name, "sha256": None, "valid": None, "verdict": "absent"}
+    verdict = data if isinstance(data, validation.Refusal) else validation.validate(name, data)
+    if isinstance(verdict, validation.Refusal):
+        return {
+            "file": name,
+            "sha256": sha256(data),
+            "valid": False,
+            "verdict": verdict.detail,
+            "rule": str(verdict.rule),
+        }
+    plugins = ", ".join(verdict.plugin_types)
+    return {
+        "file": name,
+        "sha256": sha256(data),
+        "valid": True,
+        "verdict": f"valid: network {verdict.name!r}, plugins [{plugins}]",
+    }
+
+
+def agent_fields(agent: Agent, now: float) -> dict[str, Any]:
+    """What the agent knows, copied in one go (no await inside, so it is one moment). Pure."""
+    history = agent.history
+    return {
+        "version": __version__,
+        "pid": os.getpid(),
+        "time": _iso(now),
+        "uptime_seconds": round(now - agent.started, 3),
+        "state": agent.state.value,
+        "state_since": _iso(agent.state_since),
+        "seconds_in_state": round(now - agent.state_since, 3),
+        "watch_armed": agent.watch_armed,
+        "last_error": agent.last_error,
+        "counters": {
+            "attempt": agent.attempt,
+            "retries": agent.retries,
+            "failures": agent.failures,
+            "writes": agent.writes,
+        },
+        "chained_from": (
+            {"file": agent.plan.primary, "sha256": sha256(agent.plan.primary_data)}
+            if agent.plan
+            else None
+        ),
+        "verified_output_sha256": sha256(agent.verified_output),
+        "history": {
+            "capacity": history.maxlen,
+            "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
+        },
+        "settings": settings_fields(agent.settings),
+    }
+
+
+async def snapshot(agent: Agent) -> dict[str, Any]:
+    """The whole dump: the agent's fields, then the primary and our output as they are now."""
+    doc = agent_fields(agent, time.time())
+    settings = agent.settings
+    primary = agent.primary
+    primary_data = await reading.read(settings.net_dir, primary) if primary else None
+    output_data = await reading.read(settings.net_dir, settings.output)
+    doc["primary"] = verdict_fields(primary, primary_data)
+    doc["output"] = verdict_fields(settings.output, output_data)
+    return doc
+
+
+def encode(doc: Mapping[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def pid_file(dump_file: Path) -> Path:
+    """Where the agent leaves its pid for ``chainfsm dump`` to signal."""
+    return dump_file.with_name(dump_file.name + ".pid")
+
+
+class Dumper:
+    """Writes a dump each time ``request`` is called (from a signal handler: no work there)."""
+
+    def __init__(self, agent: Agent, path: Path) -> None:
+        self.agent = agent
+        self.path = path
+        self.dumps = 0
+        self._wanted = asyncio.Event()
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    async def dump_once(self) -> None:
+        """Take and write one snapshot; a failure is logged, never raised into the agent."""
+        doc = await snapshot(self.agent)
+        self.dumps += 1
+        # The line first: once the file is there, so is the line.
+        logs.event("dump", file=str(self.path), snapshot=doc)
+        try:
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            # The same atomic write as the chain's: a reader sees the old dump or the new one.
+            await writing.write_atomic(self.path.parent, self.path.name, encode(doc))
+        except OSError as err:
+            logs.event(
+                "dump", logging.WARNING, file=str(self.path), reason=f"not written: {err.strerror}"
+            )
+        except writing.WriteError as err:
+            logs.event("dump", logging.WARNING, file=str(self.path), reason=f"not written: {err}")
+
+    def _write_pid(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            pid_file(self.path).write_text(f"{os.getpid()}\n")
+        except OSError as err:
+            logs.event(
+                "dump",
+                logging.WARNING,
+                file=str(pid_file(self.path)),
+                reason=f"no pid file ({err.strerror}); chainfsm dump needs --pid",
+            )
+
+    async def run(self) -> None:
+        """Serve dump requests until cancelled."""
+        await asyncio.to_thread(self._write_pid)
+        try:
+            while True:
+                await self._wanted.wait()
+                # Cleared before the snapshot: a signal during the write asks for one more.
+                self._wanted.clear()
+                await self.dump_once()
+        finally:
+            pid_file(self.path).unlink(missing_ok=True)

@@ -1,0 +1,119 @@
+"""Prometheus metrics of the agent, in the client library's own registry and text format.
+
+Imported only with ``--listen``. Counts that only grow are kept by the agent already (writes,
+retries) and read at scrape time; what the agent does not keep (transitions by edge, failures
+by reason, the time of the last Verified) is counted here from its transition listener.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from chainfsm import __version__, states
+from chainfsm.agent import Agent
+from chainfsm.states import State, Transition
+
+# No *_created series: a timestamp per label set doubles the output and no alert uses it.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+#: The Content-Type of ``render``'s bytes.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Triggers that lead into Failed: the reasons failures are counted by.
+FAILURE_REASONS = tuple(
+    str(row["trigger"]) for row in states.TRANSITIONS if row["dest"] is State.Failed
+)
+
+
+class _AgentCollector(Collector):
+    """What the agent keeps itself, read when Prometheus scrapes."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        agent = self.agent
+        state = GaugeMetricFamily(
+            "chainfsm_state", "1 for the state the agent is in, 0 for the others", labels=["state"]
+        )
+        for each in State:
+            state.add_metric([each.value], 1.0 if agent.state is each else 0.0)
+        yield state
+        yield GaugeMetricFamily(
+            "chainfsm_state_since_timestamp_seconds",
+            "When the agent entered its current state (Unix time)",
+            value=agent.state_since,
+        )
+        yield CounterMetricFamily(
+            "chainfsm_writes", "Chained configs written (atomically)", value=agent.writes
+        )
+        yield CounterMetricFamily(
+            "chainfsm_retries",
+            "Validations of a primary config that was not ready yet",
+            value=agent.retries,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_consecutive_failures",
+            "Entries into Failed since the last Verified",
+            value=agent.failures,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_watch_armed",
+            "1 while the inotify watch on the conf dir is armed",
+            value=1.0 if agent.watch_armed else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_start_timestamp_seconds",
+            "When the agent started (Unix time)",
+            value=agent.started,
+        )
+        info = InfoMetricFamily("chainfsm_build", "The agent's version and output file")
+        info.add_metric([], {"version": __version__, "output": agent.settings.output})
+        yield info
+
+
+class Metrics:
+    """The agent's metrics; ``observe`` goes in ``agent.listeners``."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_AgentCollector(agent))
+        self.transitions = Counter(
+            "chainfsm_transitions",
+            "State transitions, by source, dest and trigger",
+            ["source", "dest", "trigger"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "chainfsm_failures",
+            "Entries into Failed, by reason (the trigger that led there)",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in FAILURE_REASONS:
+            self.failures.labels(reason=reason)  # present at 0 before the first failure
+        self.last_verified = Gauge(
+            "chainfsm_last_verified_timestamp_seconds",
+            "When the agent last entered Verified (Unix time; 0: never)",
+            registry=self.registry,
+        )
+        for record in agent.history:
+            self.observe(record)
+
+    def observe(self, record: Transition) -> None:
+        self.transitions.labels(
+            source=record.source, dest=record.dest, trigger=record.trigger
+        ).inc()
+        if record.dest == State.Failed.value:
+            self.failures.labels(reason=record.trigger).inc()
+        if record.dest == State.Verified.value:
+            self.last_verified.set(record.time)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,224 @@
+"""/healthz, /readyz and /metrics over loopback, and the ready file, against a real agent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from harness import HANG_GUARD, primary_bytes, record, until
+from prometheus_client.parser import text_string_to_metric_families
+
+from chainfsm import asking, running, serving
+from chainfsm.agent import Agent
+from chainfsm.settings import Settings
+
+
+async def _get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
+    """One request; the status, the Content-Type and the body."""
+    async with asyncio.timeout(HANG_GUARD):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        raw = await reader.read()
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    if method != "HEAD":  # HEAD announces the length GET would send
+        assert int(headers["Content-Length"]) == len(body)
+    return int(lines[0].split()[1]), headers["Content-Type"], body
+
+
+def _samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Agent, serving.Server]]:
+    settings = Settings(
+        net_dir=tmp_path, listen="127.0.0.1:0", dump_file=tmp_path / "run" / "dump.json"
+    )
+    agent = Agent(settings)
+    async with running.endpoints(agent, settings) as server:
+        assert isinstance(server, serving.Server)
+        task = asyncio.create_task(agent.run())
+        await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
+        yield agent, server
+        agent.request_stop()
+        await asyncio.wait_for(task, HANG_GUARD)
+
+
+async def test_readyz_follows_the_primary_in_and_out(
+    served: tuple[Agent, serving.Server], tmp_path: Path
+) -> None:
+    agent, server = served
+    seen = record(agent)
+    port = server.bound[1]
+    assert server.bound[0] == "127.0.0.1"
+    status, _, body = await _get(port, "/readyz")
+    assert status == 503
+    assert body.startswith(b"WaitingPrimary: ")
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
+    await until(seen, "Verified")
+    status, _, body = await _get(port, "/readyz")
+    assert (status, body) == (
+        200,
+        b"Verified: 05-antrea.conflist written: 05-antrea.conflist is first and runs"
+        b" [azure-vnet, portmap, antrea]\n",
+    )
+    (tmp_path / "10-azure.conflist").unlink()
+    await until(seen, "WaitingPrimary")
+    status, _, body = await _get(port, "/readyz")
+    assert status == 503
+    assert body.startswith(b"WaitingPrimary: 10-azure.conflist is gone")
+
+
+async def test_healthz_is_200_while_the_watch_is_armed(
+    served: tuple[Agent, serving.Server],
+) -> None:
+    agent, server = served
+    assert await _get(server.bound[1], "/healthz") == (
+        200,
+        "text/plain; charset=utf-8",
+        b"ok: event loop alive, watch armed\n",
+    )
+    agent.request_stop()
+    status, _, body = await _get(server.bound[1], "/healthz")
+    assert (status, body) == (503, b"not healthy: stopping\n")
+
+
+async def test_metrics_parse_and_count_what_happened(
+    served: tuple[Agent, serving.Server], tmp_path: Path
+) -> None:
+    agent, server = served
+    seen = record(agent)
+    (tmp_path / "10-azure.conflist").write_bytes(b"")
+    await until(seen, trigger="primary_invalid")
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
+    verified = await until(seen, "Verified")
+    status, content_type, body = await _get(server.bound[1], "/metrics")
+    assert status == 200
+    assert content_type.startswith("text/plain; version=0.0.4")
+    got = _samples(body)
+    for state in ("WaitingPrimary", "Validating", "Writing", "Failed"):
+        assert got[("chainfsm_state", (("state", state),))] == 0
+    assert got[("chainfsm_state", (("state", "Verified"),))] == 1
+    edge = (("dest", "Writing"), ("source", "Validating"), ("trigger", "primary_valid"))
+    assert got[("chainfsm_transitions_total", edge)] == 1
+    edge = (("dest", "Validating"), ("source", "Validating"), ("trigger", "primary_invalid"))
+    assert got[("chainfsm_transitions_total", edge)] == agent.retries >= 1
+    assert got[("chainfsm_writes_total", ())] == 1
+    assert got[("chainfsm_retries_total", ())] == agent.retries
+    assert got[("chainfsm_failures_total", (("reason", "budget_spent"),))] == 0
+    assert got[("chainfsm_last_verified_timestamp_seconds", ())] == verified.time
+    assert got[("chainfsm_watch_armed", ())] == 1
+    assert all(name.startswith("chainfsm_") for name, _ in got)
+
+
+async def test_other_paths_and_methods_and_garbage_get_clean_answers(
+    served: tuple[Agent, serving.Server],
+) -> None:
+    _, server = served
+    port = server.bound[1]
+    assert (await _get(port, "/nope"))[0] == 404
+    assert (await _get(port, "/metrics", "POST"))[0] == 405
+    status, _, body = await _get(port, "/readyz", "HEAD")
+    assert (status, body) == (503, b"")
+    async with asyncio.timeout(HANG_GUARD):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"\x00garbage\r\n\r\n")
+        await writer.drain()
+        assert (await reader.read()).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        writer.close()
+
+
+async def test_the_ready_file_exists_only_while_verified(tmp_path: Path) -> None:
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    ready = tmp_path / "run" / "ready"
+    ready.parent.mkdir()
+    ready.write_text("left by an earlier run\n")
+    settings = Settings(net_dir=net_dir, ready_file=ready, dump_file=tmp_path / "run" / "d")
+    agent = Agent(settings)
+    seen = record(agent)
+    task = asyncio.create_task(running.serve(settings, agent))
+    await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
+    assert not ready.exists()
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
+    await until(seen, "Verified")
+    assert ready.read_text().startswith("05-antrea.conflist written")
+    (net_dir / "10-azure.conflist").unlink()
+    await until(seen, "WaitingPrimary")
+    assert not ready.exists()
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
+    await until(seen, "Verified")
+    assert ready.exists()
+    agent.request_stop()
+    assert await asyncio.wait_for(task, HANG_GUARD) == 0
+    assert not ready.exists()
+
+
+async def _line_with(stream: asyncio.StreamReader, event: str, **match: str) -> dict[str, str]:
+    async with asyncio.timeout(HANG_GUARD):
+        while line := await stream.readline():
+            doc = json.loads(line)
+            if doc["event"] == event and all(doc.get(k) == v for k, v in match.items()):
+                return doc  # type: ignore[no-any-return]
+    raise AssertionError(f"the agent exited without logging {event} {match}")
+
+
+async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
+    """What an operator does: run with --listen, probe it, kill -USR1, chainfsm dump."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    dump_file = tmp_path / "run" / "dump.json"
+    env = {**os.environ, "CHAINFSM_NET_DIR": str(net_dir), "CHAINFSM_DUMP_FILE": str(dump_file)}
+    agent = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "chainfsm", "run", "--listen", "127.0.0.1:0"),
+        *("--log-format", "json"),
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert agent.stderr is not None
+    try:
+        listening = await _line_with(agent.stderr, "listening")
+        port = int(listening["address"].rsplit(":", 1)[1])
+        await _line_with(agent.stderr, "started")
+        (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
+        await _line_with(agent.stderr, "transition", dest="Verified")
+        assert (await _get(port, "/healthz"))[0] == 200
+        assert (await _get(port, "/readyz"))[0] == 200
+        assert b"chainfsm_writes_total 1.0" in (await _get(port, "/metrics"))[2]
+
+        on_disk = json.loads(await asking.ask(agent.pid, dump_file, HANG_GUARD))  # kill -USR1
+        assert on_disk["state"] == "Verified"
+        logged = await _line_with(agent.stderr, "dump")
+        assert logged["snapshot"] == on_disk
+
+        asked = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "chainfsm", "dump", "--diagram"),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(asked.communicate(), HANG_GUARD)
+        assert asked.returncode == 0
+        text = out.decode()
+        doc = json.loads(text[: text.index("\n}\n") + 2])
+        assert doc["pid"] == agent.pid
+        assert doc["history"]["transitions"][-1]["dest"] == "Verified"
+        assert "  class Verified s_active\n" in doc["diagram"]
+    finally:
+        if agent.returncode is None:
+            agent.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(agent.wait(), HANG_GUARD)
+    assert code == 0
