@@ -210,6 +210,8 @@ class Agent:
         checks our own write must not consume: the primary may have changed meanwhile."""
         if consume:
             self._changed.clear()
+        if self._watch is not None:
+            self._watch.check_identity()
         snap = await observing.observe(
             self.settings.net_dir, self.settings.output, self.settings.primary
         )
@@ -440,7 +442,7 @@ class Agent:
         except OSError as err:
             logs.event("exit", logging.ERROR, reason=f"cannot watch {net_dir}: {err.strerror}")
             return 1
-        with watch:
+        with watch, watching.MountWatch(watch.check_identity):
             self._watch = watch
             pump = watching.start(watch, "chainfsm-watch")
             try:
