@@ -58,7 +58,7 @@ class DirWatch:
         self._inotify = asyncinotify.Inotify()
         try:
             self._inotify.add_watch(path, DIR_MASK)
-            info = os.stat(path)
+            info = path.stat()
         except OSError:
             self._inotify.close()
             raise
@@ -73,7 +73,7 @@ class DirWatch:
         if not self.armed:
             return
         try:
-            info = os.stat(self.path)
+            info = self.path.stat()
         except OSError as err:
             why = f"{self.path} cannot be looked at any more ({err.strerror})"
         else:
