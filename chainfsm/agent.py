@@ -109,6 +109,8 @@ class Agent:
         self._watch: watching.DirWatch | None = None
         self._watch_lost: str | None = None
         self._seen_primary: str | None = None
+        #: Consecutive failed removals of our output (a read-only dir): paces the retries.
+        self._removal_failures = 0
 
     # -- what the machine and the outside world read --------------------------------------
 
@@ -238,33 +240,69 @@ class Agent:
 
     async def _startup(self) -> None:
         """Clear what a crash or an older installer left: our temp files, and an invalid file
-        under our output name, which blocks the runtime's whole directory."""
+        under our output name, which blocks the runtime's whole directory.
+
+        Best effort: on a read-only or full dir the agent stays up, says why, and the states
+        retry (the invalid output is removed again from WaitingPrimary and Validating, and
+        overwritten by Writing)."""
         net_dir, output = self.settings.net_dir, self.settings.output
         for name in reading.list_names(net_dir):
             if discovery.is_our_temp(name, output):
-                await writing.remove(net_dir, name)
+                try:
+                    await writing.remove(net_dir, name)
+                except writing.WriteError as err:
+                    # The runtime ignores temp names: a leftover costs nothing but space.
+                    logs.event("cleanup_failed", logging.WARNING, file=name, reason=str(err))
+                    continue
                 logs.event("removed", file=name, reason="a temp file of ours from before")
-        data = await reading.read(net_dir, output)
+        await self._remove_invalid_output(await reading.read(net_dir, output), "left from before")
+
+    async def _remove_invalid_output(self, data: reading.Read, when: str) -> bool:
+        """Remove an invalid file under our output name (it makes the runtime load nothing);
+        True when one is still there because the removal failed."""
+        output = self.settings.output
         if data is None:
-            return
+            return False
         verdict = data if isinstance(data, Refusal) else validation.validate(output, data)
-        if isinstance(verdict, Refusal):
-            await writing.remove(net_dir, output)
+        if not isinstance(verdict, Refusal):
+            return False
+        try:
+            await writing.remove(self.settings.net_dir, output)
+        except writing.WriteError as err:
+            self.last_error = str(err)
+            self._removal_failures += 1
             logs.event(
-                "removed",
-                logging.WARNING,
+                "cleanup_failed",
+                logging.ERROR,
                 file=output,
-                reason=f"invalid file under our output name, left from before: {verdict.detail}",
+                reason=f"invalid file under our output name ({verdict.detail}) blocks the"
+                f" runtime and cannot be removed: {err}; retrying",
             )
+            return True
+        self._removal_failures = 0
+        logs.event(
+            "removed",
+            logging.WARNING,
+            file=output,
+            reason=f"invalid file under our output name, {when}: {verdict.detail}",
+        )
+        return False
 
     async def _waiting_primary(self) -> None:
         snap = await self._observe()
         if snap.primary is not None:
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
+        stuck = False
         if snap.output_data is not None and not self.settings.keep_on_primary_loss:
             logs.event("withdrawn", file=self.settings.output, reason=await self._withdraw())
-        await self._wait()
+            stuck = self._removal_failures > 0
+        elif snap.output_data is not None:
+            stuck = await self._remove_invalid_output(snap.output_data, "with no primary")
+        # A dir made writable again (a remount) sends no inotify event: while a removal
+        # fails, a timed retry must bring us back, not only a change.
+        delay = retrying.failure_delay(self.settings, self._removal_failures) if stuck else None
+        await self._wait(delay)
 
     async def _withdraw(self) -> str:
         """Remove our output because no primary stands behind it; say what happened.
@@ -280,7 +318,9 @@ class Agent:
             removed = await writing.remove(self.settings.net_dir, output)
         except writing.WriteError as err:
             self.last_error = str(err)
-            return f"could not withdraw {output}: {err}"
+            self._removal_failures += 1
+            return f"could not withdraw {output}: {err}; retrying"
+        self._removal_failures = 0
         if removed:
             return f"withdrew {output} so the runtime reports the truth"
         return f"{output} was already gone"
@@ -304,6 +344,11 @@ class Agent:
                     if isinstance(plan, Refusal):
                         refusal = plan
                         self.retries += 1
+                        # No chain to write yet, but an invalid file under our name (someone
+                        # truncated it) blocks the runtime's whole dir meanwhile.
+                        await self._remove_invalid_output(
+                            snap.output_data, "while the primary is not ready"
+                        )
                         await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
                         raise retrying.NotReady(str(plan))
                     self.plan = plan
@@ -468,11 +513,6 @@ class Agent:
                     if self.settings.once and self.state in (State.Verified, State.Failed):
                         self.exit_code = 0 if self.state is State.Verified else 1
                         break
-            except writing.WriteError as err:
-                # Only cleanup and withdrawal raise it outside Writing; without them, a stale
-                # or blocking file stays, so say so and let the kubelet restart us.
-                logs.event("exit", logging.ERROR, reason=str(err))
-                self.exit_code = 1
             finally:
                 pump.cancel()
                 self._watch = None
