@@ -500,7 +500,7 @@ class Agent:
                     output=self.settings.output,
                 )
                 while not self.stopping:
-                    if self._watch_lost is not None and self.state is not State.Failed:
+                    if self._watch_lost is not None:
                         await self._fire(
                             Trigger.WATCH_LOST,
                             f"{self._watch_lost}: exiting so the kubelet restarts chainfsm with"
