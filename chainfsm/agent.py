@@ -42,7 +42,11 @@ HISTORY = 100
 
 
 class _Stopping(Exception):
-    """Raised out of a retry sleep when the agent is asked to stop."""
+    """Raised out of a retry sleep when the agent is asked to stop (or its watch is lost)."""
+
+
+class _Lost(Exception):
+    """Raised out of a look at the dir when the dir itself cannot be listed any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,8 @@ class Agent:
         self.ready = asyncio.Event()
         self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
+        #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
+        self._lost = asyncio.Event()
         self._watch: watching.DirWatch | None = None
         self._watch_lost: str | None = None
         self._seen_primary: str | None = None
@@ -136,6 +142,7 @@ class Agent:
 
     def _on_watch_lost(self, why: str) -> None:
         self._watch_lost = why
+        self._lost.set()
         self._changed.set()
 
     def request_stop(self, exit_code: int | None = None) -> None:
@@ -185,7 +192,9 @@ class Agent:
 
         With ``changes`` false, only the clock or a stop request ends the wait.
         """
-        events = [self._stopping, self._changed] if changes else [self._stopping]
+        events = [self._stopping, self._lost]
+        if changes:
+            events.append(self._changed)
         if not any(e.is_set() for e in events):
             waiters = [asyncio.ensure_future(e.wait()) for e in events]
             try:
@@ -193,7 +202,7 @@ class Agent:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-        if self.stopping or not changes or not self._changed.is_set():
+        if self.stopping or self._lost.is_set() or not changes or not self._changed.is_set():
             return False
         self._changed.clear()
         return True
@@ -201,7 +210,7 @@ class Agent:
     async def _retry_sleep(self, delay: float) -> None:
         # tenacity's sleep: a change in the dir ends the backoff early.
         await self._wait(delay)
-        if self.stopping:
+        if self.stopping or self._lost.is_set():
             raise _Stopping
 
     # -- looking --------------------------------------------------------------------------
@@ -214,9 +223,15 @@ class Agent:
             self._changed.clear()
         if self._watch is not None:
             self._watch.check_identity()
-        snap = await observing.observe(
-            self.settings.net_dir, self.settings.output, self.settings.primary
-        )
+        try:
+            snap = await observing.observe(
+                self.settings.net_dir, self.settings.output, self.settings.primary
+            )
+        except OSError as err:
+            # The dir itself went away under a handler (deleted, unmounted): the same news as
+            # a lost watch, which the loop turns into watch_lost and exit 1, not a traceback.
+            self._on_watch_lost(f"cannot list {self.settings.net_dir}: {err.strerror}")
+            raise _Lost from err
         self._seen_primary = snap.primary
         return snap
 
@@ -462,7 +477,7 @@ class Agent:
             changed = await self._wait(self.settings.revert_window, changes=False)
         else:
             changed = await self._wait(retrying.failure_delay(self.settings, self.failures))
-        if self.stopping:
+        if self.stopping or self._lost.is_set():
             return
         if changed:
             await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
@@ -509,7 +524,10 @@ class Agent:
                         )
                         self.request_stop(exit_code=1)
                         break
-                    await handlers[self.state]()
+                    try:
+                        await handlers[self.state]()
+                    except _Lost:
+                        continue  # said at the top of the loop
                     if self.settings.once and self.state in (State.Verified, State.Failed):
                         self.exit_code = 0 if self.state is State.Verified else 1
                         break
