@@ -367,7 +367,7 @@ class Agent:
                         await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
                         raise retrying.NotReady(str(plan))
                     self.plan = plan
-                    await self._fire(Trigger.PRIMARY_VALID, f"{plan.primary} is valid")
+                    await self._fire(Trigger.PRIMARY_VALID, self._valid_reason(plan))
                     return
         except _Stopping:
             return
@@ -380,6 +380,19 @@ class Agent:
                 logging.ERROR,
             )
 
+    def _valid_reason(self, plan: Plan) -> str:
+        """A symlinked primary is followed, as the runtime follows it (libcni reads with
+        os.ReadFile): refusing it would leave the node on the primary alone, without our
+        plugin, while the runtime happily loads it. Kubernetes ConfigMap mounts are symlinks.
+        Reads still refuse a FIFO, device or oversized target, so following cannot hang us."""
+        target = observing.link_target(self.settings.net_dir / plan.primary)
+        if target is None:
+            return f"{plan.primary} is valid"
+        return (
+            f"{plan.primary} is valid (a symlink to {target}, followed as the runtime follows"
+            " it; a change to the target itself is seen at the next change in the dir)"
+        )
+
     def _loss_reason(self) -> str:
         which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
         gone = f"{self.plan.primary} is gone; " if self.plan else ""
@@ -389,7 +402,10 @@ class Agent:
         assert self.plan is not None
         net_dir, output, plan = self.settings.net_dir, self.settings.output, self.plan
         current = await reading.read(net_dir, output)
-        if current != plan.rendered:
+        # A symlink under our name is replaced (the rename replaces the link, never writes
+        # through it): its target could change with no event in this dir.
+        linked = observing.link_target(net_dir / output) is not None
+        if current != plan.rendered or linked:
             try:
                 await writing.write_atomic(net_dir, output, plan.rendered)
             except writing.WriteError as err:
@@ -411,7 +427,7 @@ class Agent:
             self.verified_first = snap.first
             self.failures = 0
             self.last_error = None
-            done = "written" if current != plan.rendered else "already current"
+            done = "written" if current != plan.rendered or linked else "already current"
             await self._fire(Trigger.OUTPUT_VERIFIED, f"{output} {done}: {check.detail}")
             return
         await self._fire(Trigger.VERIFY_FAILED, self._advice(check), logging.ERROR)
@@ -444,8 +460,11 @@ class Agent:
             changes.append(f"{snap.primary} changed")
         if snap.first != self.verified_first:
             changes.append(f"{snap.first} is now first in the runtime's order")
-        if snap.output_data != self.verified_output:
+        if snap.output_link is not None or snap.output_data != self.verified_output:
             what = _describe(snap.output_data)
+            if snap.output_link is not None:
+                # The rename in Writing replaces the link itself; its target is left alone.
+                what = f"a symlink to {snap.output_link}, to {what}"
             if self._note_revert():
                 await self._fire(
                     Trigger.REVERT_DETECTED,
