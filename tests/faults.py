@@ -48,7 +48,7 @@ def tmpfs_conf_dir(base: Path, size: str = "1m") -> Iterator[tuple[Path, Path]]:
     net_dir.mkdir()
     mounted: list[Path] = []
     try:
-        _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(backing))
+        mount_tmpfs(backing, size)
         mounted.append(backing)
         _mount("--bind", str(backing), str(net_dir))
         mounted.append(net_dir)
@@ -56,6 +56,14 @@ def tmpfs_conf_dir(base: Path, size: str = "1m") -> Iterator[tuple[Path, Path]]:
     finally:
         for path in reversed(mounted):
             _umount(path)
+
+
+def mount_tmpfs(path: Path, size: str = "1m") -> None:
+    _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path))
+
+
+def unmount(path: Path) -> None:
+    _umount(path)
 
 
 def set_read_only(net_dir: Path, read_only: bool) -> None:
