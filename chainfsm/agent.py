@@ -12,9 +12,11 @@ import asyncio
 import collections
 import hashlib
 import logging
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import tenacity
@@ -69,6 +71,14 @@ def _describe(data: reading.Read) -> str:
     if isinstance(verdict, Refusal):
         return verdict.detail
     return f"a list running [{', '.join(verdict.plugin_types)}]"
+
+
+def _is_real_dir(path: Path) -> bool:
+    """A directory, not a symlink to one (libcni skips the first and fails on the second)."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def sha256(data: reading.Read) -> str | None:
@@ -276,8 +286,8 @@ class Agent:
         """Remove an invalid file under our output name (it makes the runtime load nothing);
         True when one is still there because the removal failed."""
         output = self.settings.output
-        if data is None:
-            return False
+        if data is None or _is_real_dir(self.settings.net_dir / output):
+            return False  # a real directory is skipped by the runtime; Writing reports it
         verdict = data if isinstance(data, Refusal) else validation.validate(output, data)
         if not isinstance(verdict, Refusal):
             return False
