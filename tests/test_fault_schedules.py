@@ -132,8 +132,13 @@ async def play(schedule: list[Step]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         net_dir = Path(tmp)
         model = Model(net_dir)
+        # Tampering is not counted as a fight here (revert back-off has its own test).
         async with running(
-            net_dir, backoff_initial=30.0, backoff_max=60.0, retry_attempts=10_000
+            net_dir,
+            backoff_initial=30.0,
+            backoff_max=60.0,
+            retry_attempts=10_000,
+            revert_limit=10_000,
         ) as run:
             for step in schedule:
                 since = len(run.seen)
