@@ -13,6 +13,7 @@ import collections
 import hashlib
 import json
 import logging
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +43,11 @@ from chainfsm.validation import Refusal
 
 
 class _Stopping(Exception):
-    """Raised out of a retry sleep when the agent is asked to stop."""
+    """Raised out of a retry sleep when the agent is asked to stop (or its watch is lost)."""
+
+
+class _Lost(Exception):
+    """Raised out of a look at the dir when the dir itself cannot be listed any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,14 @@ def _describe(data: reading.Read) -> str:
     if isinstance(verdict, Refusal):
         return verdict.detail
     return f"a list running [{', '.join(verdict.plugin_types)}]"
+
+
+def _is_real_dir(path: Path) -> bool:
+    """A directory, not a symlink to one (libcni skips the first and fails on the second)."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def sha256(data: reading.Read) -> str | None:
@@ -108,12 +121,16 @@ class Agent:
         #: The names reported since ``_changed`` was last cleared; None: anything may have.
         self._changed_names: set[str] | None = set()
         self._stopping = asyncio.Event()
+        #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
+        self._lost = asyncio.Event()
         self._watch: watching.DirWatch | None = None
         self._watch_lost: str | None = None
         self._seen_primary: str | None = None
         #: A look at the dir that one state hands to the next, so the next need not look again.
         self._handed: observing.Snapshot | None = None
         self._versions = binaries.VersionCache()
+        #: Consecutive failed removals of our output (a read-only dir): paces the retries.
+        self._removal_failures = 0
 
     # -- what the machine and the outside world read --------------------------------------
 
@@ -143,6 +160,7 @@ class Agent:
 
     def _on_watch_lost(self, why: str) -> None:
         self._watch_lost = why
+        self._lost.set()
         self.notify_change()
 
     def _consume_changes(self) -> None:
@@ -196,7 +214,9 @@ class Agent:
 
         With ``changes`` false, only the clock or a stop request ends the wait.
         """
-        events = [self._stopping, self._changed] if changes else [self._stopping]
+        events = [self._stopping, self._lost]
+        if changes:
+            events.append(self._changed)
         if not any(e.is_set() for e in events):
             waiters = [asyncio.ensure_future(e.wait()) for e in events]
             try:
@@ -204,7 +224,7 @@ class Agent:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-        if self.stopping or not changes or not self._changed.is_set():
+        if self.stopping or self._lost.is_set() or not changes or not self._changed.is_set():
             return False
         self._consume_changes()
         return True
@@ -212,7 +232,7 @@ class Agent:
     async def _retry_sleep(self, delay: float) -> None:
         # tenacity's sleep: a change in the dir ends the backoff early.
         await self._wait(delay)
-        if self.stopping:
+        if self.stopping or self._lost.is_set():
             raise _Stopping
 
     # -- looking --------------------------------------------------------------------------
@@ -224,9 +244,17 @@ class Agent:
         primary."""
         if consume:
             self._consume_changes()
-        snap = await observing.observe(
-            self.settings.net_dir, self.settings.output, self.settings.primary
-        )
+        if self._watch is not None:
+            self._watch.check_identity()
+        try:
+            snap = await observing.observe(
+                self.settings.net_dir, self.settings.output, self.settings.primary
+            )
+        except OSError as err:
+            # The dir itself went away under a handler (deleted, unmounted): the same news as
+            # a lost watch, which the loop turns into watch_lost and exit 1, not a traceback.
+            self._on_watch_lost(f"cannot list {self.settings.net_dir}: {err.strerror}")
+            raise _Lost from err
         self._seen_primary = snap.primary
         return snap
 
@@ -258,24 +286,53 @@ class Agent:
 
     async def _startup(self) -> None:
         """Clear what a crash or an older installer left: our temp files, and an invalid file
-        under our output name, which blocks the runtime's whole directory."""
+        under our output name, which blocks the runtime's whole directory.
+
+        Best effort: on a read-only or full dir the agent stays up, says why, and the states
+        retry (the invalid output is removed again from WaitingPrimary and Validating, and
+        overwritten by Writing)."""
         net_dir, output = self.settings.net_dir, self.settings.output
         for name in reading.list_names(net_dir):
             if discovery.is_our_temp(name, output):
-                await writing.remove(net_dir, name)
+                try:
+                    await writing.remove(net_dir, name)
+                except writing.WriteError as err:
+                    # The runtime ignores temp names: a leftover costs nothing but space.
+                    logs.event("cleanup_failed", logging.WARNING, file=name, reason=str(err))
+                    continue
                 logs.event("removed", file=name, reason="a temp file of ours from before")
-        data = await reading.read(net_dir, output)
-        if data is None:
-            return
+        await self._remove_invalid_output(await reading.read(net_dir, output), "left from before")
+
+    async def _remove_invalid_output(self, data: reading.Read, when: str) -> bool:
+        """Remove an invalid file under our output name (it makes the runtime load nothing);
+        True when one is still there because the removal failed."""
+        output = self.settings.output
+        if data is None or _is_real_dir(self.settings.net_dir / output):
+            return False  # a real directory is skipped by the runtime; Writing reports it
         verdict = data if isinstance(data, Refusal) else validation.validate(output, data)
-        if isinstance(verdict, Refusal):
-            await writing.remove(net_dir, output)
+        if not isinstance(verdict, Refusal):
+            return False
+        try:
+            await writing.remove(self.settings.net_dir, output)
+        except writing.WriteError as err:
+            self.last_error = str(err)
+            self._removal_failures += 1
             logs.event(
-                "removed",
-                logging.WARNING,
+                "cleanup_failed",
+                logging.ERROR,
                 file=output,
-                reason=f"invalid file under our output name, left from before: {verdict.detail}",
+                reason=f"invalid file under our output name ({verdict.detail}) blocks the"
+                f" runtime and cannot be removed: {err}; retrying",
             )
+            return True
+        self._removal_failures = 0
+        logs.event(
+            "removed",
+            logging.WARNING,
+            file=output,
+            reason=f"invalid file under our output name, {when}: {verdict.detail}",
+        )
+        return False
 
     async def _waiting_primary(self) -> None:
         snap = await self._observe()
@@ -283,9 +340,16 @@ class Agent:
             self._handed = snap
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
+        stuck = False
         if snap.output_data is not None and not self.settings.keep_on_primary_loss:
             logs.event("withdrawn", file=self.settings.output, reason=await self._withdraw())
-        await self._wait()
+            stuck = self._removal_failures > 0
+        elif snap.output_data is not None:
+            stuck = await self._remove_invalid_output(snap.output_data, "with no primary")
+        # A dir made writable again (a remount) sends no inotify event: while a removal
+        # fails, a timed retry must bring us back, not only a change.
+        delay = retrying.failure_delay(self.settings, self._removal_failures) if stuck else None
+        await self._wait(delay)
 
     async def _withdraw(self) -> str:
         """Remove our output because no primary stands behind it; say what happened.
@@ -301,7 +365,9 @@ class Agent:
             removed = await writing.remove(self.settings.net_dir, output)
         except writing.WriteError as err:
             self.last_error = str(err)
-            return f"could not withdraw {output}: {err}"
+            self._removal_failures += 1
+            return f"could not withdraw {output}: {err}; retrying"
+        self._removal_failures = 0
         if removed:
             return f"withdrew {output} so the runtime reports the truth"
         return f"{output} was already gone"
@@ -327,11 +393,16 @@ class Agent:
                     if isinstance(plan, Refusal):
                         refusal = plan
                         self.retries += 1
+                        # No chain to write yet, but an invalid file under our name (someone
+                        # truncated it) blocks the runtime's whole dir meanwhile.
+                        await self._remove_invalid_output(
+                            snap.output_data, "while the primary is not ready"
+                        )
                         await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
                         raise retrying.NotReady(str(plan))
                     self.plan = plan
                     self._handed = snap
-                    await self._fire(Trigger.PRIMARY_VALID, f"{plan.primary} is valid")
+                    await self._fire(Trigger.PRIMARY_VALID, self._valid_reason(plan))
                     return
         except _Stopping:
             return
@@ -350,6 +421,19 @@ class Agent:
         document = json.loads(plan.rendered)
         return await binaries.check_chain(bin_dir, plan.primary, document, self._versions)
 
+    def _valid_reason(self, plan: Plan) -> str:
+        """A symlinked primary is followed, as the runtime follows it (libcni reads with
+        os.ReadFile): refusing it would leave the node on the primary alone, without our
+        plugin, while the runtime happily loads it. Kubernetes ConfigMap mounts are symlinks.
+        Reads still refuse a FIFO, device or oversized target, so following cannot hang us."""
+        target = observing.link_target(self.settings.net_dir / plan.primary)
+        if target is None:
+            return f"{plan.primary} is valid"
+        return (
+            f"{plan.primary} is valid (a symlink to {target}, followed as the runtime follows"
+            " it; a change to the target itself is seen at the next change in the dir)"
+        )
+
     def _loss_reason(self) -> str:
         which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
         gone = f"{self.plan.primary} is gone; " if self.plan else ""
@@ -360,7 +444,10 @@ class Agent:
         net_dir, output, plan = self.settings.net_dir, self.settings.output, self.plan
         handed = self._handed_over()
         current = handed.output_data if handed is not None else await reading.read(net_dir, output)
-        if current != plan.rendered:
+        # A symlink under our name is replaced (the rename replaces the link, never writes
+        # through it): its target could change with no event in this dir.
+        linked = observing.link_target(net_dir / output) is not None
+        if current != plan.rendered or linked:
             try:
                 await writing.write_atomic(net_dir, output, plan.rendered)
             except writing.WriteError as err:
@@ -387,7 +474,7 @@ class Agent:
             self.verified_first = snap.first
             self.failures = 0
             self.last_error = None
-            done = "written" if current != plan.rendered else "already current"
+            done = "written" if current != plan.rendered or linked else "already current"
             await self._fire(Trigger.OUTPUT_VERIFIED, f"{output} {done}: {check.detail}")
             return
         await self._fire(Trigger.VERIFY_FAILED, self._advice(check), logging.ERROR)
@@ -420,8 +507,11 @@ class Agent:
             changes.append(f"{snap.primary} changed")
         if snap.first != self.verified_first:
             changes.append(f"{snap.first} is now first in the runtime's order")
-        if snap.output_data != self.verified_output:
+        if snap.output_link is not None or snap.output_data != self.verified_output:
             what = _describe(snap.output_data)
+            if snap.output_link is not None:
+                # The rename in Writing replaces the link itself; its target is left alone.
+                what = f"a symlink to {snap.output_link}, to {what}"
             if self._note_revert():
                 await self._fire(
                     Trigger.REVERT_DETECTED,
@@ -454,7 +544,7 @@ class Agent:
             changed = await self._wait(self.settings.revert_window, changes=False)
         else:
             changed = await self._wait(retrying.failure_delay(self.settings, self.failures))
-        if self.stopping:
+        if self.stopping or self._lost.is_set():
             return
         if changed:
             await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
@@ -495,7 +585,7 @@ class Agent:
                 reason = f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"
                 logs.event("exit", logging.ERROR, reason=reason)
                 return 1
-        with watch:
+        with watch, watching.MountWatch(watch.check_identity):
             self._watch = watch
             pump = watching.start(watch, "chainfsm-watch")
             bin_pump = watching.start(bin_watch, "chainfsm-watch-bin-dir") if bin_watch else None
@@ -509,7 +599,7 @@ class Agent:
                     output=self.settings.output,
                 )
                 while not self.stopping:
-                    if self._watch_lost is not None and self.state is not State.Failed:
+                    if self._watch_lost is not None:
                         await self._fire(
                             Trigger.WATCH_LOST,
                             f"{self._watch_lost}: exiting so the kubelet restarts chainfsm with"
@@ -518,19 +608,17 @@ class Agent:
                         )
                         self.request_stop(exit_code=1)
                         break
-                    await handlers[self.state]()
+                    try:
+                        await handlers[self.state]()
+                    except _Lost:
+                        continue  # said at the top of the loop
                     if self.settings.once and self.state in (State.Verified, State.Failed):
                         self.exit_code = 0 if self.state is State.Verified else 1
                         break
-            except writing.WriteError as err:
-                # Only cleanup and withdrawal raise it outside Writing; without them, a stale
-                # or blocking file stays, so say so and let the kubelet restart us.
-                logs.event("exit", logging.ERROR, reason=str(err))
-                self.exit_code = 1
             finally:
-                pump.cancel()
+                await watching.stop(pump)
                 if bin_watch and bin_pump:
-                    bin_pump.cancel()
+                    await watching.stop(bin_pump)
                     bin_watch.close()
                 self._watch = None
         if self.settings.cleanup_on_exit and not self.settings.once:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -40,9 +41,33 @@ class TextFormatter(logging.Formatter):
         return f"{head} {rest}{tail}".rstrip()
 
 
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line whole with os.write, straight to the stream's file descriptor.
+
+    A signal (SIGUSR1 for a dump) can cut a blocking write to a full pipe short; through
+    Python's buffered stderr the rest of a long line (a dump is kilobytes) was then seen to
+    vanish. Writing the bytes ourselves, until all are out, keeps one line one line.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            super().emit(record)  # not a real file (a test's StringIO)
+            return
+        try:
+            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            self.stream.flush()  # anything written to it the ordinary way goes first
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except Exception:
+            self.handleError(record)
+
+
 def configure(log_format: str, stream: TextIO | None = None) -> None:
     """Send chainfsm's lines to ``stream`` (stderr) in ``log_format`` ("json" or "text")."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LineHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)

@@ -18,6 +18,8 @@ class Snapshot:
     output_data: Read
     first: str | None
     first_data: Read
+    #: Where our output points when someone replaced it by a symlink (None: not a link).
+    output_link: str | None = None
 
     def contents(self) -> verification.Contents:
         """What verification needs: the first config file and our output, as read."""
@@ -34,6 +36,14 @@ class Snapshot:
         return found
 
 
+def link_target(path: Path) -> str | None:
+    """Where ``path`` points if it is a symlink; None for anything else (or nothing)."""
+    try:
+        return str(path.readlink())
+    except OSError:
+        return None
+
+
 async def observe(net_dir: Path, output: str, pattern: str | None) -> Snapshot:
     """List the dir and read the primary, our output and the file the runtime loads first.
 
@@ -48,6 +58,7 @@ async def observe(net_dir: Path, output: str, pattern: str | None) -> Snapshot:
         if name is not None and name not in cache:
             cache[name] = await reading.read(net_dir, name) if name in names else None
     return Snapshot(
+        output_link=link_target(net_dir / output) if output in names else None,
         names=names,
         primary=primary,
         primary_data=cache.get(primary) if primary else None,

@@ -7,6 +7,9 @@ a burst of them collapses into one rescan, and a queue overflow is just another 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import select
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +35,8 @@ DIR_MASK = (
 BIN_DIR_MASK = DIR_MASK | Mask.ATTRIB
 #: Events that mean the watch itself is gone or no longer sees the directory by that path.
 LOST = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.UNMOUNT | Mask.IGNORED
+#: The kernel flags this file (POLLPRI) whenever a mount or unmount changes our mount table.
+MOUNTINFO = "/proc/self/mountinfo"
 
 
 class DirWatch:
@@ -56,10 +61,30 @@ class DirWatch:
         self._inotify = asyncinotify.Inotify()
         try:
             self._inotify.add_watch(path, mask)
+            info = path.stat()
         except OSError:
             self._inotify.close()
             raise
+        #: Which directory the watch is on: the path may later name another one.
+        self.identity = (info.st_dev, info.st_ino)
         self.armed = True
+
+    def check_identity(self) -> None:
+        """Report the watch lost when the path now names another directory (a new mount over
+        it, or the dir recreated): inotify says nothing about a mount, and the old watch
+        would then hear only the hidden directory underneath."""
+        if not self.armed:
+            return
+        try:
+            info = self.path.stat()
+        except OSError as err:
+            why = f"{self.path} cannot be looked at any more ({err.strerror})"
+        else:
+            if (info.st_dev, info.st_ino) == self.identity:
+                return
+            why = f"{self.path} is now another directory (a new mount over it, or recreated)"
+        self.armed = False
+        self._on_lost(why)
 
     async def pump(self) -> None:
         """Read events until the watch is lost (or the task is cancelled)."""
@@ -90,6 +115,59 @@ class DirWatch:
         self.close()
 
 
+class MountWatch:
+    """Calls ``on_mount`` after every change to this process's mount table.
+
+    /proc/self/mountinfo reports one as a priority event; asyncio's selector only waits for
+    "readable", so the file sits in an epoll of its own whose fd is readable when it fires.
+    Where /proc is missing the watch is simply off (``active`` false).
+    """
+
+    def __init__(self, on_mount: Callable[[], None]) -> None:
+        self._on_mount = on_mount
+        self._fd: int | None = None
+        self._epoll: select.epoll | None = None
+        try:
+            self._fd = os.open(MOUNTINFO, os.O_RDONLY | os.O_CLOEXEC)
+            self._epoll = select.epoll()
+            self._epoll.register(self._fd, select.EPOLLPRI | select.EPOLLERR)
+            asyncio.get_running_loop().add_reader(self._epoll.fileno(), self._ready)
+        except OSError:
+            self.close()
+
+    @property
+    def active(self) -> bool:
+        return self._epoll is not None
+
+    def _ready(self) -> None:
+        assert self._epoll is not None
+        # Each poll of the file consumes the event, and the loop's own check of our epoll
+        # already polled it: so this call is the news, and the poll below only drains.
+        self._epoll.poll(0)
+        self._on_mount()
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._epoll.fileno())
+            self._epoll.close()
+            self._epoll = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> MountWatch:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def start(watch: DirWatch, name: str) -> asyncio.Task[None]:
     """Run ``watch.pump`` as a named task whose crash is reported at once, not at exit."""
     task = asyncio.create_task(watch.pump(), name=name)
@@ -101,3 +179,14 @@ def start(watch: DirWatch, name: str) -> asyncio.Task[None]:
 
     task.add_done_callback(report)
     return task
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel a ``start``-ed pump and let it finish before its inotify is closed.
+
+    asyncinotify's reader callback may already be queued on the loop; closing the inotify
+    under it made it raise ("Can not work with closed inotify") as a traceback at exit.
+    """
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)  # run a reader callback that was queued before the cancel
