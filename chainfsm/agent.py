@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import json
 import logging
@@ -124,6 +125,8 @@ class Agent:
         #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
         self._lost = asyncio.Event()
         self._watch: watching.DirWatch | None = None
+        #: What ``run`` closes on its way out: the watches ``_arm`` made.
+        self._watches: contextlib.AsyncExitStack | None = None
         self._watch_lost: str | None = None
         self._seen_primary: str | None = None
         #: A look at the dir that one state hands to the next, so the next need not look again.
@@ -214,6 +217,8 @@ class Agent:
 
         With ``changes`` false, only the clock or a stop request ends the wait.
         """
+        if self._watch is None:
+            return await self._arm_before_waiting()
         events = [self._stopping, self._lost]
         if changes:
             events.append(self._changed)
@@ -553,23 +558,20 @@ class Agent:
 
     # -- the loop -------------------------------------------------------------------------
 
-    async def run(self) -> int:
-        """Watch, chain and keep the chain right until stopped (or, with --once, until Verified
-        or Failed). Returns the process exit code."""
-        handlers = {
-            State.WaitingPrimary: self._waiting_primary,
-            State.Validating: self._validating,
-            State.Writing: self._writing,
-            State.Verified: self._verified,
-            State.Failed: self._failed,
-        }
-        net_dir = self.settings.net_dir
+    async def _arm(self) -> str | None:
+        """Arm the inotify watches (the conf dir, --bin-dir) and the mount watch; None when
+        armed, else why not. They are closed when ``run`` ends, each pump stopped first."""
+        stack = self._watches
+        assert stack is not None
         try:
-            watch = watching.DirWatch(net_dir, self.notify_change, self._on_watch_lost)
+            watch = watching.DirWatch(
+                self.settings.net_dir, self.notify_change, self._on_watch_lost
+            )
         except OSError as err:
-            logs.event("exit", logging.ERROR, reason=f"cannot watch {net_dir}: {err.strerror}")
-            return 1
-        bin_watch = None
+            return f"cannot watch {self.settings.net_dir}: {err.strerror}"
+        stack.callback(watch.close)
+        stack.enter_context(watching.MountWatch(watch.check_identity))
+        stack.push_async_callback(watching.stop, watching.start(watch, "chainfsm-watch"))
         if self.settings.bin_dir is not None:
             # A binary installed, replaced or made executable there is a change to re-check.
             try:
@@ -581,16 +583,47 @@ class Agent:
                     mask=watching.BIN_DIR_MASK,
                 )
             except OSError as err:
-                watch.close()
-                reason = f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"
-                logs.event("exit", logging.ERROR, reason=reason)
+                return f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"
+            stack.callback(bin_watch.close)
+            pump = watching.start(bin_watch, "chainfsm-watch-bin-dir")
+            stack.push_async_callback(watching.stop, pump)
+        self._watch = watch
+        return None
+
+    async def _arm_before_waiting(self) -> bool:
+        """--once looks before it watches: a first look that ends Verified needs no watch (and
+        tearing one down costs the kernel a grace period of milliseconds). Before the first
+        wait, arm it; True, because a change may have come before it: look again."""
+        why = await self._arm()
+        if why is not None:
+            self._on_watch_lost(why)
+            return False
+        return True
+
+    async def run(self) -> int:
+        """Watch, chain and keep the chain right until stopped (or, with --once, until Verified
+        or Failed). Returns the process exit code."""
+        handlers = {
+            State.WaitingPrimary: self._waiting_primary,
+            State.Validating: self._validating,
+            State.Writing: self._writing,
+            State.Verified: self._verified,
+            State.Failed: self._failed,
+        }
+        net_dir = self.settings.net_dir
+        async with contextlib.AsyncExitStack() as self._watches:
+            # A sidecar arms the watch before its first look, so nothing is missed between.
+            why = None if self.settings.once else await self._arm()
+            if why is None and not net_dir.is_dir():
+                why = f"cannot watch {net_dir}: No such directory"
+            if why is not None:
+                logs.event("exit", logging.ERROR, reason=why)
                 return 1
-        with watch, watching.MountWatch(watch.check_identity):
-            self._watch = watch
-            pump = watching.start(watch, "chainfsm-watch")
-            bin_pump = watching.start(bin_watch, "chainfsm-watch-bin-dir") if bin_watch else None
             try:
-                await self._startup()
+                try:
+                    await self._startup()
+                except OSError as err:  # the dir went away before the first look
+                    self._on_watch_lost(f"cannot list {net_dir}: {err.strerror}")
                 self.ready.set()
                 logs.event(
                     "started",
@@ -616,10 +649,6 @@ class Agent:
                         self.exit_code = 0 if self.state is State.Verified else 1
                         break
             finally:
-                await watching.stop(pump)
-                if bin_watch and bin_pump:
-                    await watching.stop(bin_pump)
-                    bin_watch.close()
                 self._watch = None
         if self.settings.cleanup_on_exit and not self.settings.once:
             try:
