@@ -122,6 +122,12 @@ class Agent:
         #: The names reported since ``_changed`` was last cleared; None: anything may have.
         self._changed_names: set[str] | None = set()
         self._stopping = asyncio.Event()
+        #: Set while the agent waits in ``_wait``: what ``quiet`` looks for.
+        self._idle = asyncio.Event()
+        #: How many times the agent has looked at the dir.
+        self.looks = 0
+        #: Called with every name the conf dir's watch reads (tests sync with the watch on it).
+        self.taps: list[Callable[[str], None]] = []
         #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
         self._lost = asyncio.Event()
         self._watch: watching.DirWatch | None = None
@@ -224,15 +230,26 @@ class Agent:
             events.append(self._changed)
         if not any(e.is_set() for e in events):
             waiters = [asyncio.ensure_future(e.wait()) for e in events]
+            self._idle.set()
             try:
                 await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                self._idle.clear()
                 for waiter in waiters:
                     waiter.cancel()
         if self.stopping or self._lost.is_set() or not changes or not self._changed.is_set():
             return False
         self._consume_changes()
         return True
+
+    async def quiet(self) -> None:
+        """Return once the agent waits with no change left to handle. For tests: together
+        with a tap on the watch, it shows that something did not wake the agent."""
+        while True:
+            await self._idle.wait()
+            if not self._changed.is_set():
+                return
+            await asyncio.sleep(0)  # it is about to wake: let it leave the wait first
 
     async def _retry_sleep(self, delay: float) -> None:
         # tenacity's sleep: a change in the dir ends the backoff early.
@@ -251,6 +268,7 @@ class Agent:
             self._consume_changes()
         if self._watch is not None:
             self._watch.check_identity()
+        self.looks += 1
         try:
             snap = await observing.observe(
                 self.settings.net_dir, self.settings.output, self.settings.primary
@@ -517,7 +535,9 @@ class Agent:
             if snap.output_link is not None:
                 # The rename in Writing replaces the link itself; its target is left alone.
                 what = f"a symlink to {snap.output_link}, to {what}"
-            if self._note_revert():
+            # Only a valid chain of someone else's counts as a revert to back off from: an
+            # invalid file under our name blocks the runtime, so it is replaced at once.
+            elif self._output_valid(snap.output_data) and self._note_revert():
                 await self._fire(
                     Trigger.REVERT_DETECTED,
                     f"another writer replaced {self.settings.output} {len(self._reverts)} times"
@@ -532,6 +552,11 @@ class Agent:
             self._handed = snap
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(changes))
 
+    def _output_valid(self, data: reading.Read) -> bool:
+        return isinstance(data, bytes) and not isinstance(
+            validation.validate(self.settings.output, data), Refusal
+        )
+
     def _note_revert(self) -> bool:
         """Count a change of our output by someone else; True when it is a pattern."""
         now = time.monotonic()
@@ -544,9 +569,10 @@ class Agent:
         if not self.watching:
             return
         if self.history and self.history[-1].trigger == Trigger.REVERT_DETECTED:
-            # Only the clock brings us back: each of the other writer's writes is a change.
             self._reverts.clear()
-            changed = await self._wait(self.settings.revert_window, changes=False)
+            if await self._back_off_from_revert():
+                return
+            changed = False
         else:
             changed = await self._wait(retrying.failure_delay(self.settings, self.failures))
         if self.stopping or self._lost.is_set():
@@ -555,6 +581,27 @@ class Agent:
             await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
         else:
             await self._fire(Trigger.RETRY_DUE, "retrying after backoff")
+
+    async def _back_off_from_revert(self) -> bool:
+        """Sit out ``--revert-window`` while another writer keeps a valid chain of its own
+        under our name, without fighting it: its every write is a change, and answering each
+        would be the write loop. One thing ends the back-off early: an invalid file (or a
+        removal) under our name, which leaves the runtime loading nothing or not our chain.
+        True when the agent moved on (or is stopping), False when the window ran out."""
+        deadline = time.monotonic() + self.settings.revert_window
+        while (left := deadline - time.monotonic()) > 0:
+            if not await self._wait(left):
+                return self.stopping or self._lost.is_set()
+            snap = await self._observe()
+            if not self._output_valid(snap.output_data):
+                what = _describe(snap.output_data)
+                await self._fire(
+                    Trigger.CHANGE_DETECTED,
+                    f"{self.settings.output} now holds {what}: replacing it without waiting out"
+                    " the back-off, since the runtime cannot load our chain from it",
+                )
+                return True
+        return False
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -565,7 +612,7 @@ class Agent:
         assert stack is not None
         try:
             watch = watching.DirWatch(
-                self.settings.net_dir, self.notify_change, self._on_watch_lost
+                self.settings.net_dir, self.notify_change, self._on_watch_lost, taps=self.taps
             )
         except OSError as err:
             return f"cannot watch {self.settings.net_dir}: {err.strerror}"
@@ -624,13 +671,14 @@ class Agent:
                     await self._startup()
                 except OSError as err:  # the dir went away before the first look
                     self._on_watch_lost(f"cannot list {net_dir}: {err.strerror}")
+                else:
+                    logs.event(
+                        "started",
+                        state=self.state.value,
+                        net_dir=str(net_dir),
+                        output=self.settings.output,
+                    )
                 self.ready.set()
-                logs.event(
-                    "started",
-                    state=self.state.value,
-                    net_dir=str(net_dir),
-                    output=self.settings.output,
-                )
                 while not self.stopping:
                     if self._watch_lost is not None:
                         await self._fire(
@@ -650,6 +698,14 @@ class Agent:
                         break
             finally:
                 self._watch = None
+        if self.settings.once and self.state is not State.Verified and self.exit_code == 0:
+            # An init container that ends without a chain must not report success.
+            logs.event(
+                "exit",
+                logging.ERROR,
+                reason=f"stopped in {self.state.value} before Verified: exit 1",
+            )
+            self.exit_code = 1
         if self.settings.cleanup_on_exit and not self.settings.once:
             try:
                 if await writing.remove(net_dir, self.settings.output):

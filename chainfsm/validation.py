@@ -254,17 +254,20 @@ def _validate_single(file: str, doc: dict[str, Any]) -> Verdict:
             Rule.LIST_IN_CONF,
             f'holds a plugin list ("plugins") but its name ends in {ext}; rename it to .conflist',
         )
+    # libcni decodes a single plugin into a Go struct, where JSON null leaves a string field
+    # empty: null "name" and "cniVersion" load, so they count as absent here too.
+    present = {k: v for k, v in doc.items() if not (k in ("name", "cniVersion") and v is None)}
     refusal = (
         plugin_type_refusal(file, "the plugin", doc)
-        or _optional_string(file, doc, "name", Rule.NAME)
-        or _optional_string(file, doc, "cniVersion", Rule.CNI_VERSION)
+        or _optional_string(file, present, "name", Rule.NAME)
+        or _optional_string(file, present, "cniVersion", Rule.CNI_VERSION)
     )
     if refusal:
         return refusal
     return NetworkList(
         file=file,
-        name=doc.get("name"),
-        cni_version=doc.get("cniVersion"),
+        name=present.get("name"),
+        cni_version=present.get("cniVersion"),
         plugins=(doc,),
         document=doc,
         single=True,

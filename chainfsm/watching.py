@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import select
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -19,10 +19,12 @@ from asyncinotify import Mask
 
 from chainfsm import discovery
 
-#: What changes a file's presence or content. IN_MODIFY is left out on purpose: a writer is
-#: only done at close_write or rename, and reacting to every write(2) would read half files.
+#: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
+#: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
+#: read on it is only "not ready yet"; the writer's close or rename brings the next look.
 DIR_MASK = (
     Mask.CREATE
+    | Mask.MODIFY
     | Mask.CLOSE_WRITE
     | Mask.MOVED_TO
     | Mask.MOVED_FROM
@@ -39,10 +41,20 @@ LOST = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.UNMOUNT | Mask.IGNORED
 MOUNTINFO = "/proc/self/mountinfo"
 
 
+def relevant_name(name: str) -> bool:
+    """Whether a change to ``name`` in the conf dir can change what the runtime loads. Pure.
+
+    A config name, or one of kubelet's ``..data``-style names: a ConfigMap volume updates by
+    renaming a new ``..data`` symlink over the old one, and a primary mounted that way (a
+    symlink through ``..data``) changes with no event on its own name.
+    """
+    return discovery.is_config_name(name) or name.startswith("..")
+
+
 class DirWatch:
     """An armed inotify watch on one directory, reporting into ``on_change``.
 
-    ``relevant`` decides which names matter (by default: names the runtime reads). The watch
+    ``relevant`` decides which names matter (by default: ``relevant_name``). The watch
     is armed in the constructor, so a scan made after it misses nothing.
     """
 
@@ -51,10 +63,13 @@ class DirWatch:
         path: Path,
         on_change: Callable[[str | None], None],
         on_lost: Callable[[str], None],
-        relevant: Callable[[str], bool] = discovery.is_config_name,
+        relevant: Callable[[str], bool] = relevant_name,
         mask: Mask = DIR_MASK,
+        taps: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.path = path
+        #: Called with every name read, relevant or not: a test syncs with the pump on them.
+        self._taps = taps
         self._on_change = on_change
         self._on_lost = on_lost
         self._relevant = relevant
@@ -96,8 +111,12 @@ class DirWatch:
                 self.armed = False
                 self._on_lost(f"the watch on {self.path} ended ({mask!r})")
                 return
-            elif event.name is not None and self._relevant(str(event.name)):
-                self._on_change(str(event.name))
+            elif event.name is not None:
+                name = str(event.name)
+                for tap in self._taps:
+                    tap(name)
+                if self._relevant(name):
+                    self._on_change(name)
 
     def close(self) -> None:
         self.armed = False

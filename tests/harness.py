@@ -122,6 +122,7 @@ class Running:
         self._queue: asyncio.Queue[Transition] = asyncio.Queue()
         agent.listeners.append(self._record)
         self.task: asyncio.Task[int] | None = None
+        self._settles = itertools.count()
 
     def _record(self, record: Transition) -> None:
         self.seen.append(record)
@@ -150,6 +151,26 @@ class Running:
 
     async def until_state(self, state: State) -> Transition:
         return await self.until(lambda r: r.dest == state.value)
+
+    async def settle(self) -> None:
+        """Return once the agent's own watch has read every event made before this call and
+        the agent waits with nothing left to handle: after it, what did not wake the agent
+        did not, and a test can say so."""
+        name = f".settle-{next(self._settles)}"
+        read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def tap(seen: str) -> None:
+            if seen == name and not read.done():
+                read.set_result(None)
+
+        self.agent.taps.append(tap)
+        try:
+            (self.net_dir / name).touch()
+            await asyncio.wait_for(read, HANG_GUARD)
+        finally:
+            self.agent.taps.remove(tap)
+            (self.net_dir / name).unlink()
+        await asyncio.wait_for(self.agent.quiet(), HANG_GUARD)
 
     async def stop(self) -> int:
         self.agent.request_stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,7 @@ async def test_primary_updated_is_rechained(net_dir: Path) -> None:
         assert plugin_types(run.output) == ["azure-vnet", "bandwidth", "portmap", "antrea"]
 
 
-@pytest.mark.parametrize("tamper", ["delete", "truncate", "edit"])
+@pytest.mark.parametrize("tamper", ["delete", "truncate", "truncate-syscall", "edit"])
 async def test_output_deleted_truncated_or_edited_is_restored(net_dir: Path, tamper: str) -> None:
     (net_dir / AZURE).write_bytes(primary_bytes())
     async with running(net_dir, **SLOW) as run:
@@ -161,13 +162,15 @@ async def test_output_deleted_truncated_or_edited_is_restored(net_dir: Path, tam
             run.output.unlink()
         elif tamper == "truncate":
             write_in_place(run.output, b"")
+        elif tamper == "truncate-syscall":
+            os.truncate(run.output, 0)  # no open, no close: only IN_MODIFY says so
         else:
             write_in_place(run.output, primary_bytes())  # someone drops our plugin
         changed = await run.until(Trigger.CHANGE_DETECTED)
         assert f"{OUT} was changed by someone else" in changed.reason
         await run.until(Trigger.OUTPUT_VERIFIED)
         assert run.output.read_bytes() == golden()
-    assert run.guard.in_place_writes == (0 if tamper == "delete" else 1)
+    assert run.guard.in_place_writes == (1 if tamper in ("truncate", "edit") else 0)
 
 
 async def test_primary_deleted_withdraws_our_output(net_dir: Path) -> None:
@@ -203,12 +206,14 @@ async def test_other_writers_leftovers_are_never_the_primary_and_never_wake_it(
     (net_dir / AZURE).write_bytes(primary_bytes())
     async with running(net_dir, **SLOW) as run:
         await run.until(Trigger.OUTPUT_VERIFIED)
-        before = len(run.seen)
+        await run.settle()
+        looks, seen = run.agent.looks, len(run.seen)
         (net_dir / "10-azure.conflist8412.tmp").write_bytes(b"{")
         (net_dir / "10-azure.conflist-old").write_bytes(b"")
         (net_dir / "05-antrea.conflist.cilium_bak").write_bytes(b"")
-        await run.guard.barrier()
-        assert len(run.seen) == before
+        await run.settle()
+        assert run.agent.looks == looks  # not even a look: the agent never woke
+        assert len(run.seen) == seen
         assert run.agent.state is State.Verified
         assert run.agent.primary == AZURE
 
@@ -323,6 +328,60 @@ async def test_another_writer_reverting_our_output_is_named_instead_of_fought(
         writes = run.agent.writes
         # Backing off: the other writer's next write does not make us write again.
         write_by_rename(run.output, primary_bytes())
-        await run.guard.barrier()
+        await run.settle()
         assert run.agent.writes == writes
         assert run.agent.state is State.Failed
+
+
+async def test_an_invalid_file_from_the_other_writer_ends_the_back_off_at_once(
+    net_dir: Path,
+) -> None:
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    async with running(net_dir, revert_limit=2, revert_window=600.0, **SLOW) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        write_by_rename(run.output, primary_bytes())
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        write_by_rename(run.output, primary_bytes())
+        await run.until(Trigger.REVERT_DETECTED, State.Failed)
+        # An empty file under our name leaves the runtime loading nothing: no waiting it out.
+        write_in_place(run.output, b"")
+        changed = await run.until(Trigger.CHANGE_DETECTED, State.Validating)
+        assert "now holds is empty (0 bytes)" in changed.reason
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert run.output.read_bytes() == golden()
+
+
+async def test_empty_content_from_another_writer_is_replaced_not_counted_as_a_revert(
+    net_dir: Path,
+) -> None:
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    async with running(net_dir, revert_limit=2, **SLOW) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        for _ in range(3):
+            write_in_place(run.output, b"")
+            await run.until(Trigger.OUTPUT_VERIFIED)
+        assert run.output.read_bytes() == golden()
+    assert all(r.trigger != Trigger.REVERT_DETECTED for r in run.seen)
+
+
+async def test_a_primary_mounted_from_a_configmap_is_followed_through_its_data_swap(
+    net_dir: Path,
+) -> None:
+    # kubelet's atomic writer: the file is a symlink through "..data", and an update renames
+    # a new "..data" symlink over the old one; nothing happens under the primary's own name.
+    first = net_dir / "..2026_11_26_01"
+    first.mkdir()
+    (first / AZURE).write_bytes(primary_bytes())
+    (net_dir / "..data").symlink_to(first.name)
+    (net_dir / AZURE).symlink_to(f"..data/{AZURE}")
+    async with running(net_dir, **SLOW) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        doc = json.loads(primary_bytes())
+        doc["plugins"].insert(1, {"type": "bandwidth", "capabilities": {"bandwidth": True}})
+        second = net_dir / "..2026_11_26_02"
+        second.mkdir()
+        (second / AZURE).write_bytes(json.dumps(doc).encode())
+        (net_dir / "..data_tmp").symlink_to(second.name)
+        (net_dir / "..data_tmp").replace(net_dir / "..data")
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert plugin_types(run.output) == ["azure-vnet", "bandwidth", "portmap", "antrea"]

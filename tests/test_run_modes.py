@@ -58,17 +58,25 @@ async def finish(proc: asyncio.subprocess.Process) -> tuple[int, list[dict[str, 
     return proc.returncode, lines, out.decode()
 
 
-async def read_until(proc: asyncio.subprocess.Process, trigger: str) -> list[dict[str, Any]]:
-    """JSON log lines from a running agent up to the first transition with ``trigger``."""
+async def read_until_event(
+    proc: asyncio.subprocess.Process, event: str, **fields: str
+) -> list[dict[str, Any]]:
+    """JSON log lines from a running agent up to the first ``event`` with these fields."""
     assert proc.stderr is not None
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(HANG_GUARD):
         while True:
             raw = await proc.stderr.readline()
-            assert raw, f"the agent exited before {trigger}: {seen}"
+            assert raw, f"the agent exited before {event} {fields}: {seen}"
             seen.append(json.loads(raw))
-            if seen[-1].get("trigger") == trigger:
+            line = seen[-1]
+            if line.get("event") == event and all(line.get(k) == v for k, v in fields.items()):
                 return seen
+
+
+async def read_until(proc: asyncio.subprocess.Process, trigger: str) -> list[dict[str, Any]]:
+    """JSON log lines from a running agent up to the first transition with ``trigger``."""
+    return await read_until_event(proc, "transition", trigger=trigger)
 
 
 async def test_once_exits_0_when_verified_and_every_transition_line_is_complete(
@@ -185,3 +193,15 @@ async def test_demo_plays_the_race_and_prints_the_chained_file() -> None:
     assert "is truncated JSON" in out
     assert '"type": "antrea"' in out
     assert "169.254.20.11" in out
+
+
+async def test_once_stopped_before_verified_exits_1_so_no_init_container_passes_unchained(
+    net_dir: Path,
+) -> None:
+    proc = await start("run", "--once", "--net-dir", str(net_dir))
+    await read_until_event(proc, "started")
+    proc.send_signal(signal.SIGTERM)
+    code, lines, _ = await finish(proc)
+    assert code == 1
+    assert lines[-1]["event"] == "exit"
+    assert "stopped in WaitingPrimary before Verified" in lines[-1]["reason"]

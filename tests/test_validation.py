@@ -248,3 +248,21 @@ def test_the_first_broken_plugin_is_the_one_named() -> None:
     assert isinstance(refusal, Refusal)
     assert "plugins[1]" in refusal.detail
     assert refusal.rule is Rule.TYPE
+
+
+@pytest.mark.parametrize("key", ["name", "cniVersion"])
+def test_a_null_name_or_version_in_a_single_plugin_conf_loads_as_absent_as_in_libcni(
+    key: str,
+) -> None:
+    # libcni decodes a .conf into a Go struct: null leaves the string empty, the file loads.
+    doc = {"name": "mynet", "cniVersion": "0.4.0", "type": "bridge", key: None}
+    verdict = validation.validate("10-net.conf", json.dumps(doc).encode())
+    assert isinstance(verdict, NetworkList)
+    assert getattr(verdict, "name" if key == "name" else "cni_version") is None
+
+
+def test_a_null_name_in_a_conflist_is_refused_as_in_libcni() -> None:
+    # A list is decoded into a map first, and libcni then requires a string name.
+    refusal = validation.validate("10-net.conflist", b'{"name": null, "plugins": [{"type": "x"}]}')
+    assert isinstance(refusal, Refusal)
+    assert refusal.rule is Rule.NAME
