@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import platform
@@ -35,7 +36,7 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm import chaining, discovery, reading, validation
+from chainfsm import chaining, demo, discovery, reading, validation
 
 PRIMARY = "10-azure.conflist"
 OUTPUT = "05-antrea.conflist"
@@ -56,24 +57,8 @@ LOG_ARGS = ("--output", OUTPUT, "--log-format", "json")
 
 def primary_bytes(tag: str) -> bytes:
     """An AKS overlay primary carrying ``tag``, so each update's chain is recognisable."""
-    doc = {
-        "cniVersion": "0.3.0",
-        "name": "azure",
-        "plugins": [
-            {
-                "type": "azure-vnet",
-                "mode": "transparent",
-                "ipsToRouteViaHost": ["169.254.20.10"],
-                "executionMode": "v4swift",
-                "ipam": {"mode": "v4overlay", "type": "azure-cns"},
-                "dns": {},
-                "runtimeConfig": {"dns": {}},
-                "windowsSettings": {},
-                "benchTag": tag,
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-        ],
-    }
+    doc = copy.deepcopy(demo.AKS_PRIMARY)
+    doc["plugins"][0]["benchTag"] = tag
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 

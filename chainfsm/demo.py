@@ -7,10 +7,12 @@ complete; later it is replaced. Every step is a real file operation seen through
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from chainfsm import logs
 from chainfsm.agent import Agent
@@ -18,7 +20,7 @@ from chainfsm.settings import Settings
 from chainfsm.states import State, Transition, Trigger
 
 #: Azure CNI's conflist in overlay mode, as the CNS daemon writes it on AKS nodes.
-AKS_PRIMARY = {
+AKS_PRIMARY: dict[str, Any] = {
     "cniVersion": "0.3.0",
     "name": "azure",
     "plugins": [
@@ -76,9 +78,10 @@ async def play(net_dir: Path) -> int:
     print(output.read_text(), end="", flush=True)
 
     _say(f"CNS replaces {primary.name} (atomic rename) with a new DNS address")
-    AKS_PRIMARY["plugins"][0]["ipsToRouteViaHost"] = ["169.254.20.11"]  # type: ignore[index]
+    updated = copy.deepcopy(AKS_PRIMARY)
+    updated["plugins"][0]["ipsToRouteViaHost"] = ["169.254.20.11"]
     staged = net_dir / "10-azure.conflist.tmp"
-    staged.write_text(json.dumps(AKS_PRIMARY, indent=2) + "\n")
+    staged.write_text(json.dumps(updated, indent=2) + "\n")
     staged.replace(primary)
     await _until(queue, Trigger.OUTPUT_VERIFIED)
     chained = json.loads(output.read_text())

@@ -28,6 +28,8 @@ TESTDATA = Path(__file__).parent / "testdata"
 PRIMARIES = TESTDATA / "primaries"
 #: A hang guard, not a timing assertion: every wait below ends on an event long before this.
 HANG_GUARD = 30.0
+#: Backoffs so long that only the kernel's change events move an agent on within a test.
+SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
 
 
 def primary_bytes(fixture: str = "aks-overlay.10-azure.conflist") -> bytes:

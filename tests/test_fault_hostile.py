@@ -11,28 +11,14 @@ from pathlib import Path
 
 import pytest
 from faults import mount_tmpfs, require_root_mounts, unmount
-from harness import HANG_GUARD, golden, primary_bytes, running, write_by_rename
+from harness import HANG_GUARD, SLOW, golden, primary_bytes, running, write_by_rename
 
-from chainfsm import retrying
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings
 from chainfsm.states import State, Trigger
 
 AZURE = "10-azure.conflist"
 OUT = "05-antrea.conflist"
-SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
-
-
-@pytest.fixture
-def net_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "net.d"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _slow_backoff_only_changes_wake() -> None:
-    retrying.set_testing(False)
 
 
 def nested(depth: int) -> bytes:

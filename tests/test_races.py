@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from harness import (
+    SLOW,
     golden,
     plugin_types,
     primary_bytes,
@@ -26,22 +27,6 @@ from chainfsm.states import State, Trigger
 
 AZURE = "10-azure.conflist"
 OUT = "05-antrea.conflist"
-
-
-@pytest.fixture
-def net_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "net.d"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture(autouse=True)
-def _slow_backoff_only_changes_wake() -> None:
-    # Long real backoffs: in these tests only the kernel's change events move the agent on.
-    retrying.set_testing(False)
-
-
-SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
 
 
 async def test_primary_written_in_place_after_the_agent_started_is_chained(net_dir: Path) -> None:

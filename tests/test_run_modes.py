@@ -30,13 +30,6 @@ TRANSITION_FIELDS = {
 }
 
 
-@pytest.fixture
-def net_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "net.d"
-    path.mkdir()
-    return path
-
-
 async def start(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
