@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from chainfsm import retrying
+
+# No per-example deadline: a loaded 2-core CI machine must not turn a slow example into a
+# failure; what these tests check is behaviour, and speed is the benchmarks' business.
+settings.register_profile("chainfsm", deadline=None)
+settings.load_profile("chainfsm")
 
 
 @pytest.fixture
