@@ -15,7 +15,7 @@ from typing import Any
 from harness import HANG_GUARD
 from runtime import require_runtime
 
-from chainfsm import discovery, logs
+from chainfsm import chaining, discovery, logs, validation
 
 
 def _mount(*args: str) -> None:
@@ -127,3 +127,13 @@ def tapped() -> Iterator[LogTap]:
     finally:
         logs.log.removeHandler(tap)
         logs.log.setLevel(level)
+
+
+def chained(primary: bytes, name: str = "10-azure.conflist") -> bytes:
+    """What the agent must write for ``primary`` with the default plugin (the core's render,
+    itself pinned by the golden tests)."""
+    verdict = validation.validate(name, primary)
+    assert isinstance(verdict, validation.NetworkList)
+    rendered = chaining.render(verdict, chaining.DEFAULT_PLUGIN, "05-antrea.conflist")
+    assert isinstance(rendered, bytes)
+    return rendered

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults import fill, our_temps, set_read_only, tapped, tmpfs_conf_dir
+from faults import chained, fill, our_temps, set_read_only, tapped, tmpfs_conf_dir
 from harness import golden, primary_bytes, running, write_in_place
 
-from chainfsm import chaining, retrying, validation
+from chainfsm import retrying
 from chainfsm.states import State, Trigger
 
 AZURE = "10-azure.conflist"
@@ -40,14 +40,6 @@ def second_version() -> bytes:
     doc = json.loads(primary_bytes())
     doc["plugins"][0]["mtu"] = 1337
     return json.dumps(doc).encode()
-
-
-def chained(primary: bytes) -> bytes:
-    verdict = validation.validate(AZURE, primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, chaining.DEFAULT_PLUGIN, OUT)
-    assert isinstance(rendered, bytes)
-    return rendered
 
 
 async def test_full_disk_keeps_the_old_output_says_so_and_recovers_when_space_returns(

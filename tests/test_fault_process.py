@@ -21,10 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from faults import our_temps
+from faults import chained, our_temps
 from harness import HANG_GUARD, primary_bytes, write_by_rename, write_in_place
-
-from chainfsm import chaining, validation
 
 AZURE = "10-azure.conflist"
 OUT = "05-antrea.conflist"
@@ -40,14 +38,6 @@ def versions() -> list[bytes]:
         doc["plugins"][0]["mtu"] = 1400 + n
         out.append(json.dumps(doc, indent=n % 3).encode())
     return out
-
-
-def chained(primary: bytes) -> bytes:
-    verdict = validation.validate(AZURE, primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, chaining.DEFAULT_PLUGIN, OUT)
-    assert isinstance(rendered, bytes)
-    return rendered
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from faults import chained
 from harness import Running, primary_bytes, running, write_by_rename, write_in_place
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainfsm import chaining, retrying, validation
+from chainfsm import retrying, validation
 from chainfsm.states import State, Trigger
 
 OUT = "05-antrea.conflist"
@@ -35,14 +36,6 @@ def version(n: int) -> bytes:
     doc = json.loads(primary_bytes())
     doc["plugins"][0]["mtu"] = 1400 + n
     return json.dumps(doc).encode()
-
-
-def chained(primary: bytes) -> bytes:
-    verdict = validation.validate(NAMES[0], primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, chaining.DEFAULT_PLUGIN, OUT)
-    assert isinstance(rendered, bytes)
-    return rendered
 
 
 Step = tuple[str, int]
