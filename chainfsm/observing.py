@@ -21,18 +21,17 @@ class Snapshot:
     #: Where our output points when someone replaced it by a symlink (None: not a link).
     output_link: str | None = None
 
-    def contents(self) -> verification.Contents:
-        """What verification needs: the first config file and our output, as read."""
+    def with_output(self, output: str) -> verification.Contents:
+        """What verification needs: the first config file, the primary and our output, as
+        read (each only when present)."""
         found: dict[str, bytes | Refusal] = {}
-        for name, data in ((self.first, self.first_data), (self.primary, self.primary_data)):
+        for name, data in (
+            (self.first, self.first_data),
+            (self.primary, self.primary_data),
+            (output, self.output_data),
+        ):
             if name is not None and data is not None:
                 found[name] = data
-        return found
-
-    def with_output(self, output: str) -> verification.Contents:
-        found = dict(self.contents())
-        if self.output_data is not None:
-            found[output] = self.output_data
         return found
 
 
