@@ -63,6 +63,13 @@ class _AgentCollector(Collector):
             value=agent.failures,
         )
         yield GaugeMetricFamily(
+            "chainfsm_chain_binaries_missing",
+            "Plugin binaries of the chain missing from --bin-dir or not speaking its cniVersion"
+            " at the last check (0: all present, or no --bin-dir); above 0 the chain is written"
+            " but pods on the node cannot start",
+            value=len(agent.binary_problems),
+        )
+        yield GaugeMetricFamily(
             "chainfsm_watch_armed",
             "1 while the inotify watch on the conf dir is armed",
             value=1.0 if agent.watch_armed else 0.0,

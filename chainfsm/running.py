@@ -93,7 +93,7 @@ async def _run(agent: Agent, settings: Settings) -> int:
                 logging.ERROR,
                 state=agent.state.value,
                 reason=f"not Verified after {settings.timeout:g} s (still {agent.state.value}:"
-                f" {agent.last_error or 'waiting for the primary config'})",
+                f" {agent.situation()})",
             )
             agent.request_stop(exit_code=1)
 
