@@ -258,3 +258,35 @@ def test_the_helm_post_renderer_applies_the_same_component(
     )
     assert unset.returncode != 0
     assert "CHAINFSM_IMAGE" in unset.stderr
+
+
+def test_the_readme_s_aks_section_says_what_antrea_and_the_component_do(
+    rendered: list[Doc],
+) -> None:
+    readme = (DEPLOY.parent / "README.md").read_text()
+    start = readme.index("## Deploy on AKS with Antrea\n")
+    section = readme[start : readme.index("\n## ", start + 1)]
+    step = FACTS["containers"]["install-cni"]
+    said = [
+        # Antrea's chaining step, as its manifest has it: a long-running container, three jobs.
+        "is **not an init container**",
+        "`install-cni`",
+        f"`{' '.join(step['command'] + step['args'])}`",
+        *(f"`{cap}`" for cap in step["capabilities_add"]),
+        f"`{FACTS['chaining']['skip_module_env']}`",
+        f"`{FACTS['chaining']['kernel_module']}`",
+        "`/opt/cni/bin/antrea`",
+        # What the component puts in its place, by the names it renders.
+        *(f"`{c['name']}`" for c in pod_spec(rendered, AGENT)["initContainers"]),
+        "**container `chainfsm`**",
+        # Versions and alternatives.
+        "#6499",
+        "#6506",
+        "2.1.0",
+        "from Antrea 2.5",
+        antrea_standin.TAG,
+        "`antrea-node-init`",
+        "`encap` mode",
+    ]
+    missing = [words for words in said if words not in section]
+    assert missing == []
