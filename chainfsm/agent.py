@@ -434,8 +434,8 @@ class Agent:
         return (
             f"no config file in {self.settings.net_dir} matches --primary {pattern!r}, but"
             f" {', '.join(valid)} {'is a valid config' if len(valid) == 1 else 'are valid configs'}"
-            f" (config files there: {', '.join(present)}): check the glob; keeping"
-            f" {self.settings.output} as it is and not reporting Verified"
+            f" (config files there: {', '.join(present)}): check the glob; {self.settings.output}"
+            " is left as it is (not withdrawn) and the agent does not report Verified"
         )
 
     async def _lose_primary(self, snap: observing.Snapshot) -> None:

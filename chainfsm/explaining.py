@@ -110,6 +110,12 @@ def explain(
     verdicts = {name: _verdict(name, contents.get(name)) for name in order}
     primary = discovery.find_primary(names, output, pattern)
     primary_verdict = verdicts.get(primary) if primary else None
+    # A --primary that matches nothing while valid configs are there: a typo, as the agent says.
+    unmatched = [
+        name
+        for name in discovery.primary_candidates(names, output)
+        if pattern is not None and primary is None and isinstance(verdicts[name], NetworkList)
+    ]
     rendered: bytes | Refusal | None = None
     expected: list[dict[str, Any]] | None = None
     if isinstance(primary_verdict, NetworkList):
@@ -170,7 +176,7 @@ def explain(
         leftovers=tuple(leftovers),
         effect=str(check.effect),
         effective=effective,
-        verdict=_final(check, status, primary, primary_verdict, missing),
+        verdict=_final(check, status, primary, primary_verdict, missing, pattern, unmatched),
     )
 
 
@@ -203,6 +209,8 @@ def _final(
     primary: str | None,
     primary_verdict: NetworkList | Refusal | None,
     missing: tuple[str, ...],
+    pattern: str | None,
+    unmatched: list[str],
 ) -> str:
     """The one-line verdict, in the runtime's terms."""
     if check.first is None:
@@ -219,6 +227,12 @@ def _final(
             f"the runtime loads {check.first}, but {'; '.join(missing)}: pods on this node"
             " cannot start until it is installed (and from cniVersion 1.1.0 the node reports"
             " NetworkReady=false)"
+        )
+    if primary is None and unmatched:
+        return (
+            f"the runtime loads {check.first}, but no config file matches --primary"
+            f" {pattern!r} while {', '.join(unmatched)} is valid: check the glob; chainfsm"
+            " keeps its chain as it is and does not report Verified"
         )
     if primary is None:
         return (

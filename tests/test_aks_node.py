@@ -188,10 +188,19 @@ async def test_a_glob_that_matches_nothing_keeps_the_chain_and_says_so(tmp_path:
         await run.settle()
         assert run.agent.state is State.WaitingPrimary
         assert run.output.read_bytes() == chain
+        code, out, _ = await command(
+            "explain", "--net-dir", str(tmp_path), "--json", "--primary", "*calico*.conflist"
+        )
+        assert code == 1
+        assert (
+            "no config file matches --primary '*calico*.conflist' while 10-azure"
+            in (json.loads(out)["verdict"])
+        )
         assert run.agent.last_error == (
             f"no config file in {tmp_path} matches --primary '*calico*.conflist', but"
             " 10-azure.conflist is a valid config (config files there: 10-azure.conflist):"
-            " check the glob; keeping 05-antrea.conflist as it is and not reporting Verified"
+            " check the glob; 05-antrea.conflist is left as it is (not withdrawn) and the agent"
+            " does not report Verified"
         )
 
 
