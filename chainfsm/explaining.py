@@ -101,9 +101,10 @@ def explain(
 ) -> Explanation:
     """The whole story of a conf dir for our chain. Pure, given a pure ``binary_check``.
 
-    ``contents`` holds what was read of every config file; ``binary_check`` says why the binaries of
-    a chain cannot run (None: the bin dir was not checked). It is asked about the chain the
-    agent would write or, with no valid primary, about the list the runtime loads first.
+    ``contents`` holds what was read of every config file; ``binary_check`` says why the
+    binaries of a chain cannot run (None: the bin dir was not checked). It is asked about the
+    chain the agent would write or, with no valid primary, about the list the runtime loads
+    first.
     """
     names = list(names)
     order = discovery.runtime_order(names)
