@@ -4,14 +4,19 @@ endpoints and ready file, and the exit code."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from chainfsm import dumping, logs, readiness
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings, split_listen
+
+if TYPE_CHECKING:
+    from chainfsm import serving
 
 
 def install_stop_signals(agent: Agent) -> None:
@@ -46,25 +51,44 @@ async def dumping_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[object]:
-    """With ``--listen``, /healthz, /readyz and /metrics; prometheus_client and the server
-    are imported only then, so the agent's start-up does not pay for them."""
-    if settings.listen is None:
-        yield None
+async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[serving.Server]]:
+    """With ``--listen``, /healthz, /readyz and /metrics; with ``--metrics-listen``, /metrics
+    alone on its own address (the one a cluster's Prometheus scrapes, while the probes stay on
+    loopback). prometheus_client and the server are imported only then, so the agent's
+    start-up does not pay for them. Yields the servers, ``--listen``'s first."""
+    if settings.listen is None and settings.metrics_listen is None:
+        yield []
         return
     from chainfsm import metrics, serving
 
-    host, port = split_listen(settings.listen)
+    wanted = [
+        (name, address, paths)
+        for name, address, paths in (
+            ("probes", settings.listen, serving.ALL_PATHS),
+            ("metrics", settings.metrics_listen, serving.METRICS_ONLY),
+        )
+        if address is not None
+    ]
     counted = metrics.Metrics(agent)
     agent.listeners.append(counted.observe)
-    server = serving.Server(agent, counted, host, port)
-    await server.start()
-    bound_host, bound_port = server.bound
-    logs.event("listening", address=f"{bound_host}:{bound_port}", paths="/healthz /readyz /metrics")
-    try:
-        yield server
-    finally:
-        await server.close()
+    cap = serving.fd_budget_cap(len(wanted))
+    async with contextlib.AsyncExitStack() as stack:
+        servers: list[serving.Server] = []
+        for name, address, paths in wanted:
+            host, port = split_listen(address)
+            server = serving.Server(agent, counted, host, port, paths, cap)
+            await server.start()
+            stack.push_async_callback(server.close)
+            counted.count_refusals(name, server.refusals)
+            bound_host, bound_port = server.bound
+            logs.event(
+                "listening",
+                address=f"{bound_host}:{bound_port}",
+                paths=" ".join(sorted(server.paths)),
+                connections=cap,
+            )
+            servers.append(server)
+        yield servers
 
 
 async def serve(settings: Settings, agent: Agent | None = None) -> int:

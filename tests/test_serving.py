@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ import pytest
 from harness import HANG_GUARD, primary_bytes, record, until
 from prometheus_client.parser import text_string_to_metric_families
 
-from chainfsm import asking, running, serving
+from chainfsm import asking, metrics, running, serving
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings
 
@@ -49,8 +50,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Agent, serving.Server]]:
         net_dir=tmp_path, listen="127.0.0.1:0", dump_file=tmp_path / "run" / "dump.json"
     )
     agent = Agent(settings)
-    async with running.endpoints(agent, settings) as server:
-        assert isinstance(server, serving.Server)
+    async with running.endpoints(agent, settings) as (server,):
         task = asyncio.create_task(agent.run())
         await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
         yield agent, server
@@ -222,3 +222,65 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
             agent.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(agent.wait(), HANG_GUARD)
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("soft_limit", "open_now", "listeners", "cap"),
+    [
+        (1024, 20, 2, serving.MAX_CONNECTIONS),
+        (256, 20, 2, serving.MAX_CONNECTIONS),
+        (128, 20, 2, 21),  # (128 - 20 - 64) // 2 - 1
+        (100, 20, 1, 15),
+        (70, 20, 1, 1),  # never below one: a probe must get through
+        (resource.RLIM_INFINITY, 20, 2, serving.MAX_CONNECTIONS),
+    ],
+)
+def test_the_connection_cap_keeps_descriptors_for_the_agent(
+    soft_limit: int, open_now: int, listeners: int, cap: int
+) -> None:
+    assert serving.connection_cap(soft_limit, open_now, listeners) == cap
+
+
+async def test_metrics_listen_serves_metrics_alone_beside_the_probes(tmp_path: Path) -> None:
+    settings = Settings(
+        net_dir=tmp_path,
+        listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
+        dump_file=tmp_path / "run" / "dump.json",
+    )
+    agent = Agent(settings)
+    async with running.endpoints(agent, settings) as (probes, scraped):
+        assert probes.paths == serving.ALL_PATHS
+        assert scraped.paths == serving.METRICS_ONLY
+        assert probes.bound[1] != scraped.bound[1]
+        status, content_type, body = await _get(scraped.bound[1], "/metrics")
+        assert (status, content_type) == (200, metrics.CONTENT_TYPE)
+        assert b'chainfsm_state{state="WaitingPrimary"} 1.0' in body
+        assert b'chainfsm_http_refused_total{listener="metrics"} 0.0' in body
+        for path in ("/healthz", "/readyz"):
+            assert await _get(scraped.bound[1], path) == (
+                404,
+                "text/plain; charset=utf-8",
+                b"not found: try /metrics\n",
+            )
+        assert (await _get(probes.bound[1], "/healthz"))[0] == 503  # the agent is not running
+
+
+async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path) -> None:
+    settings = Settings(net_dir=tmp_path, dump_file=tmp_path / "run" / "dump.json")
+    agent = Agent(settings)
+    server = serving.Server(agent, metrics.Metrics(agent), "127.0.0.1", 0, cap=2)
+    await server.start()
+    try:
+        held = [await asyncio.open_connection("127.0.0.1", server.bound[1]) for _ in range(2)]
+        status, _, body = await _get(server.bound[1], "/readyz")
+        assert (status, body) == (503, b"busy: too many clients\r\n")
+        assert server.refused == 1
+        for reader, writer in held:  # a request on a held connection is still answered
+            writer.write(b"GET /readyz HTTP/1.1\r\n\r\n")
+            assert (await asyncio.wait_for(reader.read(), HANG_GUARD)).startswith(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain"
+            )
+            writer.close()
+    finally:
+        await server.close()
