@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,6 +51,10 @@ async def dumping_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[
         await asyncio.gather(task, return_exceptions=True)
 
 
+class CannotListen(Exception):
+    """An address of ``--listen`` or ``--metrics-listen`` cannot be bound; one line why."""
+
+
 @asynccontextmanager
 async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[serving.Server]]:
     """With ``--listen``, /healthz, /readyz and /metrics; with ``--metrics-listen``, /metrics
@@ -77,7 +82,14 @@ async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[serv
         for name, address, paths in wanted:
             host, port = split_listen(address)
             server = serving.Server(agent, counted, host, port, paths, cap)
-            await server.start()
+            try:
+                await server.start()
+            except OSError as err:
+                # create_server's message repeats the address: the system's words suffice (a
+                # name that does not resolve has a negative errno and its own words).
+                code = err.errno or 0
+                why = os.strerror(code) if code > 0 else err.strerror or str(err)
+                raise CannotListen(f"cannot listen on {address}: {why}") from err
             stack.push_async_callback(server.close)
             counted.count_refusals(name, server.refusals)
             bound_host, bound_port = server.bound
@@ -102,6 +114,10 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
     try:
         async with dumping_on_sigusr1(agent, settings), endpoints(agent, settings):
             return await _run(agent, settings)
+    except CannotListen as err:
+        # Loud and fatal, like a missing conf dir: the kubelet restarts the container.
+        logs.event("exit", logging.ERROR, reason=str(err))
+        return 1
     finally:
         if ready_file is not None:
             ready_file.withdraw()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import resource
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -284,3 +286,25 @@ async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path
             writer.close()
     finally:
         await server.close()
+
+
+async def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """E.g. a pod IP the kubelet expanded wrong, or the port taken by another process."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        settings = Settings(
+            net_dir=tmp_path,
+            listen="127.0.0.1:0",
+            metrics_listen=address,
+            dump_file=tmp_path / "run" / "dump.json",
+        )
+        with caplog.at_level(logging.INFO, logger="chainfsm"):
+            assert await running.serve(settings) == 1
+    (line,) = [r for r in caplog.records if r.msg == "exit"]
+    assert line.fields == {  # type: ignore[attr-defined]
+        "reason": f"cannot listen on {address}: Address already in use"
+    }
