@@ -20,8 +20,10 @@ from harness import HANG_GUARD
 
 
 class AgentProcess:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, env: dict[str, str]) -> None:
         self.proc = proc
+        #: The agent's environment: ``chainfsm dump`` run with it finds the agent.
+        self.env = env
         self.lines: list[dict[str, Any]] = []
         #: Lines that were not JSON (a traceback, say): every test wants none.
         self.stray: list[str] = []
@@ -91,7 +93,7 @@ async def agent_process(
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec_fn,
     )
-    agent = AgentProcess(proc)
+    agent = AgentProcess(proc, env)
     try:
         await agent.line("started")
         yield agent

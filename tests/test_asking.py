@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent_process import agent_process
 from harness import HANG_GUARD, primary_bytes
 
 from chainfsm import cli, dumping, processes
@@ -117,30 +118,18 @@ def test_a_pid_file_of_a_gone_process_says_so(
 
 
 async def test_a_later_agent_under_the_same_pid_is_not_the_one_the_file_names(
-    tmp_path: Path,
+    net_dir: Path,
 ) -> None:
     """The start time in the pid file tells the agent that wrote it from any other process
     holding that number later, a chainfsm agent included."""
-    net_dir = tmp_path / "net.d"
-    net_dir.mkdir()
-    dump_file = tmp_path / "run" / "dump.json"
-    env = {**os.environ, "CHAINFSM_NET_DIR": str(net_dir), "CHAINFSM_DUMP_FILE": str(dump_file)}
-    agent = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "chainfsm", "run", "--log-format", "json"),
-        env=env,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert agent.stderr is not None
-    try:
-        async with asyncio.timeout(HANG_GUARD):
-            while b'"event": "started"' not in await agent.stderr.readline():
-                pass
+    async with agent_process(net_dir) as agent:
+        dump_file = Path(agent.env["CHAINFSM_DUMP_FILE"])
         (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
 
         async def dump(*args: str) -> tuple[int | None, bytes, bytes]:
             proc = await asyncio.create_subprocess_exec(
                 *(sys.executable, "-m", "chainfsm", "dump", *args),
-                env=env,
+                env=agent.env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
@@ -148,16 +137,16 @@ async def test_a_later_agent_under_the_same_pid_is_not_the_one_the_file_names(
             return proc.returncode, out, err
 
         # By --pid: the command line is checked (it is chainfsm run), there is no start time.
-        code, out, _ = await dump("--pid", str(agent.pid))
+        code, out, _ = await dump("--pid", str(agent.proc.pid))
         assert code == 0
-        assert json.loads(out)["pid"] == agent.pid
+        assert json.loads(out)["pid"] == agent.proc.pid
         # A dump served means the pid file is written (the dump task writes it first).
         pid, started = dumping.pid_file(dump_file).read_text().split()
-        assert int(pid) == agent.pid
-        assert int(started) == processes.start_time(agent.pid)
+        assert int(pid) == agent.proc.pid
+        assert int(started) == processes.start_time(agent.proc.pid)
         code, out, _ = await dump()
         assert code == 0
-        assert json.loads(out)["pid"] == agent.pid
+        assert json.loads(out)["pid"] == agent.proc.pid
 
         dumping.pid_file(dump_file).write_text(f"{pid} {int(started) + 1}\n")
         code, out, err = await dump()
@@ -165,6 +154,4 @@ async def test_a_later_agent_under_the_same_pid_is_not_the_one_the_file_names(
         assert err.decode().endswith(
             "started after that pid file was written: the file is stale; not signalling it\n"
         )
-    finally:
-        agent.terminate()
-        assert await asyncio.wait_for(agent.wait(), HANG_GUARD) == 0
+        assert await agent.stop() == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent_process import agent_process
 from harness import HANG_GUARD, primary_bytes, write_in_place
+from test_serving import http_get
 
 #: What an operator or CRI-O may give a container; the flood is larger than all of it.
 OPEN_FILES = 256
@@ -18,17 +19,6 @@ FLOOD = 345
 
 def _low_open_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
-
-
-async def _get(port: int, path: str) -> tuple[int, bytes]:
-    async with asyncio.timeout(HANG_GUARD):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        await writer.drain()
-        raw = await reader.read()
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 async def _idle_client(port: int, stop: asyncio.Event) -> int:
@@ -79,10 +69,10 @@ async def test_a_flood_neither_stops_the_agent_nor_floods_its_log(net_dir: Path)
         # the agent's handling of the last closes is refused (503) and asks again: each ask
         # is a round trip to the agent, no clock involved.
         async with asyncio.timeout(HANG_GUARD):
-            while (status := await _get(port, "/healthz"))[0] == 503:
+            while (status := await http_get(port, "/healthz"))[0] == 503:
                 pass
-        assert status == (200, b"ok: event loop alive, watch armed\n")
-        _, metrics = await _get(port, "/metrics")
+        assert status[::2] == (200, b"ok: event loop alive, watch armed\n")
+        _, _, metrics = await http_get(port, "/metrics")
         refused = next(
             line
             for line in metrics.decode().splitlines()

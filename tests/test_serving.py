@@ -22,7 +22,7 @@ from chainfsm.agent import Agent
 from chainfsm.settings import Settings
 
 
-async def _get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
     """One request; the status, the Content-Type and the body."""
     async with asyncio.timeout(HANG_GUARD):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -67,12 +67,12 @@ async def test_readyz_follows_the_primary_in_and_out(
     seen = record(agent)
     port = server.bound[1]
     assert server.bound[0] == "127.0.0.1"
-    status, _, body = await _get(port, "/readyz")
+    status, _, body = await http_get(port, "/readyz")
     assert status == 503
     assert body.startswith(b"WaitingPrimary: ")
     (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     await until(seen, "Verified")
-    status, _, body = await _get(port, "/readyz")
+    status, _, body = await http_get(port, "/readyz")
     assert (status, body) == (
         200,
         b"Verified: 05-antrea.conflist written: 05-antrea.conflist is first and runs"
@@ -80,7 +80,7 @@ async def test_readyz_follows_the_primary_in_and_out(
     )
     (tmp_path / "10-azure.conflist").unlink()
     await until(seen, "WaitingPrimary")
-    status, _, body = await _get(port, "/readyz")
+    status, _, body = await http_get(port, "/readyz")
     assert status == 503
     assert body.startswith(b"WaitingPrimary: 10-azure.conflist is gone")
 
@@ -89,13 +89,13 @@ async def test_healthz_is_200_while_the_watch_is_armed(
     served: tuple[Agent, serving.Server],
 ) -> None:
     agent, server = served
-    assert await _get(server.bound[1], "/healthz") == (
+    assert await http_get(server.bound[1], "/healthz") == (
         200,
         "text/plain; charset=utf-8",
         b"ok: event loop alive, watch armed\n",
     )
     agent.request_stop()
-    status, _, body = await _get(server.bound[1], "/healthz")
+    status, _, body = await http_get(server.bound[1], "/healthz")
     assert (status, body) == (503, b"not healthy: stopping\n")
 
 
@@ -108,7 +108,7 @@ async def test_metrics_parse_and_count_what_happened(
     await until(seen, trigger="primary_invalid")
     (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     verified = await until(seen, "Verified")
-    status, content_type, body = await _get(server.bound[1], "/metrics")
+    status, content_type, body = await http_get(server.bound[1], "/metrics")
     assert status == 200
     assert content_type.startswith("text/plain; version=0.0.4")
     got = _samples(body)
@@ -132,9 +132,9 @@ async def test_other_paths_and_methods_and_garbage_get_clean_answers(
 ) -> None:
     _, server = served
     port = server.bound[1]
-    assert (await _get(port, "/nope"))[0] == 404
-    assert (await _get(port, "/metrics", "POST"))[0] == 405
-    status, _, body = await _get(port, "/readyz", "HEAD")
+    assert (await http_get(port, "/nope"))[0] == 404
+    assert (await http_get(port, "/metrics", "POST"))[0] == 405
+    status, _, body = await http_get(port, "/readyz", "HEAD")
     assert (status, body) == (503, b"")
     async with asyncio.timeout(HANG_GUARD):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -198,9 +198,9 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
         await _line_with(agent.stderr, "started")
         (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
         await _line_with(agent.stderr, "transition", dest="Verified")
-        assert (await _get(port, "/healthz"))[0] == 200
-        assert (await _get(port, "/readyz"))[0] == 200
-        assert b"chainfsm_writes_total 1.0" in (await _get(port, "/metrics"))[2]
+        assert (await http_get(port, "/healthz"))[0] == 200
+        assert (await http_get(port, "/readyz"))[0] == 200
+        assert b"chainfsm_writes_total 1.0" in (await http_get(port, "/metrics"))[2]
 
         on_disk = json.loads(await asking.ask(agent.pid, dump_file, HANG_GUARD))  # kill -USR1
         assert on_disk["state"] == "Verified"
@@ -255,17 +255,17 @@ async def test_metrics_listen_serves_metrics_alone_beside_the_probes(tmp_path: P
         assert probes.paths == serving.ALL_PATHS
         assert scraped.paths == serving.METRICS_ONLY
         assert probes.bound[1] != scraped.bound[1]
-        status, content_type, body = await _get(scraped.bound[1], "/metrics")
+        status, content_type, body = await http_get(scraped.bound[1], "/metrics")
         assert (status, content_type) == (200, metrics.CONTENT_TYPE)
         assert b'chainfsm_state{state="WaitingPrimary"} 1.0' in body
         assert b'chainfsm_http_refused_total{listener="metrics"} 0.0' in body
         for path in ("/healthz", "/readyz"):
-            assert await _get(scraped.bound[1], path) == (
+            assert await http_get(scraped.bound[1], path) == (
                 404,
                 "text/plain; charset=utf-8",
                 b"not found: try /metrics\n",
             )
-        assert (await _get(probes.bound[1], "/healthz"))[0] == 503  # the agent is not running
+        assert (await http_get(probes.bound[1], "/healthz"))[0] == 503  # the agent is not running
 
 
 async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path
     await server.start()
     try:
         held = [await asyncio.open_connection("127.0.0.1", server.bound[1]) for _ in range(2)]
-        status, _, body = await _get(server.bound[1], "/readyz")
+        status, _, body = await http_get(server.bound[1], "/readyz")
         assert (status, body) == (503, b"busy: too many clients\r\n")
         assert server.refused == 1
         for reader, writer in held:  # a request on a held connection is still answered
