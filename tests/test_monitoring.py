@@ -300,7 +300,7 @@ async def test_a_real_prometheus_pages_for_a_failed_chain_naming_the_node(
     agent, port, net_dir = scraped_agent
     primary = net_dir / "10-azure.conflist"
 
-    # Verified: once Prometheus has scraped that and evaluated the rules twice since, no alert.
+    # Verified: once Prometheus holds that and has evaluated the rules after it, no alert.
     write_in_place(primary, primary_bytes())
     await agent.line("transition", dest="Verified")
     verified = await _poll(
