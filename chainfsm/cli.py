@@ -238,6 +238,13 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "HOST:PORT for /healthz, /readyz and /metrics (default: no port)",
         type=_listen,
     )
+    _option(
+        parser,
+        "--metrics-listen",
+        None,
+        "HOST:PORT for /metrics alone, for a cluster's Prometheus (default: no port)",
+        type=_listen,
+    )
     _option(parser, "--ready-file", None, "a file present only while Verified", type=Path)
     _option(
         parser,
@@ -305,6 +312,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         history=args.history,
         dump_file=args.dump_file,
         listen=args.listen,
+        metrics_listen=args.metrics_listen,
         ready_file=args.ready_file,
         log_format=args.log_format or logs.default_format(),
     )

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chainfsm import __version__, chaining, logs, reading, validation, writing
+from chainfsm import __version__, chaining, logs, processes, reading, validation, writing
 from chainfsm.agent import Agent, sha256
 from chainfsm.settings import Settings
 
@@ -160,7 +160,10 @@ class Dumper:
     def _write_pid(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            pid_file(self.path).write_text(f"{os.getpid()}\n")
+            # The start time beside the pid lets ``chainfsm dump`` tell this process from a
+            # later one given the same number after we are gone.
+            started = processes.start_time(os.getpid())
+            pid_file(self.path).write_text(f"{os.getpid()} {started or ''}".rstrip() + "\n")
         except OSError as err:
             logs.event(
                 "dump",

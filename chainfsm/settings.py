@@ -78,6 +78,11 @@ class Settings:
     listen: str | None = None
     """``HOST:PORT`` for /healthz, /readyz and /metrics; None (the default) opens no port."""
 
+    metrics_listen: str | None = None
+    """``HOST:PORT`` for /metrics alone, for a cluster's Prometheus to scrape (the pod's IP,
+    from the downward API); None (the default) opens no such port. The probes stay on
+    ``listen``, so a flood on this address cannot fail them."""
+
     ready_file: Path | None = None
     """A file present only while Verified, for exec readiness probes; None: no file."""
 
