@@ -6,10 +6,13 @@ these. Only what the component touches or relies on is modelled."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kustomizing import DEPLOY, Doc
+from kustomizing import render as render_dir
 
 FACTS_FILE = Path(__file__).parent / "testdata" / "antrea" / "antrea-aks.facts.json"
 FACTS: dict[str, Any] = json.loads(FACTS_FILE.read_text())
@@ -86,3 +89,18 @@ def manifest() -> str:
 def write(path: Path) -> Path:
     path.write_text(manifest())
     return path
+
+
+def layout(root: Path) -> Path:
+    """A dir with the stand-in and a copy of deploy/components (kustomize wants relative paths)."""
+    shutil.copytree(DEPLOY / "components", root / "components")
+    write(root / "antrea-aks.yml")
+    return root
+
+
+def render_component(root: Path) -> list[Doc]:
+    """deploy/components/antrea-aks rendered over the stand-in, in ``root``."""
+    layout(root)
+    kustomization = {"resources": ["antrea-aks.yml"], "components": ["components/antrea-aks"]}
+    (root / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return render_dir(root)

@@ -7,7 +7,6 @@ two jobs (the antrea binary, the openvswitch module) still happen."""
 from __future__ import annotations
 
 import copy
-import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
 
@@ -25,19 +24,9 @@ AGENT = FACTS["daemonset"]
 INIT = "install-antrea-cni"
 
 
-def _layout(root: Path) -> Path:
-    """A dir with the stand-in and a copy of deploy/components (kustomize wants relative paths)."""
-    shutil.copytree(DEPLOY / "components", root / "components")
-    antrea_standin.write(root / "antrea-aks.yml")
-    return root
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Doc]:
-    root = _layout(tmp_path_factory.mktemp("component"))
-    kustomization = {"resources": ["antrea-aks.yml"], "components": ["components/antrea-aks"]}
-    (root / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    return render_dir(root)
+    return antrea_standin.render_component(tmp_path_factory.mktemp("component"))
 
 
 def test_every_rendered_object_validates_strictly(rendered: list[Doc]) -> None:
@@ -190,7 +179,6 @@ def test_the_chainfsm_container_is_probed_hardened_and_configured(
     writable = {p for p, m in mounts.items() if not m.get("readOnly", False)}
     assert writable == {"/etc/cni/net.d", "/run/chainfsm"}
     assert "emptyDir" in volumes[mounts["/run/chainfsm"]["name"]]
-    assert "ports" not in agent, "the scrape port is the monitoring's to add"
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -206,7 +194,7 @@ def test_the_chainfsm_container_is_probed_hardened_and_configured(
 def _overlay(root: Path) -> tuple[Path, list[str]]:
     """The example overlay with Antrea's release manifest swapped for the stand-in, and the
     remote resources it named."""
-    _layout(root)
+    antrea_standin.layout(root)
     overlay = root / "overlays" / "antrea-aks"
     overlay.mkdir(parents=True)
     doc = yaml.safe_load((DEPLOY / "overlays" / "antrea-aks" / "kustomization.yaml").read_text())

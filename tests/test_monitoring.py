@@ -25,12 +25,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import antrea_standin
 import pytest
 import yaml
 from agent_process import AgentProcess, agent_process
 from harness import HANG_GUARD, TESTDATA, primary_bytes, write_in_place
+from kustomizing import DEPLOY, ROOT, pod_spec
 from runtime import need
-from test_deploy import DEPLOY, ROOT, pod_spec, render
+from test_deploy import render
 
 from chainfsm import cli
 
@@ -128,14 +130,19 @@ def _podmonitor() -> Doc:
     return found
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/aks-antrea", "overlays/example-eks-cilium"])
+@pytest.mark.parametrize(
+    "target", ["base", "overlays/example-eks-cilium", "components/antrea-aks over Antrea's"]
+)
 def test_the_podmonitor_scrapes_what_the_daemonset_serves(
-    target: str, monkeypatch: pytest.MonkeyPatch
+    target: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monitor = _podmonitor()
     assert monitor["metadata"]["namespace"] == "kube-system"
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    docs = render(target)
+    if target.startswith("components/"):
+        docs = antrea_standin.render_component(tmp_path)
+    else:
+        docs = render(target)
     template = next(doc for doc in docs if doc["kind"] == "DaemonSet")["spec"]["template"]
     labels = template["metadata"]["labels"]
     assert monitor["spec"]["selector"] == {"matchLabels": {"chainfsm/metrics": "true"}}
