@@ -128,7 +128,7 @@ class Agent:
         self._idle = asyncio.Event()
         #: How many times the agent has looked at the dir.
         self.looks = 0
-        #: Called with every name the conf dir's watch reads (tests sync with the watch on it).
+        #: Called with every name the watches (conf dir, --bin-dir) read: tests sync with them.
         self.taps: list[Callable[[str], None]] = []
         #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
         self._lost = asyncio.Event()
@@ -381,9 +381,11 @@ class Agent:
         stuck = False
         mismatch = await self._glob_mismatch(snap)
         if mismatch is not None:
-            # An operator error, not a lost primary: keep the chain the runtime loads.
+            # An operator error, not a lost primary: keep the chain the runtime loads. Said
+            # once per situation, not at every wake-up while it lasts.
+            if mismatch != self.last_error:
+                logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
             self.last_error = mismatch
-            logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
         if mismatch is not None and snap.output_data is not None:
             stuck = await self._remove_invalid_output(snap.output_data, "with no primary")
         elif snap.output_data is not None and not self.settings.keep_on_primary_loss:
@@ -651,17 +653,51 @@ class Agent:
                 return
             changed = False
         elif self.history and self.history[-1].trigger == Trigger.BINARY_MISSING:
-            # The chain is in place; only a change (the bin dir is watched too) can help. The
-            # timer covers a change inotify cannot see, such as a bind mount swapped.
-            changed = await self._wait(retrying.BINARY_RECHECK)
+            await self._await_binaries()
+            return
         else:
             changed = await self._wait(retrying.failure_delay(self.settings, self.failures))
         if self.stopping or self._lost.is_set():
             return
         if changed:
-            await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
+            where = "the conf dir or --bin-dir" if self.settings.bin_dir else "the conf dir"
+            await self._fire(Trigger.CHANGE_DETECTED, f"{where} changed; trying again")
         else:
             await self._fire(Trigger.RETRY_DUE, "retrying after backoff")
+
+    async def _await_binaries(self) -> None:
+        """Failed on binary_missing: our chain is in place and only the bin dir can help.
+        Re-check in place at every wake-up, so an answer that has not changed costs no
+        transition and no log line (a node installs many binaries while it boots); move on
+        when the binaries are there, the problem is a different one, or the conf dir changed.
+        The timer covers a change inotify cannot see, such as a bind mount swapped."""
+        assert self.plan is not None
+        plan, before = self.plan, self.binary_problems
+        while True:
+            changed = await self._wait(retrying.BINARY_RECHECK)
+            if self.stopping or self._lost.is_set():
+                return
+            snap = await self._observe()
+            if (snap.primary, snap.primary_data, snap.output_data) != (
+                plan.primary,
+                plan.primary_data,
+                self.verified_output,
+            ):
+                self._handed = snap
+                await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
+                return
+            if await self._binaries_missing(plan) is None:
+                self._handed = snap
+                trigger = Trigger.CHANGE_DETECTED if changed else Trigger.RETRY_DUE
+                await self._fire(
+                    trigger,
+                    f"every plugin binary of the chain is installed in {self.settings.bin_dir}",
+                )
+                return
+            if self.binary_problems != before:
+                self._handed = snap
+                await self._fire(Trigger.CHANGE_DETECTED, "--bin-dir changed; checking again")
+                return
 
     async def _back_off_from_revert(self) -> bool:
         """Sit out ``--revert-window`` while another writer keeps a valid chain of its own
@@ -709,6 +745,7 @@ class Agent:
                     self._on_watch_lost,
                     relevant=lambda _: True,
                     mask=watching.BIN_DIR_MASK,
+                    taps=self.taps,
                 )
             except OSError as err:
                 return f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"

@@ -36,6 +36,18 @@ class Rewrite:
 #: networkPolicyOnly mode needs transparent mode (antrea-aks-node-init switches the node).
 DEFAULT_REWRITES: tuple[Rewrite, ...] = (Rewrite("azure-vnet", "mode", "bridge", "transparent"),)
 
+
+def rewrites_for(
+    plugin: Mapping[str, Any], rewrites: Sequence[Rewrite] | None
+) -> tuple[Rewrite, ...]:
+    """The edits to make: those given, or (None, no ``--rewrite``) Antrea's own when the
+    chained plugin is antrea. Only Antrea's networkPolicyOnly mode wants azure-vnet in
+    transparent mode; chaining anything else after a bridge-mode node must not change it."""
+    if rewrites is not None:
+        return tuple(rewrites)
+    return DEFAULT_REWRITES if plugin.get("type") == DEFAULT_PLUGIN["type"] else ()
+
+
 #: json.loads keeps a lone "\\udXXX" escape as a lone surrogate, which UTF-8 cannot encode.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -89,21 +101,22 @@ def rewrite(
 
 
 def chain(
-    primary: NetworkList, plugin: Mapping[str, Any], rewrites: Sequence[Rewrite] = ()
+    primary: NetworkList, plugin: Mapping[str, Any], rewrites: Sequence[Rewrite] | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The chain's plugins and the rewrites applied: the primary's plugins, in order and
-    rewritten, with every entry of our type replaced by ours at the end.
+    rewritten (``rewrites_for``), with every entry of our type replaced by ours at the end.
 
     An entry of our type already in the primary (someone chained into it) is dropped rather than
     duplicated, so the runtime never runs our plugin twice.
     """
     ours = plugin["type"]
-    kept, applied = rewrite([p for p in primary.plugins if p.get("type") != ours], rewrites)
+    edits = rewrites_for(plugin, rewrites)
+    kept, applied = rewrite([p for p in primary.plugins if p.get("type") != ours], edits)
     return [*kept, dict(plugin)], applied
 
 
 def chained_plugins(
-    primary: NetworkList, plugin: Mapping[str, Any], rewrites: Sequence[Rewrite] = ()
+    primary: NetworkList, plugin: Mapping[str, Any], rewrites: Sequence[Rewrite] | None = None
 ) -> list[dict[str, Any]]:
     """The chain's plugins (see ``chain``)."""
     return chain(primary, plugin, rewrites)[0]
@@ -113,7 +126,7 @@ def render(
     primary: NetworkList,
     plugin: Mapping[str, Any],
     output: str,
-    rewrites: Sequence[Rewrite] = (),
+    rewrites: Sequence[Rewrite] | None = None,
 ) -> bytes | Refusal:
     """The bytes of the chained ``.conflist`` named ``output``, or why none can be made.
 

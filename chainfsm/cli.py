@@ -57,13 +57,6 @@ def _rewrites(text: str) -> tuple[chaining.Rewrite, ...]:
     return parsed
 
 
-#: The --rewrite default, as the JSON the flag takes.
-DEFAULT_REWRITE = json.dumps(
-    [{"type": r.type, "key": r.key, "from": r.old, "to": r.new} for r in DEFAULTS.rewrites],
-    separators=(",", ":"),
-)
-
-
 def _output_name(text: str) -> str:
     if "/" in text or text in (".", "..") or not text.endswith(".conflist"):
         raise argparse.ArgumentTypeError(
@@ -104,10 +97,10 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     _option(
         parser,
         "--rewrite",
-        DEFAULT_REWRITE,
+        None,
         "edits of the primary's plugins in the chained copy, as a JSON list of"
-        ' {"type","key","from","to"} (the default is what Antrea\'s install-cni does on AKS;'
-        " '[]' for none)",
+        ' {"type","key","from","to"}; \'[]\' for none. Unset: with the antrea plugin, what'
+        " Antrea's install-cni does on AKS (azure-vnet mode bridge -> transparent), else none",
         type=_rewrites,
     )
     _option(

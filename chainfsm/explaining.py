@@ -97,7 +97,7 @@ def explain(
     pattern: str | None = None,
     bin_dir: str | None = None,
     binary_check: BinaryCheck | None = None,
-    rewrites: Sequence[chaining.Rewrite] = (),
+    rewrites: Sequence[chaining.Rewrite] | None = None,
 ) -> Explanation:
     """The whole story of a conf dir for our chain. Pure, given a pure ``binary_check``.
 
@@ -273,7 +273,7 @@ def look(
     plugin: Mapping[str, Any],
     pattern: str | None = None,
     bin_dir: Path | None = None,
-    rewrites: Sequence[chaining.Rewrite] = chaining.DEFAULT_REWRITES,
+    rewrites: Sequence[chaining.Rewrite] | None = None,
 ) -> Explanation:
     """Read the conf dir (and the bin dir) and explain it; OSError when it cannot be listed."""
     names = reading.list_names(net_dir)

@@ -22,9 +22,10 @@ class Settings:
     plugin: Mapping[str, Any] = field(default_factory=lambda: dict(chaining.DEFAULT_PLUGIN))
     """The plugin appended to the primary's list (Antrea in networkPolicyOnly mode by default)."""
 
-    rewrites: tuple[chaining.Rewrite, ...] = chaining.DEFAULT_REWRITES
-    """Edits of the primary's plugins in our chained copy. By default what Antrea's install-cni
-    does on AKS: azure-vnet ``"mode": "bridge"`` becomes ``"transparent"``; ``()`` for none."""
+    rewrites: tuple[chaining.Rewrite, ...] | None = None
+    """Edits of the primary's plugins in our chained copy; ``()`` for none. None: what Antrea's
+    install-cni does on AKS when the plugin is antrea (azure-vnet ``"mode": "bridge"`` becomes
+    ``"transparent"``), nothing for any other plugin."""
 
     primary: str | None = None
     """An exact name or glob for the primary; by default the first config file not ours."""

@@ -86,6 +86,20 @@ def manifest() -> str:
     return yaml.safe_dump_all([configmap(), daemonset()], sort_keys=False)
 
 
+def manifest_without_kernel_modules() -> str:
+    """What Antrea's Helm chart renders with ``agent.dontLoadKernelModules=true``: install-cni
+    gets SKIP_LOADING_KERNEL_MODULES and the host-lib-modules volume is left out."""
+    agent = daemonset()
+    spec = agent["spec"]["template"]["spec"]
+    spec["volumes"] = [v for v in spec["volumes"] if v["name"] != "host-lib-modules"]
+    for container in spec["containers"]:
+        mounts = container["volumeMounts"]
+        container["volumeMounts"] = [m for m in mounts if m["name"] != "host-lib-modules"]
+        if container["name"] == "install-cni":
+            container["env"] = [{"name": "SKIP_LOADING_KERNEL_MODULES", "value": "1"}]
+    return yaml.safe_dump_all([configmap(), agent], sort_keys=False)
+
+
 def write(path: Path) -> Path:
     path.write_text(manifest())
     return path

@@ -60,7 +60,7 @@ def primary(fixture_path: Path) -> NetworkList:
 
 
 def render(fixture_path: Path, plugin: Mapping[str, Any] = chaining.DEFAULT_PLUGIN) -> bytes:
-    rendered = chaining.render(primary(fixture_path), plugin, OUTPUT, chaining.DEFAULT_REWRITES)
+    rendered = chaining.render(primary(fixture_path), plugin, OUTPUT)
     assert isinstance(rendered, bytes), str(rendered)
     return rendered
 

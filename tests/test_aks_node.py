@@ -64,8 +64,8 @@ def shipped_settings(
 async def node(settings: Settings) -> AsyncIterator[tuple[Agent, Server]]:
     settings.net_dir.mkdir()
     agent = Agent(settings)
-    async with runner.endpoints(agent, settings) as server:
-        assert isinstance(server, Server)
+    async with runner.endpoints(agent, settings) as servers:
+        server = servers[0]  # --listen's: the probes
         task = asyncio.create_task(agent.run())
         await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
         try:
@@ -92,6 +92,24 @@ async def gauge(server: Server, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
     raise AssertionError(f"no {name}{labels} in /metrics")
+
+
+async def arrives(agent: Agent, bin_dir: Path, name: str) -> None:
+    """Install ``name`` and return once the agent's watch has read it and the agent has
+    handled it and waits again."""
+    read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def tap(seen: str) -> None:
+        if seen == name and not read.done():
+            read.set_result(None)
+
+    agent.taps.append(tap)
+    try:
+        install(bin_dir, name)
+        await asyncio.wait_for(read, HANG_GUARD)
+    finally:
+        agent.taps.remove(tap)
+    await asyncio.wait_for(agent.quiet(), HANG_GUARD)
 
 
 async def command(*argv: str) -> tuple[int, str, str]:
@@ -151,6 +169,13 @@ async def test_a_cns_node_chains_fails_closed_and_verifies_when_antrea_arrives(
             f'chainfsm: {PRIMARY}: plugin "antrea" is not in {bin_dir}: pods cannot start until'
             " it is installed\n"
         )
+
+        # Another binary arrives while antrea is still missing (a node installs many as it
+        # boots): the agent re-checks in place, with no transition and no log line.
+        said = len(agent.history)
+        await arrives(agent, bin_dir, "bandwidth")
+        assert len(agent.history) == said
+        assert agent.state is State.Failed
 
         # antrea arrives (Antrea's init container renames it in): Verified, nothing rewritten.
         writes, before = agent.writes, output.read_bytes()

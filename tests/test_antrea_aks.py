@@ -219,21 +219,37 @@ def test_the_overlay_pins_antrea_s_release_and_sets_the_image(tmp_path: Path) ->
     assert config(docs)["CHAINFSM_OUTPUT"] == "05-antrea.conflist"
 
 
-def test_the_helm_post_renderer_applies_the_same_component(
-    rendered: list[Doc], tmp_path: Path
-) -> None:
-    script = DEPLOY / "helm" / "post-render"
+def _post_render(chart: str, tmp_path: Path, image: str | None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": f"{Path(kubectl()).parent}:/usr/bin:/bin", "TMPDIR": str(tmp_path)}
-    image = "registry.example/chainfsm:1.2.3"
-    done = subprocess.run(
-        [script],
-        input=antrea_standin.manifest(),
+    return subprocess.run(
+        [DEPLOY / "helm" / "post-render"],
+        input=chart,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env={**env, "CHAINFSM_IMAGE": image},
+        env={**env, "CHAINFSM_IMAGE": image} if image is not None else env,
     )
+
+
+def _mounts_name_volumes(docs: list[Doc]) -> None:
+    """The API server refuses a pod whose mount names no volume; schema validation does not."""
+    spec = pod_spec(docs, AGENT)
+    volumes = by_name(spec["volumes"])
+    for container in [*spec["initContainers"], *spec["containers"]]:
+        for mount in container.get("volumeMounts", []):
+            assert mount["name"] in volumes, (container["name"], mount["name"])
+
+
+def test_every_mount_names_a_volume(rendered: list[Doc]) -> None:
+    _mounts_name_volumes(rendered)
+
+
+def test_the_helm_post_renderer_applies_the_same_component(
+    rendered: list[Doc], tmp_path: Path
+) -> None:
+    image = "registry.example/chainfsm:1.2.3"
+    done = _post_render(antrea_standin.manifest(), tmp_path, image)
     assert done.returncode == 0, done.stderr
     docs = [d for d in yaml.safe_load_all(done.stdout) if d]
     expected = copy.deepcopy(one(rendered, "DaemonSet", AGENT))
@@ -241,11 +257,25 @@ def test_the_helm_post_renderer_applies_the_same_component(
     assert one(docs, "DaemonSet", AGENT) == expected
     assert list(tmp_path.iterdir()) == [], "its temp dir is removed"
 
-    unset = subprocess.run(
-        [script], input="", capture_output=True, text=True, timeout=60, check=False, env=env
-    )
+    unset = _post_render("", tmp_path, None)
     assert unset.returncode != 0
     assert "CHAINFSM_IMAGE" in unset.stderr
+    digest = _post_render("", tmp_path, "registry.example/chainfsm@sha256:" + "0" * 64)
+    assert digest.returncode == 2
+    assert "not a digest" in digest.stderr
+
+
+def test_helm_s_dont_load_kernel_modules_carries_over(tmp_path: Path) -> None:
+    """agent.dontLoadKernelModules: the chart sets SKIP_LOADING_KERNEL_MODULES on install-cni
+    and leaves out host-lib-modules; the init container that replaces it must skip modprobe
+    too, and the pod must still be one the API server accepts."""
+    done = _post_render(antrea_standin.manifest_without_kernel_modules(), tmp_path, "r.example/c:1")
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    kubernetes_validate.validate(one(docs, "DaemonSet", AGENT), KUBERNETES_VERSION, strict=True)
+    _mounts_name_volumes(docs)
+    (init,) = pod_spec(docs, AGENT)["initContainers"]
+    assert {"name": "SKIP_LOADING_KERNEL_MODULES", "value": "1"} in init["env"]
 
 
 def test_the_readme_s_aks_section_says_what_antrea_and_the_component_do(

@@ -89,6 +89,8 @@ def test_rewrite_can_be_turned_off_or_pointed_elsewhere(tmp_path: Path) -> None:
         tmp_path / "10-azure.conflist",
     )
     assert render(tmp_path, "--rewrite", "[]")["plugins"][0]["mode"] == "bridge"
+    # Only Antrea wants transparent mode: another chained plugin leaves the node's mode alone.
+    assert render(tmp_path, "--plugin", '{"type":"cilium-cni"}')["plugins"][0]["mode"] == "bridge"
     other = '[{"type":"portmap","key":"snat","from":true,"to":false}]'
     chained = render(tmp_path, "--rewrite", other)
     assert chained["plugins"][0]["mode"] == "bridge"

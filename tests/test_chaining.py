@@ -20,7 +20,9 @@ def _valid(name: str, doc: dict[str, Any]) -> NetworkList:
 
 
 def _render_doc(primary: NetworkList, plugin: dict[str, Any] | None = None) -> dict[str, Any]:
-    rendered = chaining.render(primary, plugin or dict(chaining.DEFAULT_PLUGIN), corpus.OUTPUT)
+    """The chain with no --rewrite edits: what is kept of the primary, as it is."""
+    plugin = plugin or dict(chaining.DEFAULT_PLUGIN)
+    rendered = chaining.render(primary, plugin, corpus.OUTPUT, rewrites=())
     assert isinstance(rendered, bytes), str(rendered)
     doc: dict[str, Any] = json.loads(rendered)
     return doc
