@@ -1,7 +1,8 @@
 """The Kubernetes manifests under deploy/: every kustomize overlay renders offline
 (`kubectl kustomize`, no server), every rendered object validates strictly against the
 Kubernetes schemas bundled by kubernetes-validate, and the DaemonSet is what README.md
-promises: an init container and a sidecar, configured by settings the agent's own parser accepts."""
+promises: one long-running agent container and no init container to hold it back, configured
+by settings the agent's own parser accepts."""
 
 from __future__ import annotations
 
@@ -74,19 +75,18 @@ def test_the_agent_accepts_the_settings(target: str, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_the_daemonset_is_an_init_container_and_a_sidecar(target: str) -> None:
+def test_the_daemonset_is_one_agent_and_no_init_container(target: str) -> None:
+    """No `run --once` init container: it would hold the agent, and so its /metrics and
+    probes, back through exactly the state the alerts exist for (README "deploy/base")."""
     docs = render(target)
     spec = pod_spec(docs)
     env = config(docs)
-    (init,) = spec["initContainers"]
+    assert not spec.get("initContainers")
     (sidecar,) = spec["containers"]
-    assert init["args"][:2] == ["run", "--once"]
-    assert "--timeout" in init["args"]
+    assert sidecar["name"] == "chainfsm"
     assert sidecar["args"] == ["run"]
-    assert init["image"] == sidecar["image"]
     name = one(docs, "ConfigMap")["metadata"]["name"]
-    for container in (init, sidecar):
-        assert container["envFrom"] == [{"configMapRef": {"name": name}}]
+    assert sidecar["envFrom"] == [{"configMapRef": {"name": name}}]
 
     port = int(env["CHAINFSM_LISTEN"].rsplit(":", 1)[1])
     assert port == 9808
@@ -110,7 +110,7 @@ def test_containers_are_locked_down_and_write_only_where_they_must(target: str) 
     spec = pod_spec(docs)
     env = config(docs)
     volumes = {v["name"]: v for v in spec["volumes"]}
-    for container in (*spec["initContainers"], *spec["containers"]):
+    for container in spec["containers"]:
         security = container["securityContext"]
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert security["readOnlyRootFilesystem"] is True
