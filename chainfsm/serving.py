@@ -285,9 +285,11 @@ class Server:
             writer.write(head if method == "HEAD" else head + response.body)
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 await writer.drain()
-        except (ConnectionError, TimeoutError):
-            pass  # the client went away; nothing of ours to clean
+        except OSError:
+            # The client went away (reset, EHOSTUNREACH from an ICMP error, a timeout): nothing
+            # of ours to clean, and an escaped error would be one traceback per connection.
+            pass
         finally:
             writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -278,14 +279,32 @@ async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path
         status, _, body = await http_get(server.bound[1], "/readyz")
         assert (status, body) == (503, b"busy: too many clients\r\n")
         assert server.refused == 1
-        for reader, writer in held:  # a request on a held connection is still answered
+        for reader, writer in held:  # a request on a held connection is served, not refused
             writer.write(b"GET /readyz HTTP/1.1\r\n\r\n")
-            assert (await asyncio.wait_for(reader.read(), HANG_GUARD)).startswith(
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain"
-            )
+            answer = await asyncio.wait_for(reader.read(), HANG_GUARD)
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            assert answer.partition(b"\r\n\r\n")[2].startswith(b"WaitingPrimary: ")
             writer.close()
+        assert server.refused == 1
     finally:
         await server.close()
+
+
+async def test_a_connection_lost_to_any_socket_error_ends_quietly(tmp_path: Path) -> None:
+    """EHOSTUNREACH (an ICMP error on the client's route) is an OSError but no ConnectionError;
+    asyncio hands it to the connection's reader as below. The handler must end the connection,
+    not raise: a raised error is one "Task exception was never retrieved" per connection."""
+    settings = Settings(net_dir=tmp_path, dump_file=tmp_path / "run" / "dump.json")
+    agent = Agent(settings)
+    server = serving.Server(agent, metrics.Metrics(agent), "127.0.0.1", 0)
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(HANG_GUARD)
+    with theirs:
+        reader, writer = await asyncio.open_connection(sock=ours)
+        reader.set_exception(OSError(errno.EHOSTUNREACH, os.strerror(errno.EHOSTUNREACH)))
+        await asyncio.wait_for(server._handle(reader, writer), HANG_GUARD)
+        assert writer.is_closing()
+        assert theirs.recv(1) == b""  # closed, with nothing sent
 
 
 async def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
