@@ -162,32 +162,47 @@ def test_the_podmonitor_scrapes_what_the_daemonset_serves(
     assert settings.metrics_listen == f"10.224.0.4:{ports['chainfsm-prom']}"
 
 
-def test_the_metrics_port_can_be_turned_off_with_one_patch(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("target", "patch", "daemonset"),
+    [
+        ("base", "no-metrics-port.yaml", "chainfsm"),
+        (
+            "components/antrea-aks over Antrea's",
+            "no-metrics-port-antrea-agent.yaml",
+            "antrea-agent",
+        ),
+    ],
+)
+def test_the_metrics_port_can_be_turned_off_with_one_patch(
+    target: str, patch: str, daemonset: str, tmp_path: Path
+) -> None:
     """What README "Metrics on the node's address" tells an operator to put in an overlay."""
-    (tmp_path / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [os.path.relpath(DEPLOY / "base", tmp_path)],
-                "patches": [{"path": "no-metrics-port.yaml"}],
-            }
-        )
-    )
+    if target == "base":
+        kustomization: Doc = {"resources": [os.path.relpath(DEPLOY / "base", tmp_path)]}
+    else:
+        antrea_standin.layout(tmp_path)
+        kustomization = {"resources": ["antrea-aks.yml"], "components": ["components/antrea-aks"]}
+    kustomization["patches"] = [{"path": patch}]
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     readme = (ROOT / "README.md").read_text()
-    patch = re.search(r"# no-metrics-port.yaml\n(.*?)```", readme, re.DOTALL)
-    assert patch is not None, "README shows the patch"
-    (tmp_path / "no-metrics-port.yaml").write_text(patch.group(1))
+    shown = re.search(rf"# {re.escape(patch)}\n(.*?)```", readme, re.DOTALL)
+    assert shown is not None, f"README shows {patch}"
+    (tmp_path / patch).write_text(shown.group(1))
     kubectl = _kubectl()
     done = subprocess.run(
         [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     docs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-    (agent,) = pod_spec(docs)["containers"]
+    (found,) = [doc for doc in docs if doc["kind"] == "DaemonSet"]
+    assert found["metadata"]["name"] == daemonset
+    (agent,) = [
+        c for c in found["spec"]["template"]["spec"]["containers"] if c["name"] == "chainfsm"
+    ]
     names = {e["name"] for e in agent.get("env", [])}
     assert "CHAINFSM_METRICS_LISTEN" not in names
-    assert "chainfsm-prom" not in {port["name"] for port in agent["ports"]}
+    assert "chainfsm-prom" not in {port["name"] for port in agent.get("ports", [])}
+    assert agent["args"] == ["run"]  # the patch removed the port, not the agent
 
 
 def _kubectl() -> str:
