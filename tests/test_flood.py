@@ -28,6 +28,9 @@ async def _idle_client(port: int, stop: asyncio.Event) -> int:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
+            # EMFILE fails before open_connection suspends: yield, or this loop never lets
+            # the event loop (and so `stop`) run.
+            await asyncio.sleep(0)
             continue
         connections += 1
         try:
