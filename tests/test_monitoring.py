@@ -1,5 +1,7 @@
 """deploy/monitoring against real Prometheus parts: the rules pass ``promtool check rules`` and
-their unit tests, every alert names the node and carries its runbook, the PodMonitor scrapes
+their unit tests, both objects validate strictly against the Prometheus Operator's CRDs (as
+the pydantic models generated from them), every alert names the node and carries its runbook,
+the PodMonitor scrapes
 what the DaemonSet serves, and a real Prometheus scraping a real agent shows no alert while the
 chain is Verified, a firing alert naming the node once the agent is Failed, and none again once
 the primary is fixed.
@@ -13,6 +15,7 @@ its own pid.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import re
@@ -128,6 +131,72 @@ def test_every_alert_names_the_node_and_carries_its_runbook(alert: Doc) -> None:
 def _podmonitor() -> Doc:
     (found,) = [doc for doc in render("monitoring") if doc["kind"] == "PodMonitor"]
     return found
+
+
+def operator_schema_errors(doc: Doc) -> list[str]:
+    """Where ``doc`` breaks the Prometheus Operator's CRD schema, strictly: the object must
+    parse as the model generated from the CRD and dump back (by the CRD's field names, only
+    what was set) to exactly itself, so a field the schema does not know fails too."""
+    # Imported here: the generated models take seconds to import, and only these tests use them.
+    import pydantic
+    from cloudcoil.models.prometheus_operator import v1
+
+    models: dict[str, type[pydantic.BaseModel]] = {
+        "PodMonitor": v1.PodMonitor,
+        "PrometheusRule": v1.PrometheusRule,
+    }
+    model = models[doc["kind"]]
+    try:
+        parsed = model.model_validate(doc)
+    except pydantic.ValidationError as err:
+        return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+    return _differences(doc, parsed.model_dump(by_alias=True, exclude_unset=True, mode="json"))
+
+
+def _differences(given: Any, kept: Any, at: str = "") -> list[str]:
+    if isinstance(given, dict) and isinstance(kept, dict):
+        return [
+            problem
+            for key in sorted(given.keys() | kept.keys())
+            for problem in (
+                [f"{at}{key}: not in the schema"]
+                if key not in kept
+                else _differences(given.get(key), kept[key], f"{at}{key}.")
+            )
+        ]
+    if isinstance(given, list) and isinstance(kept, list) and len(given) == len(kept):
+        return [
+            p
+            for i, pair in enumerate(zip(given, kept, strict=True))
+            for p in _differences(*pair, f"{at}{i}.")
+        ]
+    return [] if given == kept else [f"{at.rstrip('.')}: {given!r} is read as {kept!r}"]
+
+
+def test_the_monitoring_objects_validate_strictly_against_the_operators_schema() -> None:
+    docs = render("monitoring")
+    assert sorted(doc["kind"] for doc in docs) == ["PodMonitor", "PrometheusRule"]
+    for doc in docs:
+        assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+        assert operator_schema_errors(doc) == [], doc["kind"]
+
+
+def test_the_operator_schema_check_refuses_a_misspelt_field() -> None:
+    """The check above would catch a typo: an unknown field in either object fails it."""
+    monitor, rule = (
+        copy.deepcopy(doc)
+        for kind in ("PodMonitor", "PrometheusRule")
+        for doc in render("monitoring")
+        if doc["kind"] == kind
+    )
+    monitor["spec"]["podMetricsEndpoints"][0]["scrapeTimout"] = "10s"
+    assert operator_schema_errors(monitor) == [
+        "spec.podMetricsEndpoints.0.scrapeTimout: not in the schema"
+    ]
+    rule["spec"]["groups"][0]["rules"][0]["fro"] = rule["spec"]["groups"][0]["rules"][0].pop("for")
+    assert operator_schema_errors(rule) == ["spec.groups.0.rules.0.fro: not in the schema"]
+    rule["spec"]["groups"][0]["rules"][0]["for"] = 300  # wrong type: a duration is a string
+    assert operator_schema_errors(rule)[0].startswith("spec.groups.0.rules.0.for: ")
 
 
 @pytest.mark.parametrize(
