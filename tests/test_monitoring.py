@@ -1,10 +1,9 @@
 """deploy/monitoring against real Prometheus parts: the rules pass ``promtool check rules`` and
 their unit tests, both objects validate strictly against the Prometheus Operator's CRDs (as
 the pydantic models generated from them), every alert names the node and carries its runbook,
-the PodMonitor scrapes
-what the DaemonSet serves, and a real Prometheus scraping a real agent shows no alert while the
-chain is Verified, a firing alert naming the node once the agent is Failed, and none again once
-the primary is fixed.
+the PodMonitor scrapes what the DaemonSet serves, and a real Prometheus scraping a real agent
+shows no alert while the chain is Verified, a firing alert naming the node once the agent is
+Failed, and none again once the primary is fixed.
 
 Needs Debian's ``prometheus`` package (prometheus and promtool): skipped without it, failed
 under CHAINFSM_REQUIRE_RUNTIME=1. The Prometheus started here listens on 127.0.0.1 only,
