@@ -294,7 +294,7 @@ def _field_type_refusal(file: str, where: str, doc: Mapping[str, Any]) -> Refusa
 
     def wrong(field: str, value: Any, wanted: str) -> Refusal:
         return Refusal(
-            file, Rule.FIELD_TYPE, f'{where} "{field}" is {_json_kind(value)}, not {wanted}'
+            file, Rule.FIELD_TYPE, f"{where} {quoted(field)} is {_json_kind(value)}, not {wanted}"
         )
 
     for key in ("name", "cniVersion"):
