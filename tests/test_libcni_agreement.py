@@ -220,12 +220,15 @@ REAL_PLUGIN = Obj(
 @st.composite
 def one_mistake(draw: st.DrawFn, plugin: Obj) -> Obj:
     """``plugin`` with at most one of the campaign's classes: a key re-spelled, a key given
-    twice (a wrong-typed value first or last), or one field of a wrong type."""
+    twice (a wrong-typed value first or last), one field of a wrong type, or a lone surrogate
+    escape in a string."""
     pairs = list(plugin.pairs)
     index = draw(st.integers(0, len(pairs) - 1))
     key, value = pairs[index]
-    mistake = draw(st.sampled_from(["none", "spelling", "duplicate", "type"]))
-    if mistake == "spelling":
+    mistake = draw(st.sampled_from(["none", "spelling", "duplicate", "type", "surrogate"]))
+    if mistake == "surrogate" and isinstance(value, str):
+        pairs[index] = (key, value + "\ud800")
+    elif mistake == "spelling":
         pairs[index] = (draw(spelled(key).filter(lambda k: k != key)), value)
     elif mistake == "duplicate":
         pairs.insert(index + draw(st.integers(0, 1)), (key, draw(ANY)))
