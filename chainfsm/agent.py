@@ -59,6 +59,8 @@ class Plan:
     primary_data: bytes
     rendered: bytes
     expected_plugins: tuple[dict[str, Any], ...]
+    #: The --rewrite edits applied to the primary's plugins in the chain, described.
+    rewritten: tuple[str, ...] = ()
 
 
 def _describe(data: reading.Read) -> str:
@@ -126,7 +128,7 @@ class Agent:
         self._idle = asyncio.Event()
         #: How many times the agent has looked at the dir.
         self.looks = 0
-        #: Called with every name the conf dir's watch reads (tests sync with the watch on it).
+        #: Called with every name the watches (conf dir, --bin-dir) read: tests sync with them.
         self.taps: list[Callable[[str], None]] = []
         #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
         self._lost = asyncio.Event()
@@ -140,6 +142,8 @@ class Agent:
         self._versions = binaries.VersionCache()
         #: Consecutive failed removals of our output (a read-only dir): paces the retries.
         self._removal_failures = 0
+        #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
+        self.binary_problems: tuple[Refusal, ...] = ()
 
     # -- what the machine and the outside world read --------------------------------------
 
@@ -156,6 +160,16 @@ class Agent:
     def primary(self) -> str | None:
         """The primary as last seen in the conf dir."""
         return self._seen_primary
+
+    def situation(self) -> str:
+        """Why the agent is where it is, in one line: the last error, else the last
+        transition's reason (never a guess such as "waiting for the primary")."""
+        if self.last_error is not None:
+            return self.last_error
+        if self.history:
+            return self.history[-1].reason
+        which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
+        return f"no primary config{which} in {self.settings.net_dir} yet"
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -299,11 +313,12 @@ class Agent:
         verdict = validation.validate(snap.primary, data)
         if isinstance(verdict, Refusal):
             return verdict
-        rendered = chaining.render(verdict, self.settings.plugin, self.settings.output)
+        settings = self.settings
+        rendered = chaining.render(verdict, settings.plugin, settings.output, settings.rewrites)
         if isinstance(rendered, Refusal):
             return rendered
-        expected = tuple(chaining.chained_plugins(verdict, self.settings.plugin))
-        return Plan(snap.primary, data, rendered, expected)
+        expected, applied = chaining.chain(verdict, settings.plugin, settings.rewrites)
+        return Plan(snap.primary, data, rendered, tuple(expected), tuple(applied))
 
     # -- the states' work -----------------------------------------------------------------
 
@@ -364,7 +379,16 @@ class Agent:
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
         stuck = False
-        if snap.output_data is not None and not self.settings.keep_on_primary_loss:
+        mismatch = await self._glob_mismatch(snap)
+        if mismatch is not None:
+            # An operator error, not a lost primary: keep the chain the runtime loads. Said
+            # once per situation, not at every wake-up while it lasts.
+            if mismatch != self.last_error:
+                logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
+            self.last_error = mismatch
+        if mismatch is not None and snap.output_data is not None:
+            stuck = await self._remove_invalid_output(snap.output_data, "with no primary")
+        elif snap.output_data is not None and not self.settings.keep_on_primary_loss:
             logs.event("withdrawn", file=self.settings.output, reason=await self._withdraw())
             stuck = self._removal_failures > 0
         elif snap.output_data is not None:
@@ -395,7 +419,33 @@ class Agent:
             return f"withdrew {output} so the runtime reports the truth"
         return f"{output} was already gone"
 
-    async def _lose_primary(self) -> None:
+    async def _glob_mismatch(self, snap: observing.Snapshot) -> str | None:
+        """When ``--primary`` matches nothing but valid config files are there, what to say:
+        a typo in the glob must not withdraw a working chain. None otherwise."""
+        pattern = self.settings.primary
+        if pattern is None or snap.primary is not None:
+            return None
+        present = discovery.primary_candidates(snap.names, self.settings.output)
+        valid = []
+        for name in present:
+            data = await reading.read(self.settings.net_dir, name)
+            if isinstance(data, bytes) and not isinstance(validation.validate(name, data), Refusal):
+                valid.append(name)
+        if not valid:
+            return None
+        return (
+            f"no config file in {self.settings.net_dir} matches --primary {pattern!r}, but"
+            f" {', '.join(valid)} {'is a valid config' if len(valid) == 1 else 'are valid configs'}"
+            f" (config files there: {', '.join(present)}): check the glob; {self.settings.output}"
+            " is left as it is (not withdrawn) and the agent does not report Verified"
+        )
+
+    async def _lose_primary(self, snap: observing.Snapshot) -> None:
+        mismatch = await self._glob_mismatch(snap)
+        if mismatch is not None:
+            self.last_error = mismatch
+            await self._fire(Trigger.PRIMARY_LOST, mismatch, logging.ERROR)
+            return
         await self._fire(Trigger.PRIMARY_LOST, f"{self._loss_reason()}; {await self._withdraw()}")
 
     async def _validating(self) -> None:
@@ -408,11 +458,9 @@ class Agent:
                     self.attempt = attempt.retry_state.attempt_number
                     snap = self._handed_over() or await self._observe()
                     if snap.primary is None:
-                        await self._lose_primary()
+                        await self._lose_primary(snap)
                         return
                     plan = self._plan(snap)
-                    if self.settings.bin_dir is not None and not isinstance(plan, Refusal):
-                        plan = await self._check_binaries(self.settings.bin_dir, plan) or plan
                     if isinstance(plan, Refusal):
                         refusal = plan
                         self.retries += 1
@@ -438,13 +486,35 @@ class Agent:
                 logging.ERROR,
             )
 
-    async def _check_binaries(self, bin_dir: Path, plan: Plan) -> Refusal | None:
-        """--bin-dir: every plugin of the chain is installed and speaks its cniVersion; the
-        config is not written before its binaries are in place."""
+    async def _binaries_missing(self, plan: Plan) -> str | None:
+        """--bin-dir: why the written chain cannot run pods yet (None: every plugin binary is
+        installed and speaks the list's cniVersion, or there is no --bin-dir).
+
+        Checked after the write, never before: a chain withheld until its binary exists leaves
+        the runtime on the primary alone, and pods would start without our plugin and keep
+        running that way (fail open). Written, pods fail and are retried until it is there."""
+        bin_dir = self.settings.bin_dir
+        if bin_dir is None:
+            self.binary_problems = ()
+            return None
         document = json.loads(plan.rendered)
-        return await binaries.check_chain(bin_dir, plan.primary, document, self._versions)
+        self.binary_problems = await binaries.check_chain(
+            bin_dir, plan.primary, document, self._versions
+        )
+        if not self.binary_problems:
+            return None
+        said = "; ".join(p.detail for p in self.binary_problems)
+        return (
+            f"{self.settings.output} is in place, but {said}: pods on this node cannot start"
+            f" until it is installed in {bin_dir} (chainfsm re-checks on every change there)"
+        )
 
     def _valid_reason(self, plan: Plan) -> str:
+        return self._link_reason(plan) + "".join(
+            f"; in the chain, {edit} (--rewrite)" for edit in plan.rewritten
+        )
+
+    def _link_reason(self, plan: Plan) -> str:
         """A symlinked primary is followed, as the runtime follows it (libcni reads with
         os.ReadFile): refusing it would leave the node on the primary alone, without our
         plugin, while the runtime happily loads it. Kubernetes ConfigMap mounts are symlinks.
@@ -495,6 +565,10 @@ class Agent:
         if check.effective:
             self.verified_output = plan.rendered
             self.verified_first = snap.first
+            missing = await self._binaries_missing(plan)
+            if missing is not None:
+                await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
+                return
             self.failures = 0
             self.last_error = None
             done = "written" if current != plan.rendered or linked else "already current"
@@ -520,7 +594,7 @@ class Agent:
             return
         snap = await self._observe()
         if snap.primary is None:
-            await self._lose_primary()
+            await self._lose_primary(snap)
             return
         assert self.plan is not None
         changes = []
@@ -551,6 +625,11 @@ class Agent:
         if changes:
             self._handed = snap
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(changes))
+            return
+        # Nothing changed in the conf dir: the change may have been in --bin-dir.
+        missing = await self._binaries_missing(self.plan)
+        if missing is not None:
+            await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
 
     def _output_valid(self, data: reading.Read) -> bool:
         return isinstance(data, bytes) and not isinstance(
@@ -573,14 +652,52 @@ class Agent:
             if await self._back_off_from_revert():
                 return
             changed = False
+        elif self.history and self.history[-1].trigger == Trigger.BINARY_MISSING:
+            await self._await_binaries()
+            return
         else:
             changed = await self._wait(retrying.failure_delay(self.settings, self.failures))
         if self.stopping or self._lost.is_set():
             return
         if changed:
-            await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
+            where = "the conf dir or --bin-dir" if self.settings.bin_dir else "the conf dir"
+            await self._fire(Trigger.CHANGE_DETECTED, f"{where} changed; trying again")
         else:
             await self._fire(Trigger.RETRY_DUE, "retrying after backoff")
+
+    async def _await_binaries(self) -> None:
+        """Failed on binary_missing: our chain is in place and only the bin dir can help.
+        Re-check in place at every wake-up, so an answer that has not changed costs no
+        transition and no log line (a node installs many binaries while it boots); move on
+        when the binaries are there, the problem is a different one, or the conf dir changed.
+        The timer covers a change inotify cannot see, such as a bind mount swapped."""
+        assert self.plan is not None
+        plan, before = self.plan, self.binary_problems
+        while True:
+            changed = await self._wait(retrying.BINARY_RECHECK)
+            if self.stopping or self._lost.is_set():
+                return
+            snap = await self._observe()
+            if (snap.primary, snap.primary_data, snap.output_data) != (
+                plan.primary,
+                plan.primary_data,
+                self.verified_output,
+            ):
+                self._handed = snap
+                await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
+                return
+            if await self._binaries_missing(plan) is None:
+                self._handed = snap
+                trigger = Trigger.CHANGE_DETECTED if changed else Trigger.RETRY_DUE
+                await self._fire(
+                    trigger,
+                    f"every plugin binary of the chain is installed in {self.settings.bin_dir}",
+                )
+                return
+            if self.binary_problems != before:
+                self._handed = snap
+                await self._fire(Trigger.CHANGE_DETECTED, "--bin-dir changed; checking again")
+                return
 
     async def _back_off_from_revert(self) -> bool:
         """Sit out ``--revert-window`` while another writer keeps a valid chain of its own
@@ -628,6 +745,7 @@ class Agent:
                     self._on_watch_lost,
                     relevant=lambda _: True,
                     mask=watching.BIN_DIR_MASK,
+                    taps=self.taps,
                 )
             except OSError as err:
                 return f"cannot watch --bin-dir {self.settings.bin_dir}: {err.strerror}"

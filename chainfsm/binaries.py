@@ -2,9 +2,12 @@
 
 The runtime finds a plugin by its ``type`` in the CNI bin dir and, before running a list,
 asks each binary (``CNI_COMMAND=VERSION``) which spec versions it supports (libcni's
-``ValidateNetworkList``). A chain whose binary is missing or too old fails every pod, so with
-``--bin-dir`` the agent checks the same before writing. The first part of this module is pure
-(which binaries, what a VERSION answer means); the second does the file and process I/O.
+``ValidateNetworkList``). libcni checks each plugin's ``type`` only: an ``ipam.type`` is a binary
+only when the plugin delegates to it (bridge to host-local), and Azure CNS nodes name
+``azure-cns``, which is no binary at all, so IPAM types are never required. A chain whose binary
+is missing or too old fails every pod; with ``--bin-dir`` the agent, ``explain`` and ``render``
+all ask this one check. The first part of this module is pure (which binaries, what a VERSION
+answer means); the second does the file and process I/O.
 """
 
 from __future__ import annotations
@@ -34,14 +37,25 @@ MAX_REPLY = 64 * 1024
 
 
 def required_types(plugins: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Pure. The binaries a chain runs, in order, once each: every plugin's ``type`` and the
-    ``ipam.type`` each one delegates to (a missing IPAM binary fails every ADD too)."""
+    """Pure. The binaries the runtime runs for a chain, in order, once each: every plugin's
+    ``type``, as libcni looks them up."""
+    found: list[str] = []
+    for plugin in plugins:
+        kind = plugin.get("type")
+        if isinstance(kind, str) and kind and kind not in found:
+            found.append(kind)
+    return found
+
+
+def ipam_types(plugins: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Pure. The ``ipam.type`` each plugin names, once each: information only, since whether it
+    is a binary is the plugin's business (``azure-cns`` is a daemon, ``host-local`` a binary)."""
     found: list[str] = []
     for plugin in plugins:
         ipam = plugin.get("ipam")
-        for kind in (plugin.get("type"), ipam.get("type") if isinstance(ipam, dict) else None):
-            if isinstance(kind, str) and kind and kind not in found:
-                found.append(kind)
+        kind = ipam.get("type") if isinstance(ipam, dict) else None
+        if isinstance(kind, str) and kind and kind not in found:
+            found.append(kind)
     return found
 
 
@@ -161,42 +175,68 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
     return parse_version_reply(stdout[:MAX_REPLY], process.returncode), True
 
 
+async def _check_one(
+    bin_dir: Path, file: str, kind: str, version: str, cache: VersionCache
+) -> Refusal | None:
+    path = bin_dir / kind
+    try:
+        info = await asyncio.to_thread(path.stat)
+    except FileNotFoundError:
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" is not in {bin_dir}')
+    except OSError as err:
+        return Refusal(
+            file, Rule.PLUGIN_BINARY, f'plugin "{kind}": cannot stat {path}: {err.strerror}'
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not a file')
+    if not os.access(path, os.X_OK):
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not executable')
+    answer = cache.get(path, info)
+    if answer is None:
+        answer, lasting = await query_version(path, version)
+        if lasting:
+            cache.put(path, info, answer)
+    if isinstance(answer, str):
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" ({path}) {answer}')
+    if not supports(answer, version):
+        return Refusal(
+            file,
+            Rule.PLUGIN_BINARY,
+            f'plugin "{kind}" supports cniVersion {describe_versions(answer)}, not {version}',
+        )
+    return None
+
+
 async def check_chain(
     bin_dir: Path,
     file: str,
     document: Mapping[str, Any],
     cache: VersionCache,
-) -> Refusal | None:
+) -> tuple[Refusal, ...]:
     """Why the chain in ``document`` (made from the primary ``file``) cannot run from
-    ``bin_dir``: a plugin binary missing, not an executable file, or not speaking the list's
-    ``cniVersion``. None when every binary is in place."""
+    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
+    speaking the list's ``cniVersion``. Empty when every binary is in place."""
     plugins = document.get("plugins")
     version = list_version(document)
+    found = []
     for kind in required_types(plugins if isinstance(plugins, list) else []):
-        path = bin_dir / kind
-        try:
-            info = await asyncio.to_thread(path.stat)
-        except FileNotFoundError:
-            return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" is not in {bin_dir}')
-        except OSError as err:
-            return Refusal(
-                file, Rule.PLUGIN_BINARY, f'plugin "{kind}": cannot stat {path}: {err.strerror}'
-            )
-        if not stat.S_ISREG(info.st_mode):
-            return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not a file')
-        if not os.access(path, os.X_OK):
-            return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not executable')
-        answer = cache.get(path, info)
-        if answer is None:
-            answer, lasting = await query_version(path, version)
-            if lasting:
-                cache.put(path, info, answer)
-        if isinstance(answer, str):
-            return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" ({path}) {answer}')
-        if not supports(answer, version):
-            return Refusal(
-                file,
-                Rule.PLUGIN_BINARY,
-                f'plugin "{kind}" supports cniVersion {describe_versions(answer)}, not {version}',
-            )
-    return None
+        refusal = await _check_one(bin_dir, file, kind, version, cache)
+        if refusal is not None:
+            found.append(refusal)
+    return tuple(found)
+
+
+def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> tuple[Refusal, ...]:
+    """``check_chain`` for the one-shot commands (``explain``, ``render``), outside any loop."""
+    return asyncio.run(check_chain(bin_dir, file, document, VersionCache()))
+
+
+def absent_ipam(bin_dir: Path, document: Mapping[str, Any]) -> list[str]:
+    """The IPAM types of ``document`` with no executable in ``bin_dir``: information for
+    ``explain``, never a failure (see ``ipam_types``)."""
+    plugins = document.get("plugins")
+    return [
+        kind
+        for kind in ipam_types(plugins if isinstance(plugins, list) else [])
+        if not (bin_dir / kind).is_file() or not os.access(bin_dir / kind, os.X_OK)
+    ]

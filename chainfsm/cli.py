@@ -50,6 +50,13 @@ def _plugin(text: str) -> dict[str, Any]:
     return parsed
 
 
+def _rewrites(text: str) -> tuple[chaining.Rewrite, ...]:
+    parsed = chaining.parse_rewrites(text)
+    if isinstance(parsed, str):
+        raise argparse.ArgumentTypeError(parsed)
+    return parsed
+
+
 def _output_name(text: str) -> str:
     if "/" in text or text in (".", "..") or not text.endswith(".conflist"):
         raise argparse.ArgumentTypeError(
@@ -89,6 +96,15 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     _option(
         parser,
+        "--rewrite",
+        None,
+        "edits of the primary's plugins in the chained copy, as a JSON list of"
+        ' {"type","key","from","to"}; \'[]\' for none. Unset: with the antrea plugin, what'
+        " Antrea's install-cni does on AKS (azure-vnet mode bridge -> transparent), else none",
+        type=_rewrites,
+    )
+    _option(
+        parser,
         "--primary",
         None,
         "exact name or glob of the primary (default: first config file not ours)",
@@ -109,9 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     render = commands.add_parser(
-        "render", help="print the chained config that would be written for the dir as it is"
+        "render",
+        help="print the chained config that would be written for the dir as it is",
+        description="Print the chained config. With --bin-dir, also check its plugin binaries"
+        " as the agent does: a missing or incompatible one is named on stderr and the exit code"
+        " is 1 (the config is printed all the same, as the agent writes it all the same).",
     )
     _add_target_options(render)
+    _add_bin_dir(render, "check the chain's plugin binaries there, as the agent does")
 
     run = commands.add_parser(
         "run",
@@ -128,13 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="say why the runtime will or will not run our chain (exit 0 only when it will)",
     )
     _add_target_options(explain)
-    _option(
-        explain,
-        "--bin-dir",
-        None,
-        "the CNI bin dir to check for plugin binaries (e.g. /opt/cni/bin)",
-        type=Path,
-    )
+    _add_bin_dir(explain, "the CNI bin dir to check for plugin binaries (e.g. /opt/cni/bin)")
     explain.add_argument("--json", action="store_true", help="one JSON document, for machines")
 
     dump = commands.add_parser(
@@ -166,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_bin_dir(parser: argparse.ArgumentParser, help: str) -> None:
+    _option(parser, "--bin-dir", None, help, type=Path)
+
+
 def _add_agent_options(parser: argparse.ArgumentParser) -> None:
     _switch(parser, "--once", "exit 0 when Verified, 1 when Failed (init containers)")
     _option(
@@ -175,13 +194,11 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "with --once: seconds after which to give up with exit 1",
         type=_positive(float),
     )
-    _option(
+    _add_bin_dir(
         parser,
-        "--bin-dir",
-        None,
-        "the CNI bin dir (/opt/cni/bin on nodes): write only once every plugin of the chain is"
-        " there and supports the list's cniVersion (default: no check)",
-        type=Path,
+        "the CNI bin dir (/opt/cni/bin on nodes): Verified only while every plugin of the chain"
+        " is there and supports the list's cniVersion; the chain is written either way, so pods"
+        " wait for a missing plugin instead of starting without it (default: no check)",
     )
     _switch(parser, "--keep-on-primary-loss", "keep our output when the primary disappears")
     _switch(parser, "--cleanup-on-exit", "remove our output on SIGTERM (makes the node NotReady)")
@@ -212,6 +229,13 @@ def _add_agent_options(parser: argparse.ArgumentParser) -> None:
         "--listen",
         None,
         "HOST:PORT for /healthz, /readyz and /metrics (default: no port)",
+        type=_listen,
+    )
+    _option(
+        parser,
+        "--metrics-listen",
+        None,
+        "HOST:PORT for /metrics alone, for a cluster's Prometheus (default: no port)",
         type=_listen,
     )
     _option(parser, "--ready-file", None, "a file present only while Verified", type=Path)
@@ -265,6 +289,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         net_dir=args.net_dir,
         output=args.output,
         plugin=args.plugin,
+        rewrites=args.rewrite,
         primary=args.primary,
         bin_dir=args.bin_dir,
         once=args.once,
@@ -280,6 +305,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         history=args.history,
         dump_file=args.dump_file,
         listen=args.listen,
+        metrics_listen=args.metrics_listen,
         ready_file=args.ready_file,
         log_format=args.log_format or logs.default_format(),
     )
@@ -329,20 +355,29 @@ def _render(args: argparse.Namespace) -> int:
     rendered = (
         verdict
         if isinstance(verdict, validation.Refusal)
-        else chaining.render(verdict, args.plugin, args.output)
+        else chaining.render(verdict, args.plugin, args.output, args.rewrite)
     )
     if isinstance(rendered, validation.Refusal):
         print(f"chainfsm: no valid primary: {rendered}", file=sys.stderr)
         return 1
     sys.stdout.buffer.write(rendered)
-    return 0
+    if args.bin_dir is None:
+        return 0
+    from chainfsm import binaries
+
+    problems = binaries.check_chain_now(args.bin_dir, primary, json.loads(rendered))
+    for problem in problems:
+        print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _explain(args: argparse.Namespace) -> int:
     from chainfsm import explaining
 
     try:
-        report = explaining.look(args.net_dir, args.output, args.plugin, args.primary, args.bin_dir)
+        report = explaining.look(
+            args.net_dir, args.output, args.plugin, args.primary, args.bin_dir, args.rewrite
+        )
     except OSError as err:
         print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
         return 1

@@ -46,15 +46,18 @@ def is_our_temp(name: str, output: str) -> bool:
     return name.startswith(f".{output}.") and name.endswith(TEMP_SUFFIX)
 
 
+def primary_candidates(names: Iterable[str], output: str) -> list[str]:
+    """Every config file that could be the primary (not ours, not a dot file), in runtime order."""
+    return [n for n in runtime_order(names) if n != output and not n.startswith(".")]
+
+
 def find_primary(names: Iterable[str], output: str, pattern: str | None = None) -> str | None:
     """The primary config: the first config file in runtime order that is not our output.
 
     With ``pattern`` (an exact name or a glob), the first config file that matches it.
     Dot files are never the primary: they are someone's hidden state, not a network.
     """
-    for name in runtime_order(names):
-        if name == output or name.startswith("."):
-            continue
+    for name in primary_candidates(names, output):
         if pattern is None or name == pattern or fnmatch.fnmatchcase(name, pattern):
             return name
     return None

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chainfsm import __version__, logs, printing, reading, validation, writing
+from chainfsm import __version__, chaining, logs, printing, processes, reading, validation, writing
 from chainfsm.agent import Agent, sha256
 from chainfsm.settings import Settings
 
@@ -33,6 +33,10 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, chaining.Rewrite):
+        return {"type": value.type, "key": value.key, "from": value.old, "to": value.new}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
     return value
 
 
@@ -90,6 +94,11 @@ def agent_fields(agent: Agent, now: float) -> dict[str, Any]:
             else None
         ),
         "verified_output_sha256": sha256(agent.verified_output),
+        # Fail closed: the chain may be written while its binaries are not there yet.
+        "binaries": {
+            "bin_dir": _plain(agent.settings.bin_dir),
+            "missing": [p.detail for p in agent.binary_problems],
+        },
         "history": {
             "capacity": history.maxlen,
             "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
@@ -152,7 +161,10 @@ class Dumper:
     def _write_pid(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            pid_file(self.path).write_text(f"{os.getpid()}\n")
+            # The start time beside the pid lets ``chainfsm dump`` tell this process from a
+            # later one given the same number after we are gone.
+            started = processes.start_time(os.getpid())
+            pid_file(self.path).write_text(f"{os.getpid()} {started or ''}".rstrip() + "\n")
         except OSError as err:
             logs.event(
                 "dump",

@@ -1,21 +1,25 @@
 """``chainfsm explain``: why a node's CNI conf dir does or does not run our chain.
 
-``explain`` is purely computational (a listing, file contents and which binaries exist in,
-an Explanation out); ``look`` does the reads, with or without the agent running. The verdict
+``explain`` is purely computational (a listing, file contents and a binary check in, an
+Explanation out); ``look`` does the reads, with or without the agent running, and checks the
+binaries with the agent's own check (``binaries.check_chain``). The verdict
 is said in the runtime's own terms, because that is what the operator sees on the node.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining, discovery, reading, validation, verification
+from chainfsm import binaries, chaining, discovery, reading, validation, verification
 from chainfsm.validation import NetworkList, Refusal
 from chainfsm.verification import Effect
+
+#: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir).
+BinaryCheck = Callable[[str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,10 @@ class Explanation:
     output_status: str
     output_detail: str
     bin_dir: str | None
+    #: Why each plugin binary of the chain cannot run, as the agent's check says it.
     missing_binaries: tuple[str, ...]
+    #: IPAM types with no binary in ``bin_dir``: information, never a failure.
+    ipam_not_in_bin_dir: tuple[str, ...]
     leftovers: tuple[str, ...]
     effect: str
     effective: bool
@@ -89,23 +96,32 @@ def explain(
     plugin: Mapping[str, Any],
     pattern: str | None = None,
     bin_dir: str | None = None,
-    binaries: Mapping[str, bool] | None = None,
+    binary_check: BinaryCheck | None = None,
+    rewrites: Sequence[chaining.Rewrite] | None = None,
 ) -> Explanation:
-    """The whole story of a conf dir for our chain. Pure.
+    """The whole story of a conf dir for our chain. Pure, given a pure ``binary_check``.
 
-    ``contents`` holds what was read of every config file; ``binaries`` whether each plugin
-    type is an executable in ``bin_dir`` (None: the bin dir was not checked).
+    ``contents`` holds what was read of every config file; ``binary_check`` says why the
+    binaries of a chain cannot run (None: the bin dir was not checked). It is asked about the
+    chain the agent would write or, with no valid primary, about the list the runtime loads
+    first.
     """
     names = list(names)
     order = discovery.runtime_order(names)
     verdicts = {name: _verdict(name, contents.get(name)) for name in order}
     primary = discovery.find_primary(names, output, pattern)
     primary_verdict = verdicts.get(primary) if primary else None
+    # A --primary that matches nothing while valid configs are there: a typo, as the agent says.
+    unmatched = [
+        name
+        for name in discovery.primary_candidates(names, output)
+        if pattern is not None and primary is None and isinstance(verdicts[name], NetworkList)
+    ]
     rendered: bytes | Refusal | None = None
     expected: list[dict[str, Any]] | None = None
     if isinstance(primary_verdict, NetworkList):
-        rendered = chaining.render(primary_verdict, plugin, output)
-        expected = chaining.chained_plugins(primary_verdict, plugin)
+        rendered = chaining.render(primary_verdict, plugin, output, rewrites)
+        expected = chaining.chained_plugins(primary_verdict, plugin, rewrites)
     loaded: dict[str, bytes | Refusal] = {
         name: data for name, data in contents.items() if data is not None
     }
@@ -131,15 +147,18 @@ def explain(
         files.append(FileReport(name, None, "ignored", None, None, kind, ("leftover",)))
 
     status, status_detail = _output_status(check, output, names, contents, rendered)
-    needed: list[str] = []
     first_verdict = verdicts.get(check.first) if check.first else None
-    for source in (
-        first_verdict,
-        validation.validate(output, rendered) if isinstance(rendered, bytes) else None,
-    ):
-        if isinstance(source, NetworkList):
-            needed.extend(t for t in source.plugin_types if t not in needed)
-    missing = tuple(t for t in needed if binaries is not None and not binaries.get(t, False))
+    missing: tuple[str, ...] = ()
+    ipam: tuple[str, ...] = ()
+    checked: tuple[str, Mapping[str, Any]] | None = None
+    if isinstance(rendered, bytes) and primary is not None:
+        checked = (primary, json.loads(rendered))
+    elif isinstance(first_verdict, NetworkList):
+        checked = (first_verdict.file, first_verdict.document)
+    if binary_check is not None and checked is not None:
+        problems, absent = binary_check(*checked)
+        missing = tuple(p.detail for p in problems)
+        ipam = tuple(absent)
 
     effective = check.effective and status == "current" and not missing
     return Explanation(
@@ -154,10 +173,11 @@ def explain(
         output_detail=status_detail,
         bin_dir=bin_dir,
         missing_binaries=missing,
+        ipam_not_in_bin_dir=ipam,
         leftovers=tuple(leftovers),
         effect=str(check.effect),
         effective=effective,
-        verdict=_final(check, status, primary, primary_verdict, missing, bin_dir),
+        verdict=_final(check, status, primary, primary_verdict, missing, pattern, unmatched),
     )
 
 
@@ -190,7 +210,8 @@ def _final(
     primary: str | None,
     primary_verdict: NetworkList | Refusal | None,
     missing: tuple[str, ...],
-    bin_dir: str | None,
+    pattern: str | None,
+    unmatched: list[str],
 ) -> str:
     """The one-line verdict, in the runtime's terms."""
     if check.first is None:
@@ -204,9 +225,15 @@ def _final(
         )
     if missing:
         return (
-            f"the runtime loads {check.first}, but plugin binaries {', '.join(missing)} are"
-            f" missing from {bin_dir}: pods cannot start (and from cniVersion 1.1.0 the node"
-            " reports NetworkReady=false)"
+            f"the runtime loads {check.first}, but {'; '.join(missing)}: pods on this node"
+            " cannot start until it is installed (and from cniVersion 1.1.0 the node reports"
+            " NetworkReady=false)"
+        )
+    if primary is None and unmatched:
+        return (
+            f"the runtime loads {check.first}, but no config file matches --primary"
+            f" {pattern!r} while {', '.join(unmatched)} is valid: check the glob; chainfsm"
+            " keeps its chain as it is and does not report Verified"
         )
     if primary is None:
         return (
@@ -228,10 +255,16 @@ def _final(
     return f"the runtime loads {check.first}, not our chain: {check.detail}"
 
 
-def executable(bin_dir: Path, name: str) -> bool:
-    """Whether ``bin_dir/name`` is a file the runtime can execute."""
-    path = bin_dir / name
-    return path.is_file() and os.access(path, os.X_OK)
+def bin_dir_check(bin_dir: Path) -> BinaryCheck:
+    """The agent's binary check on ``bin_dir`` (it runs each binary's VERSION), with the IPAM
+    types that have no binary there as information."""
+
+    def check(file: str, document: Mapping[str, Any]) -> tuple[Sequence[Refusal], list[str]]:
+        return binaries.check_chain_now(bin_dir, file, document), binaries.absent_ipam(
+            bin_dir, document
+        )
+
+    return check
 
 
 def look(
@@ -240,18 +273,11 @@ def look(
     plugin: Mapping[str, Any],
     pattern: str | None = None,
     bin_dir: Path | None = None,
+    rewrites: Sequence[chaining.Rewrite] | None = None,
 ) -> Explanation:
     """Read the conf dir (and the bin dir) and explain it; OSError when it cannot be listed."""
     names = reading.list_names(net_dir)
     contents = {name: reading.read_sync(net_dir, name) for name in discovery.runtime_order(names)}
-    binaries: dict[str, bool] | None = None
-    if bin_dir is not None:
-        types = {str(plugin["type"])}
-        for name, data in contents.items():
-            verdict = _verdict(name, data)
-            if isinstance(verdict, NetworkList):
-                types.update(verdict.plugin_types)
-        binaries = {kind: executable(bin_dir, kind) for kind in types}
     return explain(
         str(net_dir),
         names,
@@ -260,7 +286,8 @@ def look(
         plugin,
         pattern,
         str(bin_dir) if bin_dir else None,
-        binaries,
+        bin_dir_check(bin_dir) if bin_dir is not None else None,
+        rewrites,
     )
 
 
@@ -297,18 +324,23 @@ def text(report: Explanation) -> str:
     if report.primary:
         primary += " (valid)" if report.primary_valid else " (INVALID)"
     if report.bin_dir is None:
-        binaries = "not checked (pass --bin-dir /opt/cni/bin)"
+        bins = "not checked (pass --bin-dir /opt/cni/bin)"
     elif report.missing_binaries:
-        binaries = f"MISSING from {report.bin_dir}: {', '.join(report.missing_binaries)}"
+        bins = "NOT READY: " + "; ".join(report.missing_binaries)
     else:
-        binaries = f"all present in {report.bin_dir}"
+        bins = f"every plugin of the chain is in {report.bin_dir} and speaks its cniVersion"
+    if report.ipam_not_in_bin_dir:
+        bins += (
+            f" (IPAM {', '.join(report.ipam_not_in_bin_dir)}: no binary there, which is fine"
+            " when the plugin handles its IPAM itself, as azure-vnet does with azure-cns)"
+        )
     leftovers = ", ".join(n.split(": ", 1)[0] for n in report.leftovers) or "none"
     lines += [
         "",
         f"loaded first: {shown(first)}",
         f"primary:      {shown(primary)}",
         f"our output:   {report.output_status}: {shown(report.output_detail)}",
-        f"binaries:     {shown(binaries)}",
+        f"binaries:     {shown(bins)}",
         f"leftovers:    {shown(leftovers)}",
         "",
         f"verdict: {shown(report.verdict)}",

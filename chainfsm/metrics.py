@@ -7,7 +7,7 @@ by reason, the time of the last Verified) is counted here from its transition li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -63,6 +63,13 @@ class _AgentCollector(Collector):
             value=agent.failures,
         )
         yield GaugeMetricFamily(
+            "chainfsm_chain_binaries_missing",
+            "Plugin binaries of the chain missing from --bin-dir or not speaking its cniVersion"
+            " at the last check (0: all present, or no --bin-dir); above 0 the chain is written"
+            " but pods on the node cannot start",
+            value=len(agent.binary_problems),
+        )
+        yield GaugeMetricFamily(
             "chainfsm_watch_armed",
             "1 while the inotify watch on the conf dir is armed",
             value=1.0 if agent.watch_armed else 0.0,
@@ -77,12 +84,32 @@ class _AgentCollector(Collector):
         yield info
 
 
+class _RefusalCollector(Collector):
+    """Connections each listener refused, read from the listeners when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], int]] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        refused = CounterMetricFamily(
+            "chainfsm_http_refused",
+            "Connections refused because a listener had its most open at once, or accept()"
+            " failed for want of descriptors",
+            labels=["listener"],
+        )
+        for name, count in sorted(self.sources.items()):
+            refused.add_metric([name], count())
+        yield refused
+
+
 class Metrics:
     """The agent's metrics; ``observe`` goes in ``agent.listeners``."""
 
     def __init__(self, agent: Agent) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_AgentCollector(agent))
+        self._refusals = _RefusalCollector()
+        self.registry.register(self._refusals)
         self.transitions = Counter(
             "chainfsm_transitions",
             "State transitions, by source, dest and trigger",
@@ -104,6 +131,10 @@ class Metrics:
         )
         for record in agent.history:
             self.observe(record)
+
+    def count_refusals(self, listener: str, count: Callable[[], int]) -> None:
+        """Report ``count()`` as the refusals of ``listener`` (e.g. "probes", "metrics")."""
+        self._refusals.sources[listener] = count
 
     def observe(self, record: Transition) -> None:
         self.transitions.labels(

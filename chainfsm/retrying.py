@@ -11,6 +11,10 @@ from chainfsm.settings import Settings
 
 _instant = False
 
+#: Seconds between re-checks of a missing plugin binary while nothing changes: inotify on the
+#: bin dir wakes the agent at once, this only covers what inotify cannot see.
+BINARY_RECHECK = 60.0
+
 
 def set_testing(instant: bool) -> None:
     """Make every backoff zero (tests), or real again."""

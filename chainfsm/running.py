@@ -4,14 +4,20 @@ endpoints and ready file, and the exit code."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from chainfsm import dumping, logs, readiness
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings, split_listen
+
+if TYPE_CHECKING:
+    from chainfsm import serving
 
 
 def install_stop_signals(agent: Agent) -> None:
@@ -45,26 +51,56 @@ async def dumping_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[
         await asyncio.gather(task, return_exceptions=True)
 
 
+class CannotListen(Exception):
+    """An address of ``--listen`` or ``--metrics-listen`` cannot be bound; one line why."""
+
+
 @asynccontextmanager
-async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[object]:
-    """With ``--listen``, /healthz, /readyz and /metrics; prometheus_client and the server
-    are imported only then, so the agent's start-up does not pay for them."""
-    if settings.listen is None:
-        yield None
+async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[serving.Server]]:
+    """With ``--listen``, /healthz, /readyz and /metrics; with ``--metrics-listen``, /metrics
+    alone on its own address (the one a cluster's Prometheus scrapes, while the probes stay on
+    loopback). prometheus_client and the server are imported only then, so the agent's
+    start-up does not pay for them. Yields the servers, ``--listen``'s first."""
+    if settings.listen is None and settings.metrics_listen is None:
+        yield []
         return
     from chainfsm import metrics, serving
 
-    host, port = split_listen(settings.listen)
+    wanted = [
+        (name, address, paths)
+        for name, address, paths in (
+            ("probes", settings.listen, serving.ALL_PATHS),
+            ("metrics", settings.metrics_listen, serving.METRICS_ONLY),
+        )
+        if address is not None
+    ]
     counted = metrics.Metrics(agent)
     agent.listeners.append(counted.observe)
-    server = serving.Server(agent, counted, host, port)
-    await server.start()
-    bound_host, bound_port = server.bound
-    logs.event("listening", address=f"{bound_host}:{bound_port}", paths="/healthz /readyz /metrics")
-    try:
-        yield server
-    finally:
-        await server.close()
+    cap = serving.fd_budget_cap(len(wanted))
+    async with contextlib.AsyncExitStack() as stack:
+        servers: list[serving.Server] = []
+        for name, address, paths in wanted:
+            host, port = split_listen(address)
+            server = serving.Server(agent, counted, host, port, paths, cap)
+            try:
+                await server.start()
+            except OSError as err:
+                # create_server's message repeats the address: the system's words suffice (a
+                # name that does not resolve has a negative errno and its own words).
+                code = err.errno or 0
+                why = os.strerror(code) if code > 0 else err.strerror or str(err)
+                raise CannotListen(f"cannot listen on {address}: {why}") from err
+            stack.push_async_callback(server.close)
+            counted.count_refusals(name, server.refusals)
+            bound_host, bound_port = server.bound
+            logs.event(
+                "listening",
+                address=f"{bound_host}:{bound_port}",
+                paths=" ".join(sorted(server.paths)),
+                connections=cap,
+            )
+            servers.append(server)
+        yield servers
 
 
 async def serve(settings: Settings, agent: Agent | None = None) -> int:
@@ -78,6 +114,10 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
     try:
         async with dumping_on_sigusr1(agent, settings), endpoints(agent, settings):
             return await _run(agent, settings)
+    except CannotListen as err:
+        # Loud and fatal, like a missing conf dir: the kubelet restarts the container.
+        logs.event("exit", logging.ERROR, reason=str(err))
+        return 1
     finally:
         if ready_file is not None:
             ready_file.withdraw()
@@ -93,7 +133,7 @@ async def _run(agent: Agent, settings: Settings) -> int:
                 logging.ERROR,
                 state=agent.state.value,
                 reason=f"not Verified after {settings.timeout:g} s (still {agent.state.value}:"
-                f" {agent.last_error or 'waiting for the primary config'})",
+                f" {agent.situation()})",
             )
             agent.request_stop(exit_code=1)
 

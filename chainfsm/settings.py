@@ -22,12 +22,18 @@ class Settings:
     plugin: Mapping[str, Any] = field(default_factory=lambda: dict(chaining.DEFAULT_PLUGIN))
     """The plugin appended to the primary's list (Antrea in networkPolicyOnly mode by default)."""
 
+    rewrites: tuple[chaining.Rewrite, ...] | None = None
+    """Edits of the primary's plugins in our chained copy; ``()`` for none. None: what Antrea's
+    install-cni does on AKS when the plugin is antrea (azure-vnet ``"mode": "bridge"`` becomes
+    ``"transparent"``), nothing for any other plugin."""
+
     primary: str | None = None
     """An exact name or glob for the primary; by default the first config file not ours."""
 
     bin_dir: Path | None = None
-    """Where the plugin binaries are (``/opt/cni/bin`` on nodes); when set, every plugin of the
-    chain must be there and support the list's ``cniVersion`` before we write. Off by default."""
+    """Where the plugin binaries are (``/opt/cni/bin`` on nodes). When set, the agent is
+    Verified only while every plugin ``type`` of the chain is there and supports the list's
+    ``cniVersion``; the chain is written either way (fail closed). Off by default."""
 
     once: bool = False
     """Exit after the first Verified (0) or Failed (1): the init-container mode."""
@@ -72,6 +78,11 @@ class Settings:
 
     listen: str | None = None
     """``HOST:PORT`` for /healthz, /readyz and /metrics; None (the default) opens no port."""
+
+    metrics_listen: str | None = None
+    """``HOST:PORT`` for /metrics alone, for a cluster's Prometheus to scrape (the pod's IP,
+    from the downward API); None (the default) opens no such port. The probes stay on
+    ``listen``, so a flood on this address cannot fail them."""
 
     ready_file: Path | None = None
     """A file present only while Verified, for exec readiness probes; None: no file."""

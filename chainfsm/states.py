@@ -16,7 +16,8 @@ class State(enum.Enum):
     Writing = "Writing"
     """Writing the chained config atomically (or finding it already current), then verifying."""
     Verified = "Verified"
-    """The runtime will load our chain first, valid, with the primary's plugins plus ours."""
+    """The runtime will load our chain first, valid, with the primary's plugins plus ours (and,
+    with ``--bin-dir``, every plugin binary of the chain is installed)."""
     Failed = "Failed"
     """Something needs an operator; in watch mode a change or a timed retry leads back."""
 
@@ -29,6 +30,7 @@ class Trigger(enum.StrEnum):
     PRIMARY_LOST = "primary_lost"
     OUTPUT_VERIFIED = "output_verified"
     WRITE_FAILED = "write_failed"
+    BINARY_MISSING = "binary_missing"
     VERIFY_FAILED = "verify_failed"
     CHANGE_DETECTED = "change_detected"
     REVERT_DETECTED = "revert_detected"
@@ -52,6 +54,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": Trigger.OUTPUT_VERIFIED, "source": State.Writing, "dest": State.Verified},
     {"trigger": Trigger.WRITE_FAILED, "source": State.Writing, "dest": State.Failed},
     {"trigger": Trigger.VERIFY_FAILED, "source": State.Writing, "dest": State.Failed},
+    # Fail closed: the chain is written (pods wait for the binary, as with Antrea's own
+    # install-cni) but the node is not reported ready.
+    {
+        "trigger": Trigger.BINARY_MISSING,
+        "source": [State.Writing, State.Verified],
+        "dest": State.Failed,
+    },
     {"trigger": Trigger.CHANGE_DETECTED, "source": State.Verified, "dest": State.Validating},
     {"trigger": Trigger.REVERT_DETECTED, "source": State.Verified, "dest": State.Failed},
     {

@@ -130,10 +130,12 @@ def tapped() -> Iterator[LogTap]:
 
 
 def chained(primary: bytes, name: str = "10-azure.conflist") -> bytes:
-    """What the agent must write for ``primary`` with the default plugin (the core's render,
+    """What the agent must write for ``primary`` with the default settings (the core's render,
     itself pinned by the golden tests)."""
     verdict = validation.validate(name, primary)
     assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, chaining.DEFAULT_PLUGIN, "05-antrea.conflist")
+    rendered = chaining.render(
+        verdict, chaining.DEFAULT_PLUGIN, "05-antrea.conflist", chaining.DEFAULT_REWRITES
+    )
     assert isinstance(rendered, bytes)
     return rendered

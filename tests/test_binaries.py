@@ -1,6 +1,7 @@
-"""--bin-dir: the chain's plugin binaries must be installed and speak its cniVersion before
-the agent writes. Plugins here are tiny shell scripts that answer VERSION (any machine), and
-the reference plugins from containernetworking-plugins where installed."""
+"""--bin-dir: the chain's plugin binaries must be installed and speak its cniVersion for the
+agent to be Verified; the chain is written either way (fail closed). Plugins here are tiny shell
+scripts that answer VERSION (any machine), and the reference plugins from
+containernetworking-plugins where installed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 import runtime
-from harness import running
+from harness import TESTDATA, running
+from plugins import SPEC, answering, install, plugin_script
 
 from chainfsm import binaries, cli
 from chainfsm.states import State, Transition, Trigger
@@ -19,23 +21,6 @@ from chainfsm.validation import Refusal, Rule
 
 PRIMARY = "10-azure.conflist"
 OUTPUT = "05-antrea.conflist"
-#: What the reference plugins 1.1.1 answer for most plugins.
-SPEC = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]
-
-
-def plugin_script(bin_dir: Path, name: str, body: str) -> Path:
-    """An executable plugin made of a shell script, renamed into place complete."""
-    staged = bin_dir / f".{name}.staged"
-    staged.write_text(f"#!/bin/sh\n{body}\n")
-    staged.chmod(0o755)
-    staged.replace(bin_dir / name)
-    return bin_dir / name
-
-
-def answering(versions: list[str], count_in: Path | None = None) -> str:
-    reply = json.dumps({"cniVersion": versions[-1], "supportedVersions": versions})
-    counting = f'echo x >> "{count_in}"\n' if count_in else ""
-    return f"{counting}cat > /dev/null\nprintf '%s' '{reply}'"
 
 
 def chain(version: str | None, *types: str) -> dict[str, Any]:
@@ -48,14 +33,18 @@ def chain(version: str | None, *types: str) -> dict[str, Any]:
 # -- pure -----------------------------------------------------------------------------------
 
 
-def test_required_types_are_the_plugins_and_their_ipam_once_each() -> None:
+def test_required_types_are_the_plugin_types_once_each_never_ipam() -> None:
+    """libcni runs each plugin's type; an IPAM type is the plugin's business (azure-cns is no
+    binary at all), so it is information, never a requirement."""
     plugins: list[dict[str, Any]] = [
         {"type": "bridge", "ipam": {"type": "host-local"}},
         {"type": "portmap"},
         {"type": "bridge", "ipam": "not an object"},
+        {"type": "azure-vnet", "ipam": {"type": "azure-cns"}},
         {"type": "antrea"},
     ]
-    assert binaries.required_types(plugins) == ["bridge", "host-local", "portmap", "antrea"]
+    assert binaries.required_types(plugins) == ["bridge", "portmap", "azure-vnet", "antrea"]
+    assert binaries.ipam_types(plugins) == ["host-local", "azure-cns"]
 
 
 def test_a_list_without_cni_version_asks_for_0_1_0() -> None:
@@ -93,7 +82,21 @@ def test_versions_are_described_lowest_to_highest_and_matched_exactly() -> None:
 
 
 async def refusal(bin_dir: Path, doc: dict[str, Any]) -> Refusal | None:
-    return await binaries.check_chain(bin_dir, PRIMARY, doc, binaries.VersionCache())
+    """The first problem of the chain (there is at most one in these tests), or None."""
+    found = await binaries.check_chain(bin_dir, PRIMARY, doc, binaries.VersionCache())
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+async def test_every_problem_is_named_once_in_the_chain_s_order(tmp_path: Path) -> None:
+    plugin_script(tmp_path, "azure-vnet", answering(["0.1.0", "0.2.0"]))
+    doc = chain("0.3.0", "azure-vnet", "portmap", "antrea")
+    found = await binaries.check_chain(tmp_path, PRIMARY, doc, binaries.VersionCache())
+    assert [p.detail for p in found] == [
+        'plugin "azure-vnet" supports cniVersion 0.1.0-0.2.0, not 0.3.0',
+        f'plugin "portmap" is not in {tmp_path}',
+        f'plugin "antrea" is not in {tmp_path}',
+    ]
 
 
 async def test_every_binary_in_place_and_speaking_the_version_passes(tmp_path: Path) -> None:
@@ -155,11 +158,10 @@ async def test_answers_are_cached_until_the_binary_changes(tmp_path: Path) -> No
     cache = binaries.VersionCache()
     doc = chain("1.0.0", "antrea")
     for _ in range(3):
-        assert await binaries.check_chain(bin_dir, PRIMARY, doc, cache) is None
+        assert await binaries.check_chain(bin_dir, PRIMARY, doc, cache) == ()
     assert calls.read_text().count("x") == 1
     plugin_script(bin_dir, "antrea", answering(["0.3.0", "0.4.0"], calls))  # an upgrade, say
-    found = await binaries.check_chain(bin_dir, PRIMARY, doc, cache)
-    assert found is not None
+    (found,) = await binaries.check_chain(bin_dir, PRIMARY, doc, cache)
     assert found.detail == 'plugin "antrea" supports cniVersion 0.3.0-0.4.0, not 1.0.0'
     assert calls.read_text().count("x") == 2
 
@@ -174,34 +176,58 @@ async def test_the_reference_plugins_answer_version() -> None:
     assert found.detail.startswith('plugin "bandwidth" supports cniVersion 0.3.0-')
 
 
-# -- the agent: nothing is written before the binary is in place --------------------------------
+# -- the agent: the chain is written at once, Verified only once the binary is there ----------
 
 
 def mentioning(words: str) -> Callable[[Transition], bool]:
-    return lambda record: record.trigger == Trigger.PRIMARY_INVALID and words in record.reason
+    return lambda record: record.trigger == Trigger.BINARY_MISSING and words in record.reason
 
 
-async def test_the_agent_waits_in_validating_until_the_binary_appears(tmp_path: Path) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", tmp_path / "bin"
+async def test_a_missing_binary_never_withholds_the_chain(tmp_path: Path) -> None:
+    """Fail closed: withheld, the runtime would run the primary alone and pods would start
+    without our plugin for good; written, they fail and are retried until it is there."""
+    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
     net_dir.mkdir()
-    bin_dir.mkdir()
     primary = {"cniVersion": "0.3.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
     (net_dir / PRIMARY).write_text(json.dumps(primary))
-    plugin_script(bin_dir, "azure-vnet", answering(SPEC))
     async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
-        refused = await run.until(Trigger.PRIMARY_INVALID)
-        assert refused.reason == f'not ready yet: {PRIMARY}: plugin "antrea" is not in {bin_dir}'
-        assert run.agent.state is State.Validating
-        assert not (net_dir / OUTPUT).exists()
-        # Installed, but too old for the list: still refused, still nothing written.
-        plugin_script(bin_dir, "antrea", answering(["0.1.0", "0.2.0"]))
-        await run.until(mentioning("supports cniVersion 0.1.0-0.2.0, not 0.3.0"))
-        assert not (net_dir / OUTPUT).exists()
-        # The right version: the bin-dir watch wakes the agent, which writes the chain.
-        plugin_script(bin_dir, "antrea", answering(SPEC))
-        await run.until(Trigger.OUTPUT_VERIFIED)
+        missing = await run.until(Trigger.BINARY_MISSING)
+        assert missing.source == State.Writing.value
+        assert missing.reason == (
+            f'{OUTPUT} is in place, but plugin "antrea" is not in {bin_dir}: pods on this node'
+            f" cannot start until it is installed in {bin_dir} (chainfsm re-checks on every"
+            " change there)"
+        )
         written = json.loads((net_dir / OUTPUT).read_bytes())
         assert [p["type"] for p in written["plugins"]] == ["azure-vnet", "antrea"]
+        assert run.agent.state is State.Failed
+        assert [p.detail for p in run.agent.binary_problems] == [
+            f'plugin "antrea" is not in {bin_dir}'
+        ]
+        # Installed, but too old for the list: still not Verified, the chain untouched.
+        before = (net_dir / OUTPUT).read_bytes()
+        plugin_script(bin_dir, "antrea", answering(["0.1.0", "0.2.0"]))
+        await run.until(mentioning("supports cniVersion 0.1.0-0.2.0, not 0.3.0"))
+        # The right version: the bin-dir watch wakes the agent, Verified with nothing rewritten.
+        writes = run.agent.writes
+        plugin_script(bin_dir, "antrea", answering(SPEC))
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert (net_dir / OUTPUT).read_bytes() == before
+        assert run.agent.writes == writes
+        assert run.agent.binary_problems == ()
+
+
+async def test_a_binary_removed_while_verified_leaves_verified(tmp_path: Path) -> None:
+    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet", "antrea")
+    net_dir.mkdir()
+    primary = {"cniVersion": "0.3.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
+    (net_dir / PRIMARY).write_text(json.dumps(primary))
+    async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        (bin_dir / "antrea").unlink()
+        missing = await run.until(Trigger.BINARY_MISSING)
+        assert missing.source == State.Verified.value
+        assert (net_dir / OUTPUT).exists()
 
 
 async def test_a_binary_made_executable_after_copying_is_seen(tmp_path: Path) -> None:
@@ -214,6 +240,20 @@ async def test_a_binary_made_executable_after_copying_is_seen(tmp_path: Path) ->
         await run.until(mentioning("is not executable"))
         (bin_dir / "antrea").chmod(0o755)  # only an IN_ATTRIB event
         await run.until(Trigger.OUTPUT_VERIFIED)
+
+
+async def test_a_cns_primary_chains_with_no_ipam_binary(tmp_path: Path) -> None:
+    """CNS-managed AKS nodes name "ipam":{"type":"azure-cns"}: no such binary exists, and the
+    chain must still reach Verified."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    bin_dir = install(tmp_path / "bin", "azure-vnet", "portmap", "antrea")
+    (net_dir / PRIMARY).write_bytes(
+        (TESTDATA / "primaries" / "aks-overlay.10-azure.conflist").read_bytes()
+    )
+    async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert not (bin_dir / "azure-cns").exists()
 
 
 def test_bin_dir_comes_from_the_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

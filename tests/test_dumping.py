@@ -28,7 +28,9 @@ def _settings(tmp_path: Path, **kw: Any) -> Settings:
 
 async def _dump(settings: Settings) -> dict[str, Any]:
     """Signal ourselves (the agent runs in this process) and read the dump it writes."""
-    data = await asking.ask(os.getpid(), settings.dump_file, HANG_GUARD)
+    data = await asking.request(
+        lambda: os.kill(os.getpid(), signal.SIGUSR1), settings.dump_file, HANG_GUARD
+    )
     doc: dict[str, Any] = json.loads(data)
     return doc
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
 from harness import TESTDATA, primary_bytes
+from plugins import answering, install, plugin_script
 
 from chainfsm import chaining, cli, explaining, validation
 
@@ -20,7 +20,7 @@ PLUGIN = dict(chaining.DEFAULT_PLUGIN)
 def _chain(primary: bytes = primary_bytes(), name: str = "10-azure.conflist") -> bytes:
     verdict = validation.validate(name, primary)
     assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, PLUGIN, OUTPUT)
+    rendered = chaining.render(verdict, PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
     assert isinstance(rendered, bytes)
     return rendered
 
@@ -154,37 +154,50 @@ def test_an_effective_chain_exits_0(tmp_path: Path) -> None:
     )
 
 
-def _bin_dir(tmp_path: Path, *present: str) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in present:
-        path = bin_dir / name
-        path.write_text("#!/bin/sh\n")
-        path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return bin_dir
-
-
 def test_missing_and_non_executable_plugin_binaries_are_named(tmp_path: Path) -> None:
+    """The agent's own check: every plugin type, in the chain's order, with why it cannot run."""
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
     (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
     (net_dir / OUTPUT).write_bytes(_chain())
-    bin_dir = _bin_dir(tmp_path, "azure-vnet")
+    bin_dir = install(tmp_path / "bin", "azure-vnet")
     (bin_dir / "portmap").write_text("not executable")
     code, doc = _explain(net_dir, "--bin-dir", str(bin_dir))
     assert code == 1
-    assert doc["missing_binaries"] == ["portmap", "antrea"]
-    assert "plugin binaries portmap, antrea are missing from" in str(doc["verdict"])
+    assert doc["missing_binaries"] == [
+        f'plugin "portmap": {bin_dir}/portmap is not executable',
+        f'plugin "antrea" is not in {bin_dir}',
+    ]
+    assert str(doc["verdict"]).startswith(
+        f'the runtime loads 05-antrea.conflist, but plugin "portmap": {bin_dir}/portmap is not'
+        f' executable; plugin "antrea" is not in {bin_dir}: pods on this node cannot start'
+    )
 
 
 def test_all_binaries_present_keeps_the_chain_effective(tmp_path: Path) -> None:
+    """azure-cns (the CNS primary's IPAM) has no binary anywhere: noted, never required."""
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
     (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
     (net_dir / OUTPUT).write_bytes(_chain())
-    bin_dir = _bin_dir(tmp_path, "azure-vnet", "portmap", "antrea")
+    bin_dir = install(tmp_path / "bin", "azure-vnet", "portmap", "antrea")
     code, doc = _explain(net_dir, "--bin-dir", str(bin_dir))
     assert (code, doc["missing_binaries"], doc["effective"]) == (0, [], True)
+    assert doc["ipam_not_in_bin_dir"] == ["azure-cns"]
+    report = explaining.look(net_dir, OUTPUT, PLUGIN, bin_dir=bin_dir)
+    assert "which is fine when the plugin handles its IPAM itself" in explaining.text(report)
+
+
+def test_a_binary_too_old_for_the_list_is_named_as_the_agent_names_it(tmp_path: Path) -> None:
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
+    (net_dir / OUTPUT).write_bytes(_chain())
+    bin_dir = install(tmp_path / "bin", "azure-vnet", "portmap")
+    plugin_script(bin_dir, "antrea", answering(["0.1.0", "0.2.0"]))
+    code, doc = _explain(net_dir, "--bin-dir", str(bin_dir))
+    assert code == 1
+    assert doc["missing_binaries"] == ['plugin "antrea" supports cniVersion 0.1.0-0.2.0, not 0.3.0']
 
 
 def test_leftovers_of_each_writer_are_told_apart(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ REAL_PLUGIN = Obj(
         ("cniVersion", "1.0.0"),
         ("name", "azure"),
         ("type", "azure-vnet"),
-        ("mode", "transparent"),
+        ("mode", "bridge"),  # the legacy AKS mode, which Antrea's rewrite makes transparent
         ("capabilities", Obj((("portMappings", True),))),
         ("ipam", Obj((("type", "azure-cns"),))),
         ("dns", Obj((("nameservers", ["10.0.0.10"]), ("domain", "cluster.local")))),
@@ -350,12 +350,15 @@ def _dir_problems(case: Case, directory: Path, oracle: libcni.Oracle) -> list[st
     return found
 
 
-def _expected_chain(primary: libcni.Loaded, plugin: libcni.Loaded) -> tuple[str, str, list[Any]]:
+def _expected_chain(
+    primary: libcni.Loaded, plugin: libcni.Loaded, rewrites: Sequence[chaining.Rewrite]
+) -> tuple[str, str, list[Any]]:
     """What the runtime must load from our chain: the primary's name, version and plugins as it
-    loads them (without any of our type), then our plugin as it loads that."""
+    loads them (without any of our type, with the agent's rewrites made), then our plugin as it
+    loads that."""
     (ours,) = plugin.plugin_types
     kept = zip(primary.plugins, primary.plugin_documents(), strict=True)
-    documents = [doc for p, doc in kept if p["type"] != ours]
+    documents, _ = chaining.rewrite([doc for p, doc in kept if p["type"] != ours], rewrites)
     return primary.name, primary.cni_version, documents + plugin.plugin_documents()
 
 
@@ -379,8 +382,12 @@ def problems(case: Case, oracle: libcni.Oracle) -> list[str]:
         return found
     primary_bytes = case.files[os.fsencode(primary)]
     verdict = validation.validate(primary, primary_bytes)
+    # As the agent renders by default: with Antrea's azure-vnet rewrite when ours is antrea.
+    rewrites = chaining.rewrites_for(plugin, None)
     rendered = (
-        chaining.render(verdict, plugin, OUTPUT) if isinstance(verdict, NetworkList) else None
+        chaining.render(verdict, plugin, OUTPUT, rewrites)
+        if isinstance(verdict, NetworkList)
+        else None
     )
     if not isinstance(rendered, bytes):
         return found
@@ -389,7 +396,7 @@ def problems(case: Case, oracle: libcni.Oracle) -> list[str]:
     with conf_dir({OUTPUT.encode(): rendered}) as alone:
         chain = oracle.load(alone)
     with conf_dir({**case.files, OUTPUT.encode(): rendered}) as chained:
-        effective = explaining.look(chained, OUTPUT, plugin).effective
+        effective = explaining.look(chained, OUTPUT, plugin, rewrites=rewrites).effective
         runtime_first = oracle.load(chained)
     if not runtime_primary.ok:
         return [*found, f"looser: primary: libcni: {runtime_primary.error}"]
@@ -397,7 +404,7 @@ def problems(case: Case, oracle: libcni.Oracle) -> list[str]:
         return [*found, f"looser: chain: libcni refuses what chainfsm rendered: {chain.error}"]
     if effective and runtime_first.first != OUTPUT.encode():
         found.append(f"looser: explain says effective, libcni loads {runtime_first.first!r}")
-    expected = _expected_chain(runtime_primary, runtime_plugin)
+    expected = _expected_chain(runtime_primary, runtime_plugin, rewrites)
     actual = (chain.name, chain.cni_version, chain.plugin_documents())
     if actual != expected:
         found.append(f"changed chain: libcni loads {actual!r}, expected {expected!r}")

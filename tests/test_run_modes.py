@@ -113,7 +113,9 @@ async def test_once_exits_1_when_the_timeout_passes_without_a_primary(net_dir: P
     code, lines, _ = await finish(proc)
     assert code == 1
     assert lines[-1]["event"] == "timeout"
-    assert "waiting for the primary config" in lines[-1]["reason"]
+    assert lines[-1]["reason"] == (
+        f"not Verified after 0.2 s (still WaitingPrimary: no primary config in {net_dir} yet)"
+    )
 
 
 async def test_once_exits_1_with_the_rule_when_the_budget_is_spent(net_dir: Path) -> None:

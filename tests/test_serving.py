@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import resource
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +17,12 @@ import pytest
 from harness import HANG_GUARD, primary_bytes, record, until
 from prometheus_client.parser import text_string_to_metric_families
 
-from chainfsm import asking, running, serving
+from chainfsm import asking, metrics, running, serving
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings
 
 
-async def _get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
     """One request; the status, the Content-Type and the body."""
     async with asyncio.timeout(HANG_GUARD):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -49,8 +52,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Agent, serving.Server]]:
         net_dir=tmp_path, listen="127.0.0.1:0", dump_file=tmp_path / "run" / "dump.json"
     )
     agent = Agent(settings)
-    async with running.endpoints(agent, settings) as server:
-        assert isinstance(server, serving.Server)
+    async with running.endpoints(agent, settings) as (server,):
         task = asyncio.create_task(agent.run())
         await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
         yield agent, server
@@ -65,12 +67,12 @@ async def test_readyz_follows_the_primary_in_and_out(
     seen = record(agent)
     port = server.bound[1]
     assert server.bound[0] == "127.0.0.1"
-    status, _, body = await _get(port, "/readyz")
+    status, _, body = await http_get(port, "/readyz")
     assert status == 503
     assert body.startswith(b"WaitingPrimary: ")
     (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     await until(seen, "Verified")
-    status, _, body = await _get(port, "/readyz")
+    status, _, body = await http_get(port, "/readyz")
     assert (status, body) == (
         200,
         b"Verified: 05-antrea.conflist written: 05-antrea.conflist is first and runs"
@@ -78,7 +80,7 @@ async def test_readyz_follows_the_primary_in_and_out(
     )
     (tmp_path / "10-azure.conflist").unlink()
     await until(seen, "WaitingPrimary")
-    status, _, body = await _get(port, "/readyz")
+    status, _, body = await http_get(port, "/readyz")
     assert status == 503
     assert body.startswith(b"WaitingPrimary: 10-azure.conflist is gone")
 
@@ -87,13 +89,13 @@ async def test_healthz_is_200_while_the_watch_is_armed(
     served: tuple[Agent, serving.Server],
 ) -> None:
     agent, server = served
-    assert await _get(server.bound[1], "/healthz") == (
+    assert await http_get(server.bound[1], "/healthz") == (
         200,
         "text/plain; charset=utf-8",
         b"ok: event loop alive, watch armed\n",
     )
     agent.request_stop()
-    status, _, body = await _get(server.bound[1], "/healthz")
+    status, _, body = await http_get(server.bound[1], "/healthz")
     assert (status, body) == (503, b"not healthy: stopping\n")
 
 
@@ -106,7 +108,7 @@ async def test_metrics_parse_and_count_what_happened(
     await until(seen, trigger="primary_invalid")
     (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
     verified = await until(seen, "Verified")
-    status, content_type, body = await _get(server.bound[1], "/metrics")
+    status, content_type, body = await http_get(server.bound[1], "/metrics")
     assert status == 200
     assert content_type.startswith("text/plain; version=0.0.4")
     got = _samples(body)
@@ -130,9 +132,9 @@ async def test_other_paths_and_methods_and_garbage_get_clean_answers(
 ) -> None:
     _, server = served
     port = server.bound[1]
-    assert (await _get(port, "/nope"))[0] == 404
-    assert (await _get(port, "/metrics", "POST"))[0] == 405
-    status, _, body = await _get(port, "/readyz", "HEAD")
+    assert (await http_get(port, "/nope"))[0] == 404
+    assert (await http_get(port, "/metrics", "POST"))[0] == 405
+    status, _, body = await http_get(port, "/readyz", "HEAD")
     assert (status, body) == (503, b"")
     async with asyncio.timeout(HANG_GUARD):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -196,9 +198,9 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
         await _line_with(agent.stderr, "started")
         (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
         await _line_with(agent.stderr, "transition", dest="Verified")
-        assert (await _get(port, "/healthz"))[0] == 200
-        assert (await _get(port, "/readyz"))[0] == 200
-        assert b"chainfsm_writes_total 1.0" in (await _get(port, "/metrics"))[2]
+        assert (await http_get(port, "/healthz"))[0] == 200
+        assert (await http_get(port, "/readyz"))[0] == 200
+        assert b"chainfsm_writes_total 1.0" in (await http_get(port, "/metrics"))[2]
 
         on_disk = json.loads(await asking.ask(agent.pid, dump_file, HANG_GUARD))  # kill -USR1
         assert on_disk["state"] == "Verified"
@@ -222,3 +224,87 @@ async def test_the_command_serves_dumps_and_stops(tmp_path: Path) -> None:
             agent.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(agent.wait(), HANG_GUARD)
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("soft_limit", "open_now", "listeners", "cap"),
+    [
+        (1024, 20, 2, serving.MAX_CONNECTIONS),
+        (256, 20, 2, serving.MAX_CONNECTIONS),
+        (128, 20, 2, 21),  # (128 - 20 - 64) // 2 - 1
+        (100, 20, 1, 15),
+        (70, 20, 1, 1),  # never below one: a probe must get through
+        (resource.RLIM_INFINITY, 20, 2, serving.MAX_CONNECTIONS),
+    ],
+)
+def test_the_connection_cap_keeps_descriptors_for_the_agent(
+    soft_limit: int, open_now: int, listeners: int, cap: int
+) -> None:
+    assert serving.connection_cap(soft_limit, open_now, listeners) == cap
+
+
+async def test_metrics_listen_serves_metrics_alone_beside_the_probes(tmp_path: Path) -> None:
+    settings = Settings(
+        net_dir=tmp_path,
+        listen="127.0.0.1:0",
+        metrics_listen="127.0.0.1:0",
+        dump_file=tmp_path / "run" / "dump.json",
+    )
+    agent = Agent(settings)
+    async with running.endpoints(agent, settings) as (probes, scraped):
+        assert probes.paths == serving.ALL_PATHS
+        assert scraped.paths == serving.METRICS_ONLY
+        assert probes.bound[1] != scraped.bound[1]
+        status, content_type, body = await http_get(scraped.bound[1], "/metrics")
+        assert (status, content_type) == (200, metrics.CONTENT_TYPE)
+        assert b'chainfsm_state{state="WaitingPrimary"} 1.0' in body
+        assert b'chainfsm_http_refused_total{listener="metrics"} 0.0' in body
+        for path in ("/healthz", "/readyz"):
+            assert await http_get(scraped.bound[1], path) == (
+                404,
+                "text/plain; charset=utf-8",
+                b"not found: try /metrics\n",
+            )
+        assert (await http_get(probes.bound[1], "/healthz"))[0] == 503  # the agent is not running
+
+
+async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path) -> None:
+    settings = Settings(net_dir=tmp_path, dump_file=tmp_path / "run" / "dump.json")
+    agent = Agent(settings)
+    server = serving.Server(agent, metrics.Metrics(agent), "127.0.0.1", 0, cap=2)
+    await server.start()
+    try:
+        held = [await asyncio.open_connection("127.0.0.1", server.bound[1]) for _ in range(2)]
+        status, _, body = await http_get(server.bound[1], "/readyz")
+        assert (status, body) == (503, b"busy: too many clients\r\n")
+        assert server.refused == 1
+        for reader, writer in held:  # a request on a held connection is still answered
+            writer.write(b"GET /readyz HTTP/1.1\r\n\r\n")
+            assert (await asyncio.wait_for(reader.read(), HANG_GUARD)).startswith(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain"
+            )
+            writer.close()
+    finally:
+        await server.close()
+
+
+async def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """E.g. a pod IP the kubelet expanded wrong, or the port taken by another process."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        settings = Settings(
+            net_dir=tmp_path,
+            listen="127.0.0.1:0",
+            metrics_listen=address,
+            dump_file=tmp_path / "run" / "dump.json",
+        )
+        with caplog.at_level(logging.INFO, logger="chainfsm"):
+            assert await running.serve(settings) == 1
+    (line,) = [r for r in caplog.records if r.msg == "exit"]
+    assert line.fields == {  # type: ignore[attr-defined]
+        "reason": f"cannot listen on {address}: Address already in use"
+    }

@@ -1,0 +1,39 @@
+"""Which process a pid names, read from ``/proc``: so ``chainfsm dump`` signals only an agent.
+
+A pid file outlives its process (SIGKILL, a container restart with the emptyDir kept), and the
+kernel hands the number to the next process. ``is_agent`` is pure; ``start_time`` and
+``cmdline`` do the reading.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+PROC = Path("/proc")
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/PID/stat`` field 22): with the
+    pid, it names one process for the life of the machine. None when it cannot be read."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may itself hold spaces and ')'.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def cmdline(pid: int) -> list[str]:
+    """The argv of ``pid`` (OSError when it is gone or unreadable)."""
+    raw = (PROC / str(pid) / "cmdline").read_bytes()
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
+
+
+def is_agent(argv: list[str]) -> bool:
+    """Whether ``argv`` is ``chainfsm run``: the console script (``chainfsm run``, or its
+    interpreter followed by the script) or ``python -m chainfsm run``. Pure."""
+    for at, program in enumerate(argv[:2]):
+        if PurePosixPath(program).name == "chainfsm":
+            return argv[at + 1 : at + 2] == ["run"]
+    return argv[1:4] == ["-m", "chainfsm", "run"]
