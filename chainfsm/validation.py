@@ -307,18 +307,17 @@ def _field_type_refusal(file: str, where: str, doc: Mapping[str, Any]) -> Refusa
     for name, value in capabilities.items():
         if not (value is None or isinstance(value, bool)):
             return wrong(f"capabilities.{name}", value, "true or false")
-    ipam = doc.get("ipam") or {}
-    refusal = _key_case_refusal(file, f'{where} "ipam"', ipam, IPAM_KEYS)
-    if refusal:
-        return refusal
-    if not _string_or_null(ipam.get("type")):
-        return wrong("ipam.type", ipam["type"], "a string")
     dns = doc.get("dns") or {}
-    refusal = _key_case_refusal(file, f'{where} "dns"', dns, DNS_KEYS)
-    if refusal:
-        return refusal
-    if not _string_or_null(dns.get("domain")):
-        return wrong("dns.domain", dns["domain"], "a string")
+    # Go decodes ipam and dns into structs too: the same key matching, and one string each.
+    for field, inner, keys, text in (
+        ("ipam", doc.get("ipam") or {}, IPAM_KEYS, "type"),
+        ("dns", dns, DNS_KEYS, "domain"),
+    ):
+        refusal = _key_case_refusal(file, f"{where} {quoted(field)}", inner, keys)
+        if refusal:
+            return refusal
+        if not _string_or_null(inner.get(text)):
+            return wrong(f"{field}.{text}", inner[text], "a string")
     for key in ("nameservers", "search", "options"):
         values = dns.get(key)
         if values is None:

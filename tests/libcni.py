@@ -77,13 +77,16 @@ def build(workdir: Path) -> Path:
         "GOTOOLCHAIN": "local",
         "CGO_ENABLED": "0",
     }
-    subprocess.run(
+    built = subprocess.run(
         ["go", "build", "-o", str(binary), str(SOURCE)],
         cwd=workdir,
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if built.returncode != 0:
+        raise RuntimeError(f"go build of the libcni oracle failed: {built.stderr.strip()}")
     return binary
 
 
