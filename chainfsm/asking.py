@@ -20,7 +20,7 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm import dumping, processes
+from chainfsm import dumping, printing, processes
 
 
 class AskError(Exception):
@@ -142,7 +142,7 @@ def main(pid: int | None, dump_file: Path, with_diagram: bool, timeout: float) -
         from chainfsm.states import State
 
         doc["diagram"] = diagram.mermaid(State(doc["state"]))
-    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    printing.out(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if with_diagram:
-        print("\n" + doc["diagram"], end="")
+        printing.out("\n" + doc["diagram"])
     return 0

@@ -57,7 +57,7 @@ def parse_plugin(text: str) -> dict[str, Any] | str:
     doc = validation.parse_object("--plugin", text.encode("utf-8", "surrogateescape"))
     if isinstance(doc, Refusal):
         return str(doc)
-    refusal = validation.plugin_type_refusal("--plugin", "the plugin", doc)
+    refusal = validation.plugin_refusal("--plugin", "the plugin", doc)
     return str(refusal) if refusal else doc
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from chainfsm import __version__, chaining, discovery, logs, reading, validation
+from chainfsm import __version__, chaining, discovery, logs, printing, reading, validation
 from chainfsm.settings import Settings, split_listen
 
 DEFAULTS = Settings()
@@ -326,10 +326,10 @@ def _validate(files: Sequence[Path]) -> int:
         shown = validation.printable(str(path))
         if isinstance(verdict, validation.Refusal):
             failed = True
-            print(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]")
+            printing.out(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]\n")
         else:
             kinds = ", ".join(verdict.plugin_types)
-            print(f"{shown}: valid: network {verdict.name!r}, plugins [{kinds}]")
+            printing.out(f"{shown}: valid: network {verdict.name!r}, plugins [{kinds}]\n")
     return 1 if failed else 0
 
 
@@ -382,9 +382,9 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        printing.out(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
     else:
-        print(explaining.text(report), end="")
+        printing.out(explaining.text(report))
     return 0 if report.effective else 1
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chainfsm import __version__, chaining, logs, processes, reading, validation, writing
+from chainfsm import __version__, chaining, logs, printing, processes, reading, validation, writing
 from chainfsm.agent import Agent, sha256
 from chainfsm.settings import Settings
 
@@ -120,7 +120,8 @@ async def snapshot(agent: Agent) -> dict[str, Any]:
 
 
 def encode(doc: Mapping[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    # A file name that is not UTF-8 (lone surrogates) must not crash the dump.
+    return printing.encode(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def pid_file(dump_file: Path) -> Path:

@@ -296,8 +296,11 @@ def _row(cells: Iterable[str], widths: list[int]) -> str:
 
 
 def text(report: Explanation) -> str:
-    """The report for a person at a terminal. Pure."""
-    lines = [f"conf dir {report.net_dir}, in the runtime's order (containerd loads the first):"]
+    """The report for a person at a terminal, one line per item whatever the names hold. Pure."""
+    shown = validation.printable  # a newline or escape in a file name must not break a line
+    lines = [
+        f"conf dir {shown(report.net_dir)}, in the runtime's order (containerd loads the first):"
+    ]
     rows = [("#", "FILE", "RUNTIME", "VERDICT", "ROLE")]
     for f in report.files:
         if f.valid is None:
@@ -307,7 +310,7 @@ def text(report: Explanation) -> str:
         else:
             verdict = f"INVALID [{f.rule}]: {f.detail}"
         pos = str(f.position) if f.position is not None else "-"
-        rows.append((pos, f.name, f.runtime, verdict, ", ".join(f.roles)))
+        rows.append((pos, shown(f.name), f.runtime, shown(verdict), ", ".join(f.roles)))
     if len(rows) == 1:
         rows.append(("-", "(empty)", "", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)] + [0]
@@ -331,14 +334,15 @@ def text(report: Explanation) -> str:
             f" (IPAM {', '.join(report.ipam_not_in_bin_dir)}: no binary there, which is fine"
             " when the plugin handles its IPAM itself, as azure-vnet does with azure-cns)"
         )
+    leftovers = ", ".join(n.split(": ", 1)[0] for n in report.leftovers) or "none"
     lines += [
         "",
-        f"loaded first: {first}",
-        f"primary:      {primary}",
-        f"our output:   {report.output_status}: {report.output_detail}",
-        f"binaries:     {bins}",
-        f"leftovers:    {', '.join(n.split(': ', 1)[0] for n in report.leftovers) or 'none'}",
+        f"loaded first: {shown(first)}",
+        f"primary:      {shown(primary)}",
+        f"our output:   {report.output_status}: {shown(report.output_detail)}",
+        f"binaries:     {shown(bins)}",
+        f"leftovers:    {shown(leftovers)}",
         "",
-        f"verdict: {report.verdict}",
+        f"verdict: {shown(report.verdict)}",
     ]
     return "\n".join(lines) + "\n"

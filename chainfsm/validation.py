@@ -1,9 +1,13 @@
 """The runtime's rules for a CNI config file, and ours, as values.
 
-Purely computational: bytes in, a verdict out, never an exception. The rules follow libcni
-(``ConfListFromBytes``, ``ConfFromBytes``) and go-cni (``loadFromConfDir``); where libcni is
-lenient in ways that hurt nodes (a plugin ``type`` with a path in it, huge or deeply nested
-files, invalid UTF-8), we are stricter. Each refusal names the file and the rule it breaks.
+Purely computational: bytes in, a verdict out, never an exception. The rules follow libcni 1.1
+(``ConfListFromBytes``, ``ConfFromBytes``, ``ConfListFromConf``) and go-cni (``loadFromConfDir``),
+the code containerd 1.6 runs. libcni decodes every plugin, and a ``.conf`` as a whole, into Go's
+``NetConf``, so the JSON types of its fields are the runtime's rules too. Go matches keys without
+regard to case and decodes a duplicate key twice; rather than reproduce that, we refuse such keys
+(never looser than the runtime). Where libcni is lenient in ways that hurt nodes (a plugin
+``type`` with a path in it, huge or deeply nested files, invalid UTF-8), we are stricter too.
+Each refusal names the file and the rule it breaks.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +26,17 @@ from chainfsm import discovery
 MAX_BYTES = 1024 * 1024
 #: Deeper JSON is refused; real CNI configs nest about six levels.
 MAX_DEPTH = 64
-#: libcni rejects these top-level keys of a list when they are not booleans (libcni 1.1
-#: does not accept the strings "true"/"false" that newer versions do).
+#: Top-level keys of a list that must be booleans. libcni 1.1 (containerd 1.6) checks only
+#: ``disableCheck`` (and refuses the string "true"); newer libcni reads the other two as well,
+#: and accepts "true"/"false" strings, so a boolean is the one form every version loads.
 BOOLEAN_LIST_KEYS = ("disableCheck", "disableGC", "loadOnlyInlinedPlugins")
+
+#: The JSON keys of the Go structs libcni decodes a plugin into (``types.NetConf`` and its
+#: ``IPAM`` and ``DNS``). Go's encoding/json matches them to keys in any case, and through the
+#: Kelvin sign (U+212A) for k and the long s (U+017F) for s.
+NETCONF_KEYS = ("cniVersion", "name", "type", "capabilities", "ipam", "dns", "prevResult")
+IPAM_KEYS = ("type",)
+DNS_KEYS = ("nameservers", "domain", "search", "options")
 
 
 class Rule(enum.StrEnum):
@@ -45,6 +58,9 @@ class Rule(enum.StrEnum):
     TYPE = "type"
     TYPE_PATH = "type-path"
     BOOLEAN = "boolean"
+    FIELD_TYPE = "field-type"
+    KEY_CASE = "key-case"
+    DUPLICATE_KEY = "duplicate-key"
     LIST_IN_CONF = "list-in-conf"
     PLUGIN_BINARY = "plugin-binary"
 
@@ -110,6 +126,31 @@ def _integer(token: str) -> int:
     return int(token)
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Go decodes every occurrence of a key (a wrong-typed first one still fails the load);
+    # Python keeps only the last. We refuse the duplicate instead of guessing.
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return doc
+
+
+def quoted(text: str) -> str:
+    """``text`` in double quotes for a one-line message, with anything unprintable (a newline,
+    a lone surrogate) escaped, so the message is one line of valid UTF-8."""
+    return json.dumps(text, ensure_ascii=False) if text.isprintable() else json.dumps(text)
+
+
 def _depth_exceeds(value: Any, limit: int) -> bool:
     """Whether ``value`` nests deeper than ``limit``; iterative, so it cannot overflow."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -121,6 +162,28 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+#: A surrogate code point in a parsed string: only a lone ``\\udXXX`` escape can make one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Text that may hold such an escape (a cheap test before walking the document).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (or key) in ``value`` holding a lone surrogate; iterative."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def _json_kind(value: Any) -> str:
@@ -152,6 +215,7 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
     try:
         value = json.loads(
             text,
+            object_pairs_hook=_unique_pairs,
             parse_constant=_reject_constant,
             parse_float=_float64,
             parse_int=_integer,
@@ -172,19 +236,111 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
         return Refusal(file, Rule.NOT_JSON, f"is not valid JSON: {err.msg} at {where}")
     except RecursionError:
         return Refusal(file, Rule.TOO_DEEP, f"nests deeper than {MAX_DEPTH} levels")
+    except _DuplicateKey as err:
+        return Refusal(
+            file,
+            Rule.DUPLICATE_KEY,
+            f"holds the key {quoted(err.key)} twice in one object (the runtime decodes both)",
+        )
     except ValueError as err:
         return Refusal(file, Rule.NOT_JSON, f"is not valid JSON: {err}")
     if not isinstance(value, dict):
         return Refusal(file, Rule.NOT_OBJECT, f"holds {_json_kind(value)}, not a JSON object")
     if _depth_exceeds(value, MAX_DEPTH):
         return Refusal(file, Rule.TOO_DEEP, f"nests deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):
+        lone = _lone_surrogate(value)
+        if lone is not None:
+            # Go reads such an escape as U+FFFD: names and types would not be what we read.
+            return Refusal(
+                file,
+                Rule.NOT_UTF8,
+                f"holds the string {quoted(lone)}, whose lone surrogate escape is not text"
+                " (the runtime reads it as U+FFFD)",
+            )
     return value
 
 
-def plugin_type_refusal(file: str, where: str, plugin: Any) -> Refusal | None:
-    """Why ``plugin`` (found at ``where``) cannot be run by the runtime, or None."""
+def _go_fold(key: str) -> str:
+    """``key`` as Go's case-insensitive field match sees it (for our ASCII field names)."""
+    return "".join(
+        "k" if c == "\u212a" else "s" if c == "\u017f" else c.lower() if c.isascii() else c
+        for c in key
+    )
+
+
+def _key_case_refusal(
+    file: str, where: str, doc: Mapping[str, Any], fields: tuple[str, ...]
+) -> Refusal | None:
+    folded = {_go_fold(f): f for f in fields}
+    for key in doc:
+        field = folded.get(_go_fold(key))
+        if field is not None and key != field:
+            return Refusal(
+                file,
+                Rule.KEY_CASE,
+                f"{where} has the key {quoted(key)}, which the runtime reads as {quoted(field)}:"
+                f" spell it exactly {quoted(field)}",
+            )
+    return None
+
+
+def _string_or_null(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _field_type_refusal(file: str, where: str, doc: Mapping[str, Any]) -> Refusal | None:
+    """The NetConf fields that Go cannot decode (null is fine: Go leaves the field empty)."""
+
+    def wrong(field: str, value: Any, wanted: str) -> Refusal:
+        return Refusal(
+            file, Rule.FIELD_TYPE, f"{where} {quoted(field)} is {_json_kind(value)}, not {wanted}"
+        )
+
+    for key in ("name", "cniVersion"):
+        if not _string_or_null(doc.get(key)):
+            return wrong(key, doc[key], "a string")
+    for key in ("capabilities", "ipam", "dns", "prevResult"):
+        if not (doc.get(key) is None or isinstance(doc[key], dict)):
+            return wrong(key, doc[key], "an object")
+    capabilities = doc.get("capabilities") or {}
+    for name, value in capabilities.items():
+        if not (value is None or isinstance(value, bool)):
+            return wrong(f"capabilities.{name}", value, "true or false")
+    dns = doc.get("dns") or {}
+    # Go decodes ipam and dns into structs too: the same key matching, and one string each.
+    for field, inner, keys, text in (
+        ("ipam", doc.get("ipam") or {}, IPAM_KEYS, "type"),
+        ("dns", dns, DNS_KEYS, "domain"),
+    ):
+        refusal = _key_case_refusal(file, f"{where} {quoted(field)}", inner, keys)
+        if refusal:
+            return refusal
+        if not _string_or_null(inner.get(text)):
+            return wrong(f"{field}.{text}", inner[text], "a string")
+    for key in ("nameservers", "search", "options"):
+        values = dns.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            return wrong(f"dns.{key}", values, "an array of strings")
+        for index, value in enumerate(values):
+            if not _string_or_null(value):
+                return wrong(f"dns.{key}[{index}]", value, "a string")
+    return None
+
+
+def plugin_refusal(file: str, where: str, plugin: Any) -> Refusal | None:
+    """Why ``plugin`` (found at ``where``) cannot be decoded and run by the runtime, or None.
+
+    libcni decodes it into Go's ``NetConf``: the fields' JSON types must fit, and a key Go
+    would match to a field must be spelled as the field is (ours: Go would accept ``Type``).
+    """
     if not isinstance(plugin, dict):
         return Refusal(file, Rule.PLUGIN, f"{where} is {_json_kind(plugin)}, not an object")
+    refusal = _key_case_refusal(file, where, plugin, NETCONF_KEYS)
+    if refusal:
+        return refusal
     if "type" not in plugin:
         return Refusal(file, Rule.TYPE, f'{where} has no "type"')
     kind = plugin["type"]
@@ -197,7 +353,7 @@ def plugin_type_refusal(file: str, where: str, plugin: Any) -> Refusal | None:
         return Refusal(
             file, Rule.TYPE_PATH, f'{where} "type" {kind!r} is not a plain binary file name'
         )
-    return None
+    return _field_type_refusal(file, where, plugin)
 
 
 def _optional_string(file: str, doc: Mapping[str, Any], key: str, rule: Rule) -> Refusal | None:
@@ -214,7 +370,7 @@ def _validate_list(file: str, doc: dict[str, Any]) -> Verdict:
     )
     if refusal:
         return refusal
-    for key in BOOLEAN_LIST_KEYS:
+    for key in BOOLEAN_LIST_KEYS:  # disableCheck: libcni's rule; the other two: ours
         if key in doc and not isinstance(doc[key], bool):
             return Refusal(
                 file, Rule.BOOLEAN, f'"{key}" is {_json_kind(doc[key])}, not true or false'
@@ -233,7 +389,7 @@ def _validate_list(file: str, doc: dict[str, Any]) -> Verdict:
     if not plugins:
         return Refusal(file, Rule.PLUGINS, '"plugins" is empty')
     for index, plugin in enumerate(plugins):
-        refusal = plugin_type_refusal(file, f"plugins[{index}]", plugin)
+        refusal = plugin_refusal(file, f"plugins[{index}]", plugin)
         if refusal:
             return refusal
     return NetworkList(
@@ -258,9 +414,9 @@ def _validate_single(file: str, doc: dict[str, Any]) -> Verdict:
     # empty: null "name" and "cniVersion" load, so they count as absent here too.
     present = {k: v for k, v in doc.items() if not (k in ("name", "cniVersion") and v is None)}
     refusal = (
-        plugin_type_refusal(file, "the plugin", doc)
-        or _optional_string(file, present, "name", Rule.NAME)
+        _optional_string(file, present, "name", Rule.NAME)
         or _optional_string(file, present, "cniVersion", Rule.CNI_VERSION)
+        or plugin_refusal(file, "the plugin", doc)
     )
     if refusal:
         return refusal

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import libcni
 import pytest
+import runtime
 from hypothesis import settings
 
 from chainfsm import retrying
@@ -30,3 +32,17 @@ def _real_backoff_unless_a_test_asks() -> Iterator[None]:
     retrying.set_testing(False)
     yield
     retrying.set_testing(False)
+
+
+@pytest.fixture(scope="session")
+def libcni_oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[libcni.Oracle]:
+    """The runtime's loader (go-cni + libcni from Debian's source), built once per session;
+    skipped without Go and those sources, failed instead under CHAINFSM_REQUIRE_RUNTIME=1."""
+    reason = libcni.missing()
+    if reason is not None:
+        runtime.require_runtime(reason)
+    oracle = libcni.Oracle(libcni.build(tmp_path_factory.mktemp("cnioracle")))
+    try:
+        yield oracle
+    finally:
+        oracle.close()

@@ -148,15 +148,18 @@ def test_every_rendered_output_validates_as_a_conflist(fixture: Path) -> None:
     assert not verdict.single
 
 
-def test_a_lone_surrogate_escape_in_the_primary_renders_as_the_same_escape() -> None:
-    primary = validation.validate(
-        "10-a.conflist", b'{"name":"n","plugins":[{"type":"a","note":"\\ud800x"}]}'
-    )
-    assert isinstance(primary, NetworkList)
-    rendered = chaining.render(primary, chaining.DEFAULT_PLUGIN, corpus.OUTPUT)
-    assert isinstance(rendered, bytes)
-    assert b'"\\ud800x"' in rendered
-    assert json.loads(rendered)["plugins"][0]["note"] == "\ud800x"
+def test_a_lone_surrogate_escape_is_refused_and_render_refuses_rather_than_raise_on_one() -> None:
+    data = b'{"name":"n","plugins":[{"type":"a","note":"\\ud800x"}]}'
+    refusal = validation.validate("10-a.conflist", data)
+    assert isinstance(refusal, Refusal)
+    assert refusal.rule is Rule.NOT_UTF8
+    # A caller that skipped validation still gets a refusal, never an exception.
+    plugin = {"type": "a\ud800"}
+    document = {"name": "n", "plugins": [plugin]}
+    unchecked = NetworkList("10-a.conflist", "n", None, (plugin,), document, False)
+    rendered = chaining.render(unchecked, chaining.DEFAULT_PLUGIN, corpus.OUTPUT)
+    assert isinstance(rendered, Refusal)
+    assert rendered.rule is Rule.NOT_UTF8
 
 
 def test_chained_plugins_lists_the_primary_plugins_then_ours() -> None:

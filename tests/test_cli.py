@@ -249,3 +249,49 @@ def test_the_module_entry_point_renders_the_golden_and_reports_usage_errors(
     )
     assert usage.returncode == 2
     assert b"usage: chainfsm validate" in usage.stderr
+
+
+def _strict_utf8_run(*argv: str) -> subprocess.CompletedProcess[bytes]:
+    """The command in a child whose stdout is strict UTF-8 (no surrogateescape to hide behind)."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env["PYTHONIOENCODING"] = "utf-8:strict"
+    return subprocess.run(
+        [sys.executable, "-m", "chainfsm", *argv], capture_output=True, env=env, check=False
+    )
+
+
+def test_commands_print_names_that_are_not_utf8_or_hold_a_newline_as_escapes(
+    net_dir: Path,
+) -> None:
+    raw = os.fsencode(net_dir)
+    for name in (b"10-\xff.conflist", b"20-a\nb.conflist"):
+        with open(raw + b"/" + name, "wb") as handle:
+            handle.write(b'{"name":"n","plugins":[{"type":"a"}]}')
+    as_json = _strict_utf8_run("explain", "--net-dir", str(net_dir), "--json")
+    assert (as_json.returncode, as_json.stderr) == (1, b"")
+    report = json.loads(as_json.stdout.decode("utf-8"))
+    # The escape reads back as the very bytes of the name.
+    assert [os.fsencode(f["name"]) for f in report["files"]] == [
+        b"10-\xff.conflist",
+        b"20-a\nb.conflist",
+    ]
+    as_text = _strict_utf8_run("explain", "--net-dir", str(net_dir))
+    assert as_text.stderr == b""
+    rows = [line for line in as_text.stdout.decode("utf-8").splitlines() if "conflist" in line]
+    assert any("10-\\udcff.conflist" in row and "loads first" in row for row in rows)
+    assert any("20-a\\nb.conflist" in row and "not reached" in row for row in rows)
+    files = [os.fsdecode(raw + b"/" + n) for n in (b"10-\xff.conflist", b"20-a\nb.conflist")]
+    checked = _strict_utf8_run("validate", *files)
+    assert (checked.returncode, checked.stderr) == (0, b"")
+    assert len(checked.stdout.decode("utf-8").splitlines()) == 2
+
+
+def test_validate_prints_a_refused_lone_surrogate_escape_as_an_escape(tmp_path: Path) -> None:
+    path = tmp_path / "10-a.conflist"
+    path.write_bytes(b'{"name":"n","plugins":[{"type":"a\\ud800"}]}')
+    checked = _strict_utf8_run("validate", str(path))
+    assert (checked.returncode, checked.stderr) == (1, b"")
+    assert checked.stdout.decode("utf-8") == (
+        f'{path}: invalid: holds the string "a\\ud800", whose lone surrogate escape is not text'
+        " (the runtime reads it as U+FFFD) [rule: utf-8]\n"
+    )

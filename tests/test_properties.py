@@ -19,15 +19,24 @@ FS_NAMES = st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and
 
 #: Text, sometimes with lone surrogates (which JSON can hold as "\\ud800" escapes).
 TEXT = st.text() | st.text(alphabet=st.sampled_from(["\ud800", "\udcff", "a", "\u00e9", "\n"]))
-JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | TEXT,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
-    max_leaves=20,
-)
+
+
+def json_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**53), max_value=2**53)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | text,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+        max_leaves=20,
+    )
+
+
+#: Any JSON value, lone surrogate escapes included (validation refuses those: rule utf-8).
+JSON_VALUES = json_values(TEXT)
+#: JSON values a loadable config may hold: text is text (st.text() has no surrogates).
+TEXT_VALUES = json_values(st.text())
 PLUGIN_TYPES = st.text(
     alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x2FFF, blacklist_characters="/\x7f"),
     min_size=1,
@@ -35,10 +44,17 @@ PLUGIN_TYPES = st.text(
 ).filter(lambda t: t not in (".", ".."))
 
 
+#: Extra keys of a plugin: any text but the keys libcni decodes into its NetConf, in any case
+#: (their types are checked; test_libcni_agreement.py generates those against the runtime).
+EXTRA_KEYS = st.text(max_size=8).filter(
+    lambda k: k.lower().replace("\u017f", "s") not in {f.lower() for f in validation.NETCONF_KEYS}
+)
+
+
 @st.composite
 def plugins(draw: st.DrawFn) -> dict[str, Any]:
-    """A plugin as JSON gives it (as --plugin does): lone surrogates never adjacent as a pair."""
-    extra = draw(st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=4))
+    """A plugin as JSON gives it (as --plugin does)."""
+    extra = draw(st.dictionaries(EXTRA_KEYS, TEXT_VALUES, max_size=4))
     plugin: dict[str, Any] = json.loads(json.dumps({**extra, "type": draw(PLUGIN_TYPES)}))
     return plugin
 
@@ -46,7 +62,7 @@ def plugins(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def primaries(draw: st.DrawFn) -> tuple[str, bytes]:
     """A file the runtime loads, as (name, bytes): a list, or a single plugin with a name."""
-    top = draw(st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=3))
+    top = draw(st.dictionaries(EXTRA_KEYS, TEXT_VALUES, max_size=3))
     for key in ("plugins", "type", *validation.BOOLEAN_LIST_KEYS):
         top.pop(key, None)
     top["name"] = draw(st.text(max_size=10))
@@ -64,11 +80,7 @@ def primaries(draw: st.DrawFn) -> tuple[str, bytes]:
         for key in ("name", "cniVersion"):  # a single plugin's own keys are the file's keys
             plugin.pop(key, None)
         top = {**top, **plugin}
-    text = json.dumps(top, ensure_ascii=draw(st.booleans()))
-    try:
-        return name, text.encode()
-    except UnicodeEncodeError:  # lone surrogates can only be written as escapes
-        return name, json.dumps(top).encode()
+    return name, json.dumps(top, ensure_ascii=draw(st.booleans())).encode()
 
 
 def _assert_one_line_naming(verdict: validation.Verdict, name: str) -> None:
