@@ -44,15 +44,19 @@ def _fill(fd: int, data: bytes, where: Path) -> None:
         os.fsync(fd)
 
 
-def _replace_durably(temp: Path, target: Path) -> None:
+def _write_durably(fd: int, data: bytes, temp: Path, target: Path) -> None:
+    """Fill the temp file, check it reads back as written, rename it over the target and
+    fsync the directory. Raises WriteError or OSError."""
+    _fill(fd, data, temp.parent)
+    if reading.read_sync(temp.parent, temp.name) != data:
+        raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
     temp.replace(target)
     _fsync_dir(target.parent)
 
 
-# One trip to aiofiles' thread pool per step, not one per call: a trip costs more than the
-# small writes it carries (see benchmarks/).
-_fill_off_loop = aiofiles.os.wrap(_fill)
-_replace_durably_off_loop = aiofiles.os.wrap(_replace_durably)
+# The whole write is one trip to aiofiles' thread pool: the fsyncs can block for long, and
+# each trip costs two thread wake-ups, more than the small write itself (see benchmarks/).
+_write_durably_off_loop = aiofiles.os.wrap(_write_durably)
 
 
 async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
@@ -65,11 +69,7 @@ async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
     except OSError as err:
         raise WriteError(f"cannot create a temp file in {net_dir}: {err.strerror}") from err
     try:
-        await _fill_off_loop(fd, data, net_dir)
-        back = await reading.read(net_dir, temp.name)
-        if back != data:
-            raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
-        await _replace_durably_off_loop(temp, net_dir / output)
+        await _write_durably_off_loop(fd, data, temp, net_dir / output)
     except OSError as err:
         raise WriteError(f"cannot write {output} in {net_dir}: {err.strerror}") from err
     finally:
