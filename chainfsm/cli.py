@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chainfsm import running
 
         settings = settings_from(args)
-        logs.configure(settings.log_format)
+        logs.configure(settings.log_format, defer=True)
         return running.main(settings)
     if args.command == "explain":
         return _explain(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -47,7 +48,18 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     A signal (SIGUSR1 for a dump) can cut a blocking write to a full pipe short; through
     Python's buffered stderr the rest of a long line (a dump is kilobytes) was then seen to
     vanish. Writing the bytes ourselves, until all are out, keeps one line one line.
+
+    ``defer``: lines logged on an event loop are written together at its next turn, not each
+    at once. Each write to the log pipe wakes its reader (containerd's shim), and on a busy
+    node that wake-up was paid inside the agent's reaction: two transitions are logged before
+    the chained file is written. Deferred, they go out while the loop waits for the fsync.
     """
+
+    def __init__(self, stream: TextIO, defer: bool = False) -> None:
+        super().__init__(stream)
+        self._defer = defer
+        #: Lines waiting for the flush that the event loop will run next (in order).
+        self._held: list[bytes] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -57,17 +69,50 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         try:
             data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            if self._defer and self._flush_soon():
+                self._held.append(data)
+                return
             self.stream.flush()  # anything written to it the ordinary way goes first
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
         except Exception:
             self.handleError(record)
 
+    def _flush_soon(self) -> bool:
+        """True when a flush is due on this thread's event loop (scheduled now if need be)."""
+        if self._held:
+            return True  # scheduled with the first of them
+        import asyncio  # only ``run`` defers, and it has asyncio loaded already
 
-def configure(log_format: str, stream: TextIO | None = None) -> None:
-    """Send chainfsm's lines to ``stream`` (stderr) in ``log_format`` ("json" or "text")."""
-    handler = LineHandler(stream or sys.stderr)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False  # no loop in this thread: write at once
+        loop.call_soon(self.flush)
+        return True
+
+    def flush(self) -> None:
+        """Write the held lines in one go (logging.shutdown calls this at exit too)."""
+        with self.lock or contextlib.nullcontext():
+            held, self._held = self._held, []
+            if held:
+                try:
+                    self.stream.flush()
+                    _write_all(self.stream.fileno(), b"".join(held))
+                except (OSError, ValueError):
+                    pass  # stderr closed under us: nowhere left to say anything
+            super().flush()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def configure(log_format: str, stream: TextIO | None = None, defer: bool = False) -> None:
+    """Send chainfsm's lines to ``stream`` (stderr) in ``log_format`` ("json" or "text");
+    ``defer``: see LineHandler."""
+    handler = LineHandler(stream or sys.stderr, defer)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
