@@ -414,18 +414,28 @@ def bench_reaction(root: Path, updates: int, idle: float) -> tuple[list[Row], fl
     return rows, median
 
 
+def start_env(root: Path) -> dict[str, str]:
+    """The environment start-up is timed in. Bytecode cached, as an installed package has it:
+    a cache in the temp dir for every module (ours and the libraries'), filled by one untimed
+    run of each command."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAINFSM_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    return env
+
+
+def once_command(net_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "chainfsm", "run", "--once", "--net-dir", str(net_dir), *LOG_ARGS]
+
+
 def bench_start(root: Path, runs: int) -> list[Row]:
     """``run --once`` with the primary present, as a whole process, against the bare import of
     the four core libraries and asyncio, alternating so that both see the same load."""
     net_dir = fresh_dir(root, "once")
     first = primary_bytes("once")
     (net_dir / PRIMARY).write_bytes(first)
-    # Bytecode cached, as an installed package has it: a cache in the temp dir for every
-    # module (ours and the libraries'), filled by one untimed run of each command.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAINFSM_")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
-    once = [sys.executable, "-m", "chainfsm", "run", "--once", "--net-dir", str(net_dir), *LOG_ARGS]
+    env = start_env(root)
+    once = once_command(net_dir)
     floor_cmd = [sys.executable, "-c", FLOOR_IMPORTS]
     starts: list[float] = []
     floors: list[float] = []

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from chainfsm import validation
@@ -122,6 +123,34 @@ def chained_plugins(
     return chain(primary, plugin, rewrites)[0]
 
 
+def dumps(value: Any, indent: str = "") -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False)``, character for character. Pure.
+
+    Given an indent, json falls back from its C encoder to a pure-Python one, and that took
+    most of the agent's CPU per change in render. Here only the leaves go through json's own
+    C escaper (strings) and reprs, as they do there.
+    """
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None or value is True or value is False:
+        return "null" if value is None else "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return json.dumps(value)  # repr, and NaN/Infinity as json spells them
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{encode_basestring(k)}: {dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + dumps(v, inner) for v in value) + "\n" + indent + "]"
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def render(
     primary: NetworkList,
     plugin: Mapping[str, Any],
@@ -147,7 +176,7 @@ def render(
         doc = {
             key: (plugins if key == "plugins" else value) for key, value in primary.document.items()
         }
-    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    text = dumps(doc)
     # Surrogates only occur inside JSON strings: write them back as the escapes they came from.
     text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     data = (text + "\n").encode("utf-8")

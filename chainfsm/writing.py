@@ -7,9 +7,8 @@ fsync of the directory so the rename survives a crash.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiofiles.os
@@ -44,20 +43,31 @@ def _fill(fd: int, data: bytes, where: Path) -> None:
         os.fsync(fd)
 
 
-def _replace_durably(temp: Path, target: Path) -> None:
+def _write_durably(fd: int, data: bytes, temp: Path, target: Path) -> None:
+    """Fill the temp file, check it reads back as written, rename it over the target and
+    fsync the directory. Raises WriteError or OSError."""
+    _fill(fd, data, temp.parent)
+    if reading.read_sync(temp.parent, temp.name) != data:
+        raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
     temp.replace(target)
     _fsync_dir(target.parent)
 
 
-# One trip to aiofiles' thread pool per step, not one per call: a trip costs more than the
-# small writes it carries (see benchmarks/).
-_fill_off_loop = aiofiles.os.wrap(_fill)
-_replace_durably_off_loop = aiofiles.os.wrap(_replace_durably)
+# The whole write is one trip to aiofiles' thread pool: the fsyncs can block for long, and
+# each trip costs two thread wake-ups, more than the small write itself (see benchmarks/).
+_write_durably_off_loop = aiofiles.os.wrap(_write_durably)
+#: The one thread that writes, syncs and removes (the agent does one at a time anyway).
+#: asyncio's default pool grew to several idle threads that all woke for each trip and then
+#: fought over the GIL: a third of the agent's system calls were futex calls.
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainfsm-writer")
+_fsync_dir_off_loop = aiofiles.os.wrap(_fsync_dir)
 
 
 async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
     """Replace ``net_dir/output`` with ``data`` atomically, or raise WriteError."""
-    temp = net_dir / discovery.temp_name(output, secrets.token_hex(6))
+    # os.urandom is what secrets.token_hex reads; importing secrets (hmac, hashlib, base64)
+    # cost --once a millisecond of start-up.
+    temp = net_dir / discovery.temp_name(output, os.urandom(6).hex())
     try:
         fd = os.open(
             temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
@@ -65,11 +75,7 @@ async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
     except OSError as err:
         raise WriteError(f"cannot create a temp file in {net_dir}: {err.strerror}") from err
     try:
-        await _fill_off_loop(fd, data, net_dir)
-        back = await reading.read(net_dir, temp.name)
-        if back != data:
-            raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
-        await _replace_durably_off_loop(temp, net_dir / output)
+        await _write_durably_off_loop(fd, data, temp, net_dir / output, executor=_WRITER)
     except OSError as err:
         raise WriteError(f"cannot write {output} in {net_dir}: {err.strerror}") from err
     finally:
@@ -84,13 +90,13 @@ async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
 async def remove(net_dir: Path, name: str) -> bool:
     """Remove ``net_dir/name`` durably; False when it was not there. Raises WriteError."""
     try:
-        await aiofiles.os.remove(net_dir / name)
+        await aiofiles.os.remove(net_dir / name, executor=_WRITER)
     except FileNotFoundError:
         return False
     except OSError as err:
         raise WriteError(f"cannot remove {name} from {net_dir}: {err.strerror}") from err
     try:
-        await asyncio.to_thread(_fsync_dir, net_dir)
+        await _fsync_dir_off_loop(net_dir, executor=_WRITER)
     except OSError as err:
         raise WriteError(f"removed {name} but cannot sync {net_dir}: {err.strerror}") from err
     return True

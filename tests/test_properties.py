@@ -156,3 +156,10 @@ def test_render_is_deterministic_and_idempotent_on_its_own_output(
     ours = validation.validate(OUTPUT, first)
     assert isinstance(ours, NetworkList)
     assert chaining.render(ours, plugin, OUTPUT) == first
+
+
+@given(JSON_VALUES)
+@example({"a": [float("nan"), float("-inf"), -0.0, 1e300, True, False, None, {}, [], [{}]]})
+@example("\ud800 \u00e9 \n \x7f \u2028")
+def test_chaining_dumps_writes_what_json_dumps_with_an_indent_writes(value: Any) -> None:
+    assert chaining.dumps(value) == json.dumps(value, indent=2, ensure_ascii=False)
