@@ -423,7 +423,7 @@ async def test_the_agent_serves_dumps_and_turns_healthy(
         assert json.loads(dumped.stdout)["state"] == "Verified"
 
         # The pid namespace is the host's (chroot isolation): stop the agent as a runtime would.
-        pid = int((run_dir / "dump.json.pid").read_text())
+        pid = int((run_dir / "dump.json.pid").read_text().split()[0])  # "PID STARTTIME"
         os.kill(pid, signal.SIGTERM)
         async with asyncio.timeout(HANG_GUARD):
             assert await agent.wait() == 0
