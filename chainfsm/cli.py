@@ -329,7 +329,7 @@ def _validate(files: Sequence[Path]) -> int:
             failed = True
             printing.out(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]\n")
         else:
-            kinds = ", ".join(verdict.plugin_types)
+            kinds = validation.printable(", ".join(verdict.plugin_types))
             printing.out(f"{shown}: valid: network {verdict.name!r}, plugins [{kinds}]\n")
     return 1 if failed else 0
 

@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from chainfsm.validation import printable
+
 LOGGER_NAME = "chainfsm"
 log = logging.getLogger(LOGGER_NAME)
 
@@ -41,8 +43,9 @@ class TextFormatter(logging.Formatter):
         head = f"{_time(record)} {record.levelname.lower():7} {record.msg}"
         if "source" in fields and "dest" in fields:
             head += f" {fields.pop('source')} -> {fields.pop('dest')}"
-        rest = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-        tail = f": {reason}" if reason else ""
+        # A name may hold a newline: escaped, one event stays one line.
+        rest = " ".join(f"{k}={printable(str(v))}" for k, v in fields.items() if v is not None)
+        tail = f": {printable(str(reason))}" if reason else ""
         return f"{head} {rest}{tail}".rstrip()
 
 

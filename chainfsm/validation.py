@@ -39,6 +39,10 @@ IPAM_KEYS = ("type",)
 DNS_KEYS = ("nameservers", "domain", "search", "options")
 
 
+#: A CNI spec version as newer libcni parses the entries of "cniVersions".
+_SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+
+
 class Rule(enum.StrEnum):
     """The rule a refused file breaks; stable identifiers for logs, metrics and tests."""
 
@@ -59,6 +63,7 @@ class Rule(enum.StrEnum):
     TYPE_PATH = "type-path"
     BOOLEAN = "boolean"
     FIELD_TYPE = "field-type"
+    CNI_VERSIONS = "cni-versions"
     KEY_CASE = "key-case"
     DUPLICATE_KEY = "duplicate-key"
     LIST_IN_CONF = "list-in-conf"
@@ -349,7 +354,7 @@ def plugin_refusal(file: str, where: str, plugin: Any) -> Refusal | None:
     if not kind:
         return Refusal(file, Rule.TYPE, f'{where} "type" is empty')
     # libcni would look up "../x" relative to the bin dir; a config we write must not.
-    if kind in (".", "..") or "/" in kind or any(ord(c) < 0x20 or c == "\x7f" for c in kind):
+    if kind in (".", "..") or "/" in kind or not kind.isprintable():
         return Refusal(
             file, Rule.TYPE_PATH, f'{where} "type" {kind!r} is not a plain binary file name'
         )
@@ -375,6 +380,18 @@ def _validate_list(file: str, doc: dict[str, Any]) -> Verdict:
             return Refusal(
                 file, Rule.BOOLEAN, f'"{key}" is {_json_kind(doc[key])}, not true or false'
             )
+    # libcni 1.2 and newer (containerd 2) pick the list's version from "cniVersions" and refuse
+    # the list when it is not an array of version strings; 1.1 ignores it. Ours: never looser.
+    versions = doc.get("cniVersions")
+    if "cniVersions" in doc and not (
+        isinstance(versions, list)
+        and all(isinstance(v, str) and _SEMVER.fullmatch(v) for v in versions)
+    ):
+        return Refusal(
+            file,
+            Rule.CNI_VERSIONS,
+            f'"cniVersions" is {_json_kind(versions)}, not a list of versions such as "1.1.0"',
+        )
     if "plugins" not in doc:
         if "type" in doc:
             return Refusal(

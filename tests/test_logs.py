@@ -93,3 +93,12 @@ async def test_without_defer_each_line_is_written_at_once(pipe: tuple[int, TextI
     logs.configure("json", stream)
     logs.event("now", logging.WARNING)
     assert pending(read_fd) == ["now"]
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_a_text_line_stays_one_line_whatever_a_name_holds(pipe: tuple[int, TextIO]) -> None:
+    read_fd, stream = pipe
+    logs.configure("text", stream)
+    logs.event("written", file="10-a\n\u2028b.conflist", reason="because\nof this")
+    (line,) = os.read(read_fd, 1 << 16).decode().splitlines()
+    assert line.endswith(r"written file=10-a\n\u2028b.conflist: because\nof this")
