@@ -124,7 +124,9 @@ def chained_plugins(
 
 
 def dumps(value: Any, indent: str = "") -> str:
-    """``json.dumps(value, indent=2, ensure_ascii=False)``, character for character. Pure.
+    """``json.dumps(value, indent=2, ensure_ascii=False)``, character for character, for what
+    ``json.loads`` gives (objects with string keys, arrays, strings, numbers, true, false,
+    null); a key that is not a string, which json.dumps would convert, raises TypeError. Pure.
 
     Given an indent, json falls back from its C encoder to a pure-Python one, and that took
     most of the agent's CPU per change in render. Here only the leaves go through json's own

@@ -4,7 +4,6 @@ subcommands. Exit codes: 0 success, 1 the thing asked for is not so, 2 usage err
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -411,13 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         return _render(args)
     if args.command == "run":
-        # The import allocates thousands of objects that live as long as the process; the
-        # collector's passes over them meanwhile find nothing and cost ~7% of start-up.
-        gc.disable()
-        try:
-            from chainfsm import running
-        finally:
-            gc.enable()
+        from chainfsm import running
 
         settings = settings_from(args)
         logs.configure(settings.log_format, defer=True)

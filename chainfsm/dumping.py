@@ -149,8 +149,10 @@ class Dumper:
         logs.event("dump", file=str(self.path), snapshot=doc)
         try:
             await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
-            # The same atomic write as the chain's: a reader sees the old dump or the new one.
-            await writing.write_atomic(self.path.parent, self.path.name, encode(doc))
+            # The same atomic write as the chain's (a reader sees the old dump or the new one),
+            # but not on the conf dir's writer thread: a dump must come out while a write
+            # there hangs in fsync, which is when it is wanted most.
+            await writing.write_atomic(self.path.parent, self.path.name, encode(doc), executor=None)
         except OSError as err:
             logs.event(
                 "dump", logging.WARNING, file=str(self.path), reason=f"not written: {err.strerror}"

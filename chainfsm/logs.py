@@ -56,17 +56,20 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     Python's buffered stderr the rest of a long line (a dump is kilobytes) was then seen to
     vanish. Writing the bytes ourselves, until all are out, keeps one line one line.
 
-    ``defer``: lines logged on an event loop are written together at its next turn, not each
-    at once. Each write to the log pipe wakes its reader (containerd's shim), and on a busy
+    ``defer``: info lines logged on an event loop are written together at its next turn, not
+    each at once. Each write to the log pipe wakes its reader (containerd's shim), and on a busy
     node that wake-up was paid inside the agent's reaction: two transitions are logged before
     the chained file is written. Deferred, they go out while the loop waits for the fsync.
+    A warning or an error is never held: it goes out at once, after the lines held before it,
+    so a blocked loop or an exit that hangs cannot keep it back.
     """
 
     def __init__(self, stream: TextIO, defer: bool = False) -> None:
         super().__init__(stream)
         self._defer = defer
-        #: Lines waiting for the flush that the event loop will run next (in order).
-        self._held: list[bytes] = []
+        #: Lines waiting for the flush that the event loop will run next (in order), each with
+        #: its record for handleError should the write fail.
+        self._held: list[tuple[logging.LogRecord, bytes]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -76,11 +79,12 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         try:
             data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            if self._defer and self._flush_soon():
-                self._held.append(data)
+            if self._defer and record.levelno < logging.WARNING and self._flush_soon():
+                self._held.append((record, data))
                 return
+            held, self._held = self._held, []  # emit runs under self.lock
             self.stream.flush()  # anything written to it the ordinary way goes first
-            _write_all(fd, data)
+            _write_all(fd, b"".join(line for _, line in held) + data)
         except Exception:
             self.handleError(record)
 
@@ -104,9 +108,12 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             if held:
                 try:
                     self.stream.flush()
-                    _write_all(self.stream.fileno(), b"".join(held))
-                except (OSError, ValueError):
-                    pass  # stderr closed under us: nowhere left to say anything
+                    _write_all(self.stream.fileno(), b"".join(line for _, line in held))
+                except (BrokenPipeError, ValueError):
+                    pass  # stderr's reader or stderr itself is gone: nowhere left to say it
+                except OSError:
+                    # Anything else (EIO, EBADF) is said, not swallowed with the lines.
+                    self.handleError(held[0][0])
             super().flush()
 
 

@@ -8,7 +8,7 @@ fsync of the directory so the rename survives a crash.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 import aiofiles.os
@@ -56,15 +56,23 @@ def _write_durably(fd: int, data: bytes, temp: Path, target: Path) -> None:
 # The whole write is one trip to aiofiles' thread pool: the fsyncs can block for long, and
 # each trip costs two thread wake-ups, more than the small write itself (see benchmarks/).
 _write_durably_off_loop = aiofiles.os.wrap(_write_durably)
-#: The one thread that writes, syncs and removes (the agent does one at a time anyway).
-#: asyncio's default pool grew to several idle threads that all woke for each trip and then
-#: fought over the GIL: a third of the agent's system calls were futex calls.
+#: The one thread that writes, syncs and removes in the conf dir (the agent does one at a time
+#: anyway). asyncio's default pool grew to several idle threads that all woke for each trip and
+#: then fought over the GIL: a third of the agent's system calls were futex calls. Only the
+#: conf dir's writes queue here: a hung fsync there must not hold up a write elsewhere.
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainfsm-writer")
 _fsync_dir_off_loop = aiofiles.os.wrap(_fsync_dir)
 
 
-async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
-    """Replace ``net_dir/output`` with ``data`` atomically, or raise WriteError."""
+async def write_atomic(
+    net_dir: Path, output: str, data: bytes, *, executor: Executor | None = _WRITER
+) -> None:
+    """Replace ``net_dir/output`` with ``data`` atomically, or raise WriteError.
+
+    ``executor`` runs the write: the conf dir's one writer thread by default; None is
+    asyncio's default pool, for files elsewhere (the state dump), which must not wait behind
+    a write to the conf dir whose fsync hangs.
+    """
     # os.urandom is what secrets.token_hex reads; importing secrets (hmac, hashlib, base64)
     # cost --once a millisecond of start-up.
     temp = net_dir / discovery.temp_name(output, os.urandom(6).hex())
@@ -75,7 +83,7 @@ async def write_atomic(net_dir: Path, output: str, data: bytes) -> None:
     except OSError as err:
         raise WriteError(f"cannot create a temp file in {net_dir}: {err.strerror}") from err
     try:
-        await _write_durably_off_loop(fd, data, temp, net_dir / output, executor=_WRITER)
+        await _write_durably_off_loop(fd, data, temp, net_dir / output, executor=executor)
     except OSError as err:
         raise WriteError(f"cannot write {output} in {net_dir}: {err.strerror}") from err
     finally:

@@ -12,7 +12,8 @@ Which stdlib modules: modulefinder reads the bytecode of chainfsm, its dependenc
 module they import, including imports inside functions (the lazy ``--listen`` and ``diagram``
 paths), so it finds more than one run would, never less. Added by name: what the interpreter
 imports on its own at start-up, and every codec (looked up by name at run time).
-Which libraries: what ``ldd`` says the interpreter and each kept extension module link.
+Which libraries: what ``ldd`` says the interpreter and each kept extension module link, the
+standard library's and the venv's (a dependency's compiled module or bundled library).
 Every kept module gets bytecode whose validity does not depend on file times (unchecked
 hash), so a read-only image starts from cached bytecode whatever a copy does to mtimes.
 """
@@ -217,7 +218,8 @@ def main(venv: Path, dest: Path) -> None:
             root.keep(path)
     # The interpreter the venv points at, through its symlinks (python3 -> python3.11).
     root.keep(venv / "bin" / "python3")
-    natives = {Path(sys.executable).resolve()}
+    # The interpreter and the venv's compiled modules: the libraries they link are not in it.
+    natives = {Path(sys.executable).resolve(), *(p.resolve() for p in venv.rglob("*.so"))}
     # The standard library modules that may be imported, and the dir Python's start-up looks
     # for to find its prefixes (lib-dynload).
     root.keep(stdlib[1])

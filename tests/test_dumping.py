@@ -8,13 +8,14 @@ import json
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from harness import HANG_GUARD, primary_bytes, record, until, write_in_place
 
-from chainfsm import asking, dumping, running
+from chainfsm import asking, dumping, running, writing
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings
 from chainfsm.states import Transition
@@ -153,6 +154,40 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
     assert len(everything) > 100
     assert len(got) == 100  # the ring kept the newest 100
     assert doc["counters"]["writes"] == 30
+
+
+async def test_a_dump_comes_out_while_an_fsync_of_the_conf_dir_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stuck disk under the conf dir is when a dump is wanted most: the chain's write hangs
+    in the directory's fsync (held here until released), and the dump, a write elsewhere,
+    still comes out and shows the agent in Writing."""
+    settings = _settings(tmp_path)
+    agent = Agent(settings)
+    seen = record(agent)
+    reached, release = threading.Event(), threading.Event()
+    real_fsync_dir = writing._fsync_dir
+
+    def hung_fsync_dir(path: Path) -> None:
+        if path == settings.net_dir:
+            reached.set()
+            release.wait(HANG_GUARD)
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(writing, "_fsync_dir", hung_fsync_dir)
+    task = asyncio.create_task(running.serve(settings, agent))
+    try:
+        await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
+        write_in_place(settings.net_dir / "10-azure.conflist", primary_bytes())
+        assert await asyncio.to_thread(reached.wait, HANG_GUARD)
+        doc = await _dump(settings)
+        assert doc["state"] == "Writing"
+        assert not release.is_set()  # the conf dir's write was still held when the dump came
+    finally:
+        release.set()
+    await until(seen, "Verified")
+    agent.request_stop()
+    assert await asyncio.wait_for(task, HANG_GUARD) == 0
 
 
 async def test_an_unwritable_dump_dir_is_logged_and_the_agent_goes_on(

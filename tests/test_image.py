@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from harness import HANG_GUARD
 from packaging.utils import canonicalize_name
-from runtime import need
+from runtime import CNI_BIN_DIR, need
 from test_lock import pins
 
 import chainfsm
@@ -135,9 +135,13 @@ def test_run_once_chains_a_mounted_conf_dir_as_the_image_user(
         "60",
         "--log-format",
         "json",
+        # /run/chainfsm as the image has it (no mount over it): the ready file and the dump's
+        # pid file go there, and a failure to write either is only a warning line.
         mounts={net: "/etc/cni/net.d"},
+        env={"CHAINFSM_READY_FILE": "/run/chainfsm/ready"},
     )
     assert done.returncode == 0, done.stderr
+    assert not_info(done.stderr) == []
     primary = json.loads((net / "10-azure.conflist").read_text())
     chained_path = net / "05-antrea.conflist"
     chained = json.loads(chained_path.read_text())
@@ -147,6 +151,13 @@ def test_run_once_chains_a_mounted_conf_dir_as_the_image_user(
     assert chained_path.stat().st_uid == IMAGE_UID
     assert sorted(p.name for p in net.iterdir()) == ["05-antrea.conflist", "10-azure.conflist"]
     assert '"dest": "Verified"' in done.stderr
+
+
+def not_info(stderr: str) -> list[dict[str, Any]]:
+    """The JSON log lines above info level (warnings and errors). buildah adds lines of its
+    own ("subprocess exited with status 1") after a failed command: they are not the agent's."""
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["level"] != "info"]
 
 
 def test_run_once_takes_its_settings_from_the_environment_as_root(
@@ -200,6 +211,76 @@ def test_run_once_fails_on_a_broken_primary_and_writes_nothing(
     assert "10-azure.conflist" in done.stderr
     assert "Traceback" not in done.stderr
     assert [p.name for p in net.iterdir()] == ["10-azure.conflist"]
+
+
+#: Where the deploy mounts the node's CNI bin dir (and sets CHAINFSM_BIN_DIR to).
+NODE_BIN_DIR = "/opt/cni/bin"
+
+
+def node_bin_dir() -> dict[Path, str]:
+    """Debian's reference plugins, mounted read-only where the deploy mounts the node's: the
+    agent then runs real plugin binaries (VERSION) from inside the image's root."""
+    need(
+        all(os.access(CNI_BIN_DIR / p, os.X_OK) for p in ("bridge", "portmap", "tuning")),
+        f"needs the reference CNI plugins in {CNI_BIN_DIR} (apt-get install"
+        " containernetworking-plugins)",
+    )
+    return {CNI_BIN_DIR: f"{NODE_BIN_DIR}:ro"}
+
+
+def test_run_once_with_the_bin_dir_runs_every_plugin_of_the_chain_inside_the_image(
+    container: str, tmp_path: Path
+) -> None:
+    """As deployed (CHAINFSM_BIN_DIR): Verified only once every plugin binary of the chain
+    answered VERSION, each one started from the image's root."""
+    net = conf_dir(tmp_path, "runnable.10-bridge.conflist", "10-bridge.conflist", IMAGE_UID)
+    plugin = {"type": "tuning"}
+    done = run_in(
+        container,
+        *("chainfsm", "run", "--once", "--timeout", "60", "--log-format", "json"),
+        *("--plugin", json.dumps(plugin)),
+        mounts={net: "/etc/cni/net.d", **node_bin_dir()},
+        env={"CHAINFSM_BIN_DIR": NODE_BIN_DIR},
+    )
+    assert done.returncode == 0, done.stderr
+    assert not_info(done.stderr) == []
+    assert '"dest": "Verified"' in done.stderr
+    chained = json.loads((net / "05-antrea.conflist").read_text())
+    assert [p["type"] for p in chained["plugins"]] == ["bridge", "portmap", "tuning"]
+
+    told = run_in(
+        container,
+        *("chainfsm", "explain", "--bin-dir", NODE_BIN_DIR, "--plugin", json.dumps(plugin)),
+        mounts={net: "/etc/cni/net.d", **node_bin_dir()},
+    )
+    assert told.returncode == 0, told.stdout + told.stderr
+    assert "NOT READY" not in told.stdout
+
+
+def test_run_once_with_a_plugin_missing_from_the_bin_dir_fails_and_names_it(
+    container: str, tmp_path: Path
+) -> None:
+    """Fail closed: the chain is written all the same (pods must not start without antrea),
+    and the exit code and the error line say which binary is missing; explain says it too."""
+    net = conf_dir(tmp_path, "runnable.10-bridge.conflist", "10-bridge.conflist", IMAGE_UID)
+    mounts = {net: "/etc/cni/net.d", **node_bin_dir()}
+    done = run_in(
+        container,
+        *("chainfsm", "run", "--once", "--timeout", "60", "--log-format", "json"),
+        mounts=mounts,
+        env={"CHAINFSM_BIN_DIR": NODE_BIN_DIR},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    (failed,) = [line for line in not_info(done.stderr) if line.get("dest") == "Failed"]
+    assert failed["trigger"] == "binary_missing"
+    assert f'plugin "antrea" is not in {NODE_BIN_DIR}' in failed["reason"]
+    chained = json.loads((net / "05-antrea.conflist").read_text())
+    assert [p["type"] for p in chained["plugins"]] == ["bridge", "portmap", "antrea"]
+
+    told = run_in(container, "chainfsm", "explain", "--bin-dir", NODE_BIN_DIR, mounts=mounts)
+    assert told.returncode == 1, told.stderr
+    assert f'binaries:     NOT READY: plugin "antrea" is not in {NODE_BIN_DIR}' in told.stdout
 
 
 def test_image_config(image: str) -> None:
@@ -262,6 +343,17 @@ def test_image_holds_no_shell_package_manager_pip_or_docs(rootfs: Path) -> None:
                 found.append(str(Path(parent, name).relative_to(rootfs)))
     assert found == []
     assert not (rootfs / "var").exists()  # no package database, caches or logs
+
+
+def test_the_run_dir_belongs_to_the_image_user(rootfs: Path) -> None:
+    """The ready file and the dump go to /run/chainfsm, unmounted under docker run: the image
+    user must be able to write there, or they fail with only a warning line."""
+    run_dir = (rootfs / "run" / "chainfsm").stat()
+    assert (run_dir.st_uid, run_dir.st_gid, run_dir.st_mode & 0o700) == (
+        IMAGE_UID,
+        IMAGE_UID,
+        0o700,
+    )
 
 
 def test_image_holds_the_locked_versions(container: str) -> None:
@@ -369,23 +461,25 @@ async def until_verified(stderr: asyncio.StreamReader) -> None:
                 return
 
 
+@pytest.mark.parametrize("uid", [IMAGE_UID, 0], ids=["image-user", "root"])
 async def test_the_agent_serves_dumps_and_turns_healthy(
-    image: str, container: str, tmp_path: Path
+    image: str, container: str, tmp_path: Path, uid: int
 ) -> None:
-    """The long-running agent as uid 10001: --listen answers, `chainfsm dump` reaches it from
-    another process, the HEALTHCHECK fails before Verified and passes in it, and SIGTERM
-    stops it with exit 0."""
-    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", "10-azure.conflist", IMAGE_UID)
+    """The long-running agent as uid 10001, and as root as the manifests run it: --listen
+    answers, `chainfsm dump` reaches it from another process (as the same user), the
+    HEALTHCHECK fails before Verified and passes in it, and SIGTERM stops it with exit 0."""
+    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", "10-azure.conflist", uid)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    os.chown(run_dir, IMAGE_UID, IMAGE_UID)
+    os.chown(run_dir, uid, uid)
     mounts = {net: "/etc/cni/net.d", run_dir: "/run/chainfsm"}
+    user = f"{uid}:{uid}"
     check = health_check(image)
-    before = await asyncio.to_thread(run_in, container, *check, mounts=mounts)
+    before = await asyncio.to_thread(run_in, container, *check, mounts=mounts, user=user)
     assert before.returncode == 1, before.stderr
 
     port = free_port()
-    args = ["buildah", "run", "--isolation", "chroot"]
+    args = ["buildah", "run", "--isolation", "chroot", "--user", user]
     for host, inside in mounts.items():
         args += ["-v", f"{host}:{inside}"]
     agent = await asyncio.create_subprocess_exec(
@@ -405,7 +499,7 @@ async def test_the_agent_serves_dumps_and_turns_healthy(
     try:
         assert agent.stderr is not None
         await until_verified(agent.stderr)
-        after = await asyncio.to_thread(run_in, container, *check, mounts=mounts)
+        after = await asyncio.to_thread(run_in, container, *check, mounts=mounts, user=user)
         assert after.returncode == 0, after.stderr
 
         def get(path: str) -> tuple[int, str]:
@@ -418,7 +512,9 @@ async def test_the_agent_serves_dumps_and_turns_healthy(
         _, metrics = await asyncio.to_thread(get, "/metrics")
         assert 'chainfsm_state{state="Verified"} 1.0' in metrics
 
-        dumped = await asyncio.to_thread(run_in, container, "chainfsm", "dump", mounts=mounts)
+        dumped = await asyncio.to_thread(
+            run_in, container, "chainfsm", "dump", mounts=mounts, user=user
+        )
         assert dumped.returncode == 0, dumped.stderr
         assert json.loads(dumped.stdout)["state"] == "Verified"
 

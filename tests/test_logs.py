@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 import pytest
@@ -102,3 +103,53 @@ def test_a_text_line_stays_one_line_whatever_a_name_holds(pipe: tuple[int, TextI
     logs.event("written", file="10-a\n\u2028b.conflist", reason="because\nof this")
     (line,) = os.read(read_fd, 1 << 16).decode().splitlines()
     assert line.endswith(r"written file=10-a\n\u2028b.conflist: because\nof this")
+
+
+@pytest.mark.usefixtures("restore_logger")
+async def test_a_warning_is_never_held_and_goes_out_after_the_lines_held_before_it(
+    pipe: tuple[int, TextIO],
+) -> None:
+    """A loop that never turns again (blocked, or an exit stuck in an fsync) must not keep an
+    error line back: no turn of the loop happens between the log calls and the check."""
+    read_fd, stream = pipe
+    logs.configure("json", stream, defer=True)
+    logs.event("held")
+    assert pending(read_fd) == []
+    logs.event("warned", logging.WARNING)
+    assert pending(read_fd) == ["held", "warned"]
+    logs.event("failed", logging.ERROR)
+    assert pending(read_fd) == ["failed"]
+    await asyncio.sleep(0)  # the flush scheduled for "held" finds nothing left
+    assert pending(read_fd) == []
+
+
+@pytest.mark.usefixtures("restore_logger")
+async def test_held_lines_that_cannot_be_written_are_reported_not_dropped_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A write that fails for another reason than a reader gone (here EBADF: the log's fd is
+    open for reading only) goes to logging's own error report on sys.stderr."""
+    path = tmp_path / "log"
+    path.touch()
+    with os.fdopen(os.open(path, os.O_RDONLY), "w") as stream:
+        logs.configure("json", stream, defer=True)
+        logs.event("lost")
+        await asyncio.sleep(0)  # the flush
+    err = capsys.readouterr().err
+    assert "--- Logging error ---" in err
+    assert "Bad file descriptor" in err
+    assert "'lost'" in err  # the first held line's record names what was lost
+
+
+@pytest.mark.usefixtures("restore_logger")
+async def test_held_lines_with_the_reader_gone_are_dropped_quietly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """EPIPE: the runtime closed the log's read end; there is nobody left to tell."""
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(write_fd, "w") as stream:
+        logs.configure("json", stream, defer=True)
+        logs.event("unread")
+        os.close(read_fd)
+        await asyncio.sleep(0)  # the flush hits EPIPE
+    assert capsys.readouterr().err == ""

@@ -37,11 +37,13 @@ def json_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
 JSON_VALUES = json_values(TEXT)
 #: JSON values a loadable config may hold: text is text (st.text() has no surrogates).
 TEXT_VALUES = json_values(st.text())
+#: Plugin types validation accepts: plain, printable file names (C1 controls, NBSP and format
+#: characters in this range are refused since issue 14).
 PLUGIN_TYPES = st.text(
     alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x2FFF, blacklist_characters="/\x7f"),
     min_size=1,
     max_size=12,
-).filter(lambda t: t not in (".", ".."))
+).filter(lambda t: t not in (".", "..") and t.isprintable())
 
 
 #: Extra keys of a plugin: any text but the keys libcni decodes into its NetConf, in any case
