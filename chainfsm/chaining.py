@@ -71,6 +71,9 @@ def parse_rewrites(text: str) -> tuple[Rewrite, ...] | str:
         return f"--rewrite is not JSON: {err}"
     if not isinstance(doc, list):
         return '--rewrite must be a JSON list of {"type", "key", "from", "to"} objects'
+    if validation.lone_surrogate(doc) is not None:
+        # Refused here, once and loudly, not as an unchainable primary on every look.
+        return "--rewrite holds a lone surrogate escape (such as \\ud800), which is not text"
     found = []
     for index, item in enumerate(doc):
         where = f"--rewrite item {index + 1}"

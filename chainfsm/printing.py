@@ -1,7 +1,8 @@
 """What the commands print: any text, written to stdout as UTF-8 without fail.
 
-A file name that is not UTF-8 reaches us as lone surrogates (``os.fsdecode``), and so does a
-``\\ud800`` escape inside a config; UTF-8 cannot encode either. They are written as the
+A file name that is not UTF-8 reaches us as lone surrogates (``os.fsdecode``), which UTF-8
+cannot encode (configs holding a ``\\ud800`` escape are refused before anything prints their
+strings). They are written as the
 ``\\udcff`` escapes that Python and JSON both read back, so no command crashes on what it
 prints, and ``--json`` output stays valid UTF-8 JSON (the escape sits inside a JSON string).
 """

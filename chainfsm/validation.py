@@ -176,7 +176,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _lone_surrogate(value: Any) -> str | None:
+def lone_surrogate(value: Any) -> str | None:
     """The first string (or key) in ``value`` holding a lone surrogate; iterative."""
     stack: list[Any] = [value]
     while stack:
@@ -255,7 +255,7 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
     if _depth_exceeds(value, MAX_DEPTH):
         return Refusal(file, Rule.TOO_DEEP, f"nests deeper than {MAX_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(text):
-        lone = _lone_surrogate(value)
+        lone = lone_surrogate(value)
         if lone is not None:
             # Go reads such an escape as U+FFFD: names and types would not be what we read.
             return Refusal(

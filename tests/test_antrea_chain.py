@@ -105,6 +105,7 @@ def test_rewrite_can_be_turned_off_or_pointed_elsewhere(tmp_path: Path) -> None:
         ('[{"type":"x","key":"mode","from":1}]', "--rewrite item 1 must be an object with exactly"),
         ('[{"type":"","key":"mode","from":1,"to":2}]', '--rewrite item 1: "type" and "key"'),
         ('[{"type":"x","key":"type","from":"x","to":"y"}]', "--rewrite item 1: a rewrite may not"),
+        ('[{"type":"x","key":"mode","from":"a","to":"\\ud800"}]', "--rewrite holds a lone"),
     ],
 )
 def test_a_bad_rewrite_is_one_line_saying_why(text: str, reason: str) -> None:

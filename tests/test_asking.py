@@ -45,7 +45,20 @@ def test_start_time_names_this_process() -> None:
     mine = processes.start_time(os.getpid())
     assert mine is not None
     assert mine == processes.start_time(os.getpid())
-    assert mine >= (processes.start_time(1) or 0)
+    # A wrong field of /proc/PID/stat would read 0 or a size, not ticks that grow with time.
+    init = processes.start_time(1)
+    assert init is not None
+    assert 0 <= init <= mine
+    assert mine > 0
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        later = processes.start_time(child.pid)
+    finally:
+        child.communicate(b"")
+    assert later is not None
+    assert later >= mine
     assert processes.start_time(2**22 + 1) is None  # above pid_max: no such process
 
 
