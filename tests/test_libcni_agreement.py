@@ -5,7 +5,7 @@ and by containerd's go-cni with libcni built from Debian's source (``libcni.py``
 any case where chainfsm is looser than the runtime (calls a file, a dir or a plugin valid that
 the runtime refuses), where the runtime loads a chain we render differently from the primary
 plus our plugin, or where a command crashes or prints what is not UTF-8 (JSON). Stricter is
-allowed: those are the rules the README's table lists.
+allowed: those are the rules docs/design.md's table lists.
 
 The strategies hold the classes the first campaign found: wrong JSON types in every field libcni
 decodes into its ``NetConf`` (``name``, ``cniVersion``, ``type``, ``capabilities``, ``ipam``,
@@ -431,10 +431,10 @@ def test_chainfsm_is_never_looser_than_libcni_and_its_chains_load_as_rendered(
     assert problems(case, libcni_oracle) == []
 
 
-def readme_rules() -> dict[str, str]:
-    """The README's validation-rules table: each rule id and its "libcni 1.1" cell."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Validation rules\n", 1)[1].split("\n## ", 1)[0]
+def documented_rules() -> dict[str, str]:
+    """docs/design.md's validation-rules table: each rule id and its "libcni 1.1" cell."""
+    design = (Path(__file__).parent.parent / "docs" / "design.md").read_text(encoding="utf-8")
+    section = design.split("\n## Validation rules\n", 1)[1].split("\n## ", 1)[0]
     rows: dict[str, str] = {}
     for line in section.splitlines():
         if line.startswith("| `"):
@@ -444,19 +444,19 @@ def readme_rules() -> dict[str, str]:
     return rows
 
 
-def test_the_readme_rules_table_has_a_row_for_every_rule() -> None:
-    assert sorted(readme_rules()) == sorted(rule.value for rule in Rule)
+def test_the_documented_rules_table_has_a_row_for_every_rule() -> None:
+    assert sorted(documented_rules()) == sorted(rule.value for rule in Rule)
 
 
 @pytest.mark.runtime
-def test_libcni_loads_a_refused_example_only_of_rules_the_readme_marks_stricter(
+def test_libcni_loads_a_refused_example_only_of_rules_the_docs_mark_stricter(
     libcni_oracle: libcni.Oracle,
 ) -> None:
     loads: dict[str, list[bool]] = {}
     for _, name, data, rule in test_validation.BROKEN:
         with conf_dir({os.fsencode(name): data}) as directory:
             loads.setdefault(rule.value, []).append(libcni_oracle.load(directory).ok)
-    marked = {rule for rule, cell in readme_rules().items() if "stricter" in cell}
+    marked = {rule for rule, cell in documented_rules().items() if "stricter" in cell}
     assert {rule for rule, loaded in loads.items() if any(loaded)} == marked & set(loads)
 
 
