@@ -107,9 +107,15 @@ def explain(
     ]
     # Only a valid primary has a chain to compare against (or a reason it cannot be chained).
     plan: planning.Plan | Refusal | None = None
+    expected: Sequence[Mapping[str, Any]] | None = None
     if primary is not None and isinstance(primary_verdict, NetworkList):
         plan = planning.plan(primary, contents.get(primary), plugin, output, rewrites)
-    expected = plan.expected_plugins if isinstance(plan, planning.Plan) else None
+        # A chain that cannot be rendered still says which plugins ours should run.
+        expected = (
+            plan.expected_plugins
+            if isinstance(plan, planning.Plan)
+            else chaining.chained_plugins(primary_verdict, plugin, rewrites)
+        )
     check = verification.verify(names, contents, output, expected)
 
     files: list[FileReport] = []
