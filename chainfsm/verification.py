@@ -15,10 +15,10 @@ from typing import Any
 from chainfsm import discovery, validation
 from chainfsm.validation import NetworkList, Refusal
 
-#: What was read of the files that matter: bytes, a read refusal, or None for a file not there.
 #: What containerd reports (NetworkReady=false, NetworkPluginNotReady) when its load fails.
 NOT_INITIALIZED = "cni plugin not initialized"
 
+#: What was read of the files that matter: bytes, a read refusal, or None for a file not there.
 Contents = Mapping[str, "bytes | Refusal | None"]
 
 
