@@ -15,7 +15,7 @@ from typing import Any
 from harness import HANG_GUARD
 from runtime import require_runtime
 
-from chainfsm import chaining, discovery, logs, validation
+from chainfsm import chaining, discovery, logs, planning
 
 
 def _mount(*args: str) -> None:
@@ -132,10 +132,8 @@ def tapped() -> Iterator[LogTap]:
 def chained(primary: bytes, name: str = "10-azure.conflist") -> bytes:
     """What the agent must write for ``primary`` with the default settings (the core's render,
     itself pinned by the golden tests)."""
-    verdict = validation.validate(name, primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(
-        verdict, chaining.DEFAULT_PLUGIN, "05-antrea.conflist", chaining.DEFAULT_REWRITES
+    plan = planning.plan(
+        name, primary, chaining.DEFAULT_PLUGIN, "05-antrea.conflist", chaining.DEFAULT_REWRITES
     )
-    assert isinstance(rendered, bytes)
-    return rendered
+    assert isinstance(plan, planning.Plan), str(plan)
+    return plan.rendered

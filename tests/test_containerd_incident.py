@@ -18,6 +18,7 @@ import pytest
 from containerd import Containerd, Sampler, require_containerd, sampling
 from harness import running
 
+from chainfsm import verification
 from chainfsm.states import State, Transition, Trigger
 
 pytestmark = pytest.mark.runtime
@@ -124,6 +125,8 @@ async def test_an_empty_output_beside_a_valid_primary_blocks_the_node(
     status = await sampler.until(f"an error naming {OUTPUT}", lambda s: blames(OUTPUT, s))
     assert not status.network_ready
     assert status.conditions["NetworkReady"].reason == "NetworkPluginNotReady"
+    # The runtime's own words, as chainfsm's verification (and explain) quote them.
+    assert verification.NOT_INITIALIZED in status.conditions["NetworkReady"].message
     assert "unexpected end of JSON input" in status.cni_load_status
     # The valid primary right behind it does not help: the first invalid file aborts the load.
     (net_dir / OUTPUT).unlink()

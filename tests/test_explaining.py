@@ -11,18 +11,16 @@ import pytest
 from harness import TESTDATA, primary_bytes
 from plugins import answering, install, plugin_script
 
-from chainfsm import chaining, cli, explaining, validation
+from chainfsm import chaining, cli, explaining, planning
 
 OUTPUT = "05-antrea.conflist"
 PLUGIN = dict(chaining.DEFAULT_PLUGIN)
 
 
 def _chain(primary: bytes = primary_bytes(), name: str = "10-azure.conflist") -> bytes:
-    verdict = validation.validate(name, primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
-    assert isinstance(rendered, bytes)
-    return rendered
+    plan = planning.plan(name, primary, PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
+    assert isinstance(plan, planning.Plan), str(plan)
+    return plan.rendered
 
 
 def _explain(net_dir: Path, *extra: str) -> tuple[int, dict[str, object]]:

@@ -94,7 +94,7 @@ def output_ok(net_dir: Path) -> bool:
         data = (net_dir / OUT).read_bytes()
     except FileNotFoundError:
         return True
-    return not isinstance(validation.validate(OUT, data), validation.Refusal)
+    return validation.valid(OUT, data)
 
 
 def settled(run: Running, model: Model, since: int) -> Callable[[], bool]:

@@ -33,7 +33,7 @@ import test_validation
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from chainfsm import chaining, cli, discovery, explaining, validation
+from chainfsm import chaining, cli, discovery, explaining, planning, validation
 from chainfsm.validation import NetworkList, Rule
 
 OUTPUT = "05-antrea.conflist"
@@ -387,16 +387,12 @@ def problems(case: Case, oracle: libcni.Oracle) -> list[str]:
     if primary is None:
         return found
     primary_bytes = case.files[os.fsencode(primary)]
-    verdict = validation.validate(primary, primary_bytes)
     # As the agent renders by default: with Antrea's azure-vnet rewrite when ours is antrea.
     rewrites = chaining.rewrites_for(plugin, None)
-    rendered = (
-        chaining.render(verdict, plugin, OUTPUT, rewrites)
-        if isinstance(verdict, NetworkList)
-        else None
-    )
-    if not isinstance(rendered, bytes):
+    plan = planning.plan(primary, primary_bytes, plugin, OUTPUT, rewrites)
+    if not isinstance(plan, planning.Plan):
         return found
+    rendered = plan.rendered
     with conf_dir({os.fsencode(primary): primary_bytes}) as alone:
         runtime_primary = oracle.load(alone)
     with conf_dir({OUTPUT.encode(): rendered}) as alone:
