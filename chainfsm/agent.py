@@ -19,7 +19,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tenacity
 
@@ -42,6 +42,9 @@ from chainfsm import (
 from chainfsm.settings import Settings
 from chainfsm.states import State, Trigger
 from chainfsm.validation import Refusal
+
+if TYPE_CHECKING:
+    from chainfsm.status import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ class Agent:
         """Stop after the step in progress (a write in progress is finished, not cut)."""
         self.wakeups.request_stop(exit_code)
 
-    def status(self) -> journal.Status:
+    def status(self) -> Status:
         """What the agent knows now, in one frozen value (for probes, metrics and the dump)."""
         plan = self.plan
         return self.journal.status(

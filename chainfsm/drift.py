@@ -4,7 +4,7 @@ output: pure judgements on two looks, no I/O."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from chainfsm import reading, validation
 from chainfsm.observing import Baseline, Snapshot
@@ -23,9 +23,9 @@ def describe(data: reading.Read) -> str:
     return f"a list running [{', '.join(verdict.plugin_types)}]"
 
 
-@dataclass(frozen=True, slots=True)
-class Drift:
-    """What changed since the baseline, in words. Pure data."""
+class Drift(NamedTuple):
+    """What changed since the baseline, in words (a NamedTuple: cheaper than a dataclass to
+    make at start-up)."""
 
     #: The primary and the runtime's first file, as the reasons say them.
     changes: tuple[str, ...]

@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainfsm import __version__, chaining, logs, printing, processes, reading, validation, writing
-from chainfsm.journal import Status
 from chainfsm.observing import sha256
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.status import Status
 
 
 def _iso(stamp: float) -> str:

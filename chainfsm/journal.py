@@ -1,6 +1,6 @@
 """The agent's state machine and its journal: every transition fired here is logged, kept in a
-bounded history, told to the listeners and counted. ``Status`` is what the outside reads
-(probes, metrics, the dump): one frozen value, taken in one go on the event loop."""
+bounded history, told to the listeners and counted. ``status`` makes what the outside reads
+(probes, metrics, the dump): one frozen ``status.Status``, taken in one go on the event loop."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transitions.extensions.asyncio import AsyncMachine
 
@@ -17,6 +16,9 @@ from chainfsm import logs, states
 from chainfsm.settings import Settings
 from chainfsm.states import State, Transition, Trigger
 from chainfsm.validation import Refusal
+
+if TYPE_CHECKING:
+    from chainfsm.status import Status
 
 
 class _Machine(AsyncMachine):
@@ -27,54 +29,6 @@ class _Machine(AsyncMachine):
     async def callbacks(self, funcs: Iterable[Any], event_data: Any) -> None:  # type: ignore[override]
         if funcs:
             await super().callbacks(funcs, event_data)
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    """What the agent knows at one moment, for the probes, the metrics and the dump."""
-
-    settings: Settings
-    state: State
-    #: When the agent entered ``state`` and when it started (Unix time).
-    state_since: float
-    started: float
-    #: The watch is armed (or, under --once, deferred) and the start-up cleanup is done.
-    ready: bool
-    stopping: bool
-    watch_armed: bool
-    #: The primary as last seen in the conf dir.
-    primary: str | None
-    last_error: str | None
-    attempt: int
-    retries: int
-    failures: int
-    writes: int
-    #: The newest transitions, oldest first, and how many are kept.
-    history: tuple[Transition, ...]
-    history_capacity: int
-    #: The primary the current chain was made from, and its bytes.
-    chained_from: str | None
-    chained_from_data: bytes | None
-    #: Our output as we last wrote or found it verified.
-    verified_output: bytes | None
-    #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
-    binary_problems: tuple[Refusal, ...]
-
-    @property
-    def reason(self) -> str:
-        """The last transition's reason ("starting" before the first): /readyz says it."""
-        return self.history[-1].reason if self.history else "starting"
-
-    @property
-    def situation(self) -> str:
-        """Why the agent is where it is, in one line: the last error, else the last
-        transition's reason (never a guess such as "waiting for the primary")."""
-        if self.last_error is not None:
-            return self.last_error
-        if self.history:
-            return self.history[-1].reason
-        which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
-        return f"no primary config{which} in {self.settings.net_dir} yet"
 
 
 class Journal:
@@ -171,6 +125,10 @@ class Journal:
         binary_problems: tuple[Refusal, ...],
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
+        # Imported on first use: the class costs a millisecond to make, and a --once run
+        # with no endpoints never needs it.
+        from chainfsm.status import Status
+
         return Status(
             settings=self.settings,
             state=self.state,

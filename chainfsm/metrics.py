@@ -16,8 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from chainfsm import __version__, states
-from chainfsm.journal import Status
 from chainfsm.states import State, Transition
+from chainfsm.status import Status
 
 # No *_created series: a timestamp per label set doubles the output and no alert uses it.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]

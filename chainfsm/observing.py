@@ -3,14 +3,13 @@ happens next), and what the agent itself removes there."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from chainfsm import discovery, logs, reading, validation, verification, writing
 from chainfsm.reading import Read
@@ -88,10 +87,10 @@ def _is_real_dir(path: Path) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class Baseline:
+class Baseline(NamedTuple):
     """What the agent verified in the dir: the primary its chain was made from, the file the
-    runtime loaded first, and our output's bytes (None once we withdrew it)."""
+    runtime loaded first, and our output's bytes (None once we withdrew it). A NamedTuple:
+    a dataclass would cost start-up a millisecond to make."""
 
     primary: str
     primary_data: bytes
@@ -288,7 +287,7 @@ class ConfDir:
         if self.settings.keep_on_primary_loss:
             return f"kept {output} (--keep-on-primary-loss)"
         if self.baseline is not None:
-            self.baseline = dataclasses.replace(self.baseline, output_data=None)
+            self.baseline = self.baseline._replace(output_data=None)
         try:
             removed = await writing.remove(self.settings.net_dir, output)
         except writing.WriteError as err:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chainfsm import logs
-from chainfsm.journal import Status
 from chainfsm.metrics import CONTENT_TYPE, Metrics
 from chainfsm.states import State
+from chainfsm.status import Status
 
 #: A client gets this long to send its request line and headers.
 REQUEST_TIMEOUT = 10.0

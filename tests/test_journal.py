@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from chainfsm import journal
 from chainfsm.journal import Journal
 from chainfsm.settings import Settings
 from chainfsm.states import State, Transition, Trigger
+from chainfsm.status import Status
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "time", lambda: float(next(ticks)))
 
 
-def _status(book: Journal, **live: Any) -> journal.Status:
+def _status(book: Journal, **live: Any) -> Status:
     defaults: dict[str, Any] = {
         "ready": True,
         "stopping": False,
