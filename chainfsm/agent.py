@@ -5,10 +5,10 @@ work and fires the one trigger that follows. The inotify task only raises a flag
 of changes costs one rescan. Handlers never sleep on a clock when they can wait for the
 kernel; the only timers are retry backoffs, and every one of them ends early on a change.
 
-The plumbing is elsewhere: what wakes the agent in ``wakeups``, the machine, its history and
-counters and the status the outside reads in ``journal``, the watches in ``watching``, the
-looks and removals in ``observing.ConfDir``, and the pure judgements on what changed in
-``drift``.
+The plumbing is elsewhere: what wakes the agent in ``wakeups``; the machine, its history and
+counters in ``journal`` (and the ``status.Status`` the outside reads); the watches in
+``watching``; looks, writes and removals in ``observing.ConfDir``; the plugin binaries in
+``bindir``; what changed since Verified in ``drift`` (pure); the exit code in ``exits``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from chainfsm import (
     journal,
     logs,
     observing,
-    reading,
     retrying,
     validation,
     verification,
@@ -120,11 +119,6 @@ class Agent:
             return rendered
         expected, applied = chaining.chain(verdict, settings.plugin, settings.rewrites)
         return Plan(snap.primary, data, rendered, tuple(expected), tuple(applied))
-
-    def _output_valid(self, data: reading.Read) -> bool:
-        return isinstance(data, bytes) and not isinstance(
-            validation.validate(self.settings.output, data), Refusal
-        )
 
     # -- the states -----------------------------------------------------------------------
 
@@ -241,7 +235,7 @@ class Agent:
         if (
             found.replaced_by is not None
             and not found.linked
-            and self._output_valid(snap.output_data)
+            and self.confdir.output_valid(snap.output_data)
             and self._note_revert()
         ):
             said = _revert_reason(output, len(self._reverts), window, found.replaced_by)
@@ -326,7 +320,7 @@ class Agent:
             if not await self.wakeups.wait(left):
                 return self.wakeups.ended
             snap = await self.confdir.look()
-            if not self._output_valid(snap.output_data):
+            if not self.confdir.output_valid(snap.output_data):
                 what = drift.describe(snap.output_data)
                 await self._fire(
                     Trigger.CHANGE_DETECTED,

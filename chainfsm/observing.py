@@ -177,6 +177,11 @@ class ConfDir:
         """Our output's bytes as we last wrote or found them verified."""
         return self.baseline.output_data if self.baseline is not None else None
 
+    def output_valid(self, data: reading.Read) -> bool:
+        return isinstance(data, bytes) and not isinstance(
+            validation.validate(self.settings.output, data), Refusal
+        )
+
     async def put(self, data: bytes, primary: str) -> bool:
         """Make our output hold ``data`` (the chain made from ``primary``): written atomically
         unless it holds it already (True when written). Raises WriteError, and the previous
