@@ -1,5 +1,5 @@
 """The conf dir as the agent sees it: one look (the listing and the files that decide what
-happens next), and what the agent itself removes there."""
+happens next), and what the agent itself writes and removes there."""
 
 from __future__ import annotations
 
@@ -114,9 +114,9 @@ class Changes(Protocol):
 
 
 class ConfDir:
-    """Looks at the conf dir, the look one state hands to the next, what the agent verified
-    there, and the removals it makes: its own temp files, an invalid file under its output
-    name, and its chain when no primary stands behind it."""
+    """Looks at the conf dir, the look one state hands to the next, the write of our output
+    and what the agent verified there, and the removals it makes: its own temp files, an
+    invalid file under its output name, and its chain when no primary stands behind it."""
 
     def __init__(
         self,
