@@ -201,7 +201,7 @@ async def test_a_missing_binary_never_withholds_the_chain(tmp_path: Path) -> Non
         written = json.loads((net_dir / OUTPUT).read_bytes())
         assert [p["type"] for p in written["plugins"]] == ["azure-vnet", "antrea"]
         assert run.agent.state is State.Failed
-        assert [p.detail for p in run.agent.binary_problems] == [
+        assert [p.detail for p in run.agent.status().binary_problems] == [
             f'plugin "antrea" is not in {bin_dir}'
         ]
         # Installed, but too old for the list: still not Verified, the chain untouched.
@@ -209,12 +209,12 @@ async def test_a_missing_binary_never_withholds_the_chain(tmp_path: Path) -> Non
         plugin_script(bin_dir, "antrea", answering(["0.1.0", "0.2.0"]))
         await run.until(mentioning("supports cniVersion 0.1.0-0.2.0, not 0.3.0"))
         # The right version: the bin-dir watch wakes the agent, Verified with nothing rewritten.
-        writes = run.agent.writes
+        writes = run.agent.status().writes
         plugin_script(bin_dir, "antrea", answering(SPEC))
         await run.until(Trigger.OUTPUT_VERIFIED)
         assert (net_dir / OUTPUT).read_bytes() == before
-        assert run.agent.writes == writes
-        assert run.agent.binary_problems == ()
+        assert run.agent.status().writes == writes
+        assert run.agent.status().binary_problems == ()
 
 
 async def test_a_binary_removed_while_verified_leaves_verified(tmp_path: Path) -> None:
