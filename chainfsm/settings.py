@@ -41,7 +41,23 @@ BOOLEANS = {
 
 
 def _text(text: str) -> str:
+    # An empty variable is a slip (a ConfigMap key left blank), never a value: as a glob it
+    # would match nothing, and the agent would wait for a primary that never comes.
+    if not text:
+        raise ValueError("is empty")
     return text
+
+
+def _dir(text: str) -> Path:
+    # Path("") is ".": an empty variable must not quietly mean the working directory.
+    return Path(_text(text))
+
+
+def _file(text: str) -> Path:
+    path = _dir(text)
+    if not path.name:
+        raise ValueError(f"{text!r} names a directory, not a file")
+    return path
 
 
 def _output_name(text: str) -> str:
@@ -86,12 +102,12 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    """A finite number above zero, or ValueError saying so."""
+    """A number above zero (``inf`` included, as before: no end), or ValueError saying so."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    if not value > 0:  # false for nan too
         raise ValueError(f"{text!r} is not a number above zero")
     return value
 
@@ -162,7 +178,7 @@ class Settings:
     net_dir: Path = _setting(
         Path("/etc/cni/net.d"),
         doc="The CNI conf dir the runtime reads (containerd's `conf_dir`).",
-        parse=Path,
+        parse=_dir,
         commands=TARGET,
         metavar="DIR",
     )
@@ -210,7 +226,7 @@ class Settings:
         only then and otherwise Failed (`binary_missing`) naming the binary, and `render` and
         `explain` name it too. The chain is written either way, so pods wait for a missing
         plugin instead of starting without it.""",
-        parse=Path,
+        parse=_dir,
         commands=TARGET,
         metavar="DIR",
         shown="no check",
@@ -296,7 +312,7 @@ class Settings:
         doc="""Where SIGUSR1 makes the agent write its state dump, as JSON (atomically; the dir
         is created if missing). The agent's pid goes beside it, in `<dump-file>.pid`, where
         `chainfsm dump` finds it.""",
-        parse=Path,
+        parse=_file,
         commands=("run", "dump"),
         metavar="PATH",
     )
@@ -319,7 +335,7 @@ class Settings:
     ready_file: Path | None = _setting(
         None,
         doc="A file present only while Verified, for exec readiness probes.",
-        parse=Path,
+        parse=_file,
         metavar="PATH",
         shown="none",
     )
