@@ -16,7 +16,7 @@ from chainfsm import binaries, cli
 from chainfsm.states import State, Transition, Trigger
 from chainfsm.validation import Refusal, Rule
 from tests.support.constants import AKS_FIXTURE, AZURE, OUTPUT, PRIMARIES_DIR
-from tests.support.guarded_agent import running
+from tests.support.guarded_agent import SLOW, running
 from tests.support.plugin_checks import chain, refusal
 from tests.support.standin_plugins import SPEC, answering, install, plugin_script
 
@@ -209,10 +209,23 @@ async def test_a_binary_made_executable_after_copying_is_seen(tmp_path: Path) ->
     bin_dir.mkdir()
     (net_dir / AZURE).write_text(json.dumps(chain("1.0.0", "antrea")))
     plugin_script(bin_dir, "antrea", answering(SPEC)).chmod(0o644)
-    async with running(net_dir, output=OUTPUT, bin_dir=bin_dir, plugin={"type": "antrea"}) as run:
+    # Backoffs too long to matter: only the bin dir's IN_ATTRIB event can move the agent on.
+    async with running(
+        net_dir, output=OUTPUT, bin_dir=bin_dir, plugin={"type": "antrea"}, **SLOW
+    ) as run:
         await run.until(mentioning("is not executable"))
+        assert run.agent.state is State.Failed
+        assert [p.detail for p in run.agent.binary_problems] == [
+            f'plugin "antrea": {bin_dir}/antrea is not executable'
+        ]
+        chained, writes = (net_dir / OUTPUT).read_bytes(), run.agent.writes
         (bin_dir / "antrea").chmod(0o755)  # only an IN_ATTRIB event
-        await run.until(Trigger.OUTPUT_VERIFIED)
+        verified = await run.until(Trigger.OUTPUT_VERIFIED)
+        assert verified.dest == State.Verified.value
+        assert run.agent.binary_problems == ()
+        # Seen, not rewritten: the chain written while the binary was unusable stands.
+        assert (net_dir / OUTPUT).read_bytes() == chained
+        assert run.agent.writes == writes
 
 
 async def test_a_cns_primary_chains_with_no_ipam_binary(tmp_path: Path) -> None:
