@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.conf_dir_faults import chained, our_temps
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
-from tests.support.disk_faults import chained, our_temps
 from tests.support.guarded_agent import write_by_rename, write_in_place
 from tests.support.primaries import primary_bytes
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from chainfsm import retrying, validation
 from chainfsm.states import State, Trigger
+from tests.support.conf_dir_faults import chained
 from tests.support.constants import AZURE, OUTPUT
-from tests.support.disk_faults import chained
 from tests.support.guarded_agent import Running, running, write_by_rename, write_in_place
 from tests.support.primaries import primary_bytes
 

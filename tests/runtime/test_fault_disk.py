@@ -16,8 +16,7 @@ import pytest
 
 from chainfsm import retrying
 from chainfsm.states import State, Trigger
-from tests.support.constants import AZURE, OUTPUT
-from tests.support.disk_faults import (
+from tests.support.conf_dir_faults import (
     chained,
     ended,
     fill,
@@ -30,6 +29,7 @@ from tests.support.disk_faults import (
     tmpfs_conf_dir,
     unmount,
 )
+from tests.support.constants import AZURE, OUTPUT
 from tests.support.guarded_agent import running, write_in_place
 from tests.support.primaries import golden, primary_bytes
 

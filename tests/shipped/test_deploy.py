@@ -19,7 +19,7 @@ from tests.support.manifests import KUBERNETES_VERSION, config, one, pod_spec, r
 
 OVERLAYS = sorted(p.parent.name for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
 #: What renders offline: the base and every overlay that fetches nothing (the antrea-aks overlay
-#: pulls Antrea's release manifest; tests/test_antrea_aks.py renders it over a stand-in).
+#: pulls Antrea's release manifest; tests/shipped/test_antrea_aks.py renders it over a stand-in).
 TARGETS = [
     "base",
     *(

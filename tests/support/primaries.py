@@ -1,4 +1,4 @@
-"""The core tests' data: the primaries under testdata/, their names in a conf dir, and goldens.
+"""The primaries under testdata/: their names in a conf dir, their bytes, and their goldens.
 
 A fixture file is named ``<id>.<name in the conf dir>``: ``aks-overlay.10-azure.conflist`` is the
 primary ``10-azure.conflist`` of the AKS overlay shape. Its chained output with the default plugin
@@ -57,7 +57,7 @@ def primary_bytes(fixture: str = AKS_FIXTURE) -> bytes:
 
 def golden(fixture: str = AKS_FIXTURE) -> bytes:
     """The chained bytes the core's golden tests pin for this primary and {"type": "antrea"}."""
-    return (GOLDEN_DIR / (fixture.split(".")[0] + ".conflist")).read_bytes()
+    return golden_path(PRIMARIES_DIR / fixture).read_bytes()
 
 
 def primary(fixture_path: Path) -> NetworkList:

@@ -1,6 +1,6 @@
-"""Fault-injection helpers: tmpfs conf dirs (root), a read-only switch, a tap on the agent's
-log lines so a test can await a line instead of sleeping, and a bare agent whose conf dir
-goes away (it must end with exit 1)."""
+"""Faults of the conf dir, injected: tmpfs conf dirs (root), a read-only switch, a tap on the
+agent's log lines so a test can await a line instead of sleeping, and a bare agent whose conf
+dir goes away (it must end with exit 1)."""
 
 from __future__ import annotations
 
