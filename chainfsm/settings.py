@@ -1,94 +1,488 @@
-"""The agent's settings: one frozen value, built once from flags and environment variables."""
+"""The agent's settings, declared once: one frozen value, built from flags and environment
+variables.
+
+Each field of ``Settings`` carries its own declaration (``Spec``): what it means, how a flag's
+or a variable's text becomes its value, and which commands take it. The flags and their
+``--help``, the ``CHAINFSM_*`` names, the usage errors and docs/settings.md are all made from
+it, so adding a field here adds it everywhere. ``python -m chainfsm.settings`` prints
+docs/settings.md.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining
+from chainfsm import chaining, logs
+
+#: The commands that read a conf dir and the chain made for it.
+TARGET = ("render", "run", "explain")
+RUN = ("run",)
+ENV_PREFIX = "CHAINFSM_"
+#: The values of ``--log-format``.
+LOG_FORMATS = ("json", "text")
+#: A switch's variable: unset or empty is off.
+BOOLEANS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "": False,
+    "0": False,
+    "false": False,
+    "no": False,
+}
+
+
+# How a flag's or a variable's text becomes a value: the value, or ValueError with the reason
+# in words that follow the flag's name ("--timeout: 'soon' is not a number above zero").
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _output_name(text: str) -> str:
+    if "/" in text or text in (".", "..") or not text.endswith(".conflist"):
+        raise ValueError(
+            f"{text!r} must be a plain file name ending in .conflist (the chain is a list)"
+        )
+    return text
+
+
+def _subject_dropped(reason: str, flag: str) -> str:
+    """chaining's reasons name the flag themselves; the usage error names the source."""
+    for prefix in (f"{flag}: ", f"{flag} "):
+        if reason.startswith(prefix):
+            return reason[len(prefix) :]
+    return reason
+
+
+def _plugin(text: str) -> dict[str, Any]:
+    parsed = chaining.parse_plugin(text)
+    if isinstance(parsed, str):
+        raise ValueError(_subject_dropped(parsed, "--plugin"))
+    return parsed
+
+
+def _rewrites(text: str) -> tuple[chaining.Rewrite, ...]:
+    parsed = chaining.parse_rewrites(text)
+    if isinstance(parsed, str):
+        raise ValueError(_subject_dropped(parsed, "--rewrite"))
+    return parsed
+
+
+def positive_int(text: str) -> int:
+    """A whole number above zero, or ValueError saying so."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a whole number above zero")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero, or ValueError saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{text!r} is not a number above zero")
+    return value
+
+
+def _listen(text: str) -> str:
+    split_listen(text)
+    return text
+
+
+def _log_format(text: str) -> str:
+    if text not in LOG_FORMATS:
+        raise ValueError(f"{text!r} is not {' or '.join(LOG_FORMATS)}")
+    return text
+
+
+def boolean(text: str) -> bool:
+    """A switch's variable: 1/0, true/false, yes/no (any case), or ValueError saying so."""
+    value = BOOLEANS.get(text.strip().lower())
+    if value is None:
+        raise ValueError(f"{text!r} is not a boolean (use 1/0, true/false, yes/no)")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Only:
+    """The setting means something only while the switch ``other`` is ``on`` (``why`` not)."""
+
+    other: str
+    on: bool
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A field's declaration: its meaning (Markdown, one paragraph) and its command-line face."""
+
+    doc: str
+    parse: Callable[[str], Any]
+    commands: tuple[str, ...]
+    flag: str | None = None
+    """Default: the field's name as ``--kebab-case``."""
+    metavar: str | None = None
+    shown: str | None = None
+    """The default in words, where its value alone does not say it."""
+    fallback: Callable[[], Any] | None = None
+    """Computes the default at start-up instead of the field's fixed one."""
+    only: Only | None = None
+
+
+def _setting(
+    default: Any = MISSING,
+    *,
+    factory: Callable[[], Any] | Any = MISSING,
+    doc: str,
+    parse: Callable[[str], Any],
+    commands: tuple[str, ...] = RUN,
+    **kw: Any,
+) -> Any:
+    spec = Spec(" ".join(doc.split()), parse, commands, **kw)
+    return field(default=default, default_factory=factory, metadata={"spec": spec})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    net_dir: Path = Path("/etc/cni/net.d")
-    """The CNI conf dir the runtime reads (containerd's ``conf_dir``)."""
+    """What the agent watches, writes and serves. Each field's ``doc`` says what it means,
+    its unit and why its default is what it is; its flag and variable come from its name."""
 
-    output: str = "05-antrea.conflist"
-    """Our file's name in ``net_dir``. It must end in ``.conflist`` and should sort before
-    the primary's name, or the runtime never reads it."""
+    net_dir: Path = _setting(
+        Path("/etc/cni/net.d"),
+        doc="The CNI conf dir the runtime reads (containerd's `conf_dir`).",
+        parse=Path,
+        commands=TARGET,
+        metavar="DIR",
+    )
+    output: str = _setting(
+        "05-antrea.conflist",
+        doc="""Our file's name in the conf dir. It must end in `.conflist` (the chain is a list)
+        and should sort before the primary's name, or the runtime never reads it.""",
+        parse=_output_name,
+        commands=TARGET,
+        metavar="NAME",
+    )
+    plugin: Mapping[str, Any] = _setting(
+        factory=lambda: dict(chaining.DEFAULT_PLUGIN),
+        doc="""The plugin appended to the primary's list: a JSON object with a plain `type`
+        (by default Antrea, in networkPolicyOnly mode).""",
+        parse=_plugin,
+        commands=TARGET,
+        metavar="JSON",
+        shown='`{"type":"antrea"}`',
+    )
+    rewrites: tuple[chaining.Rewrite, ...] | None = _setting(
+        None,
+        doc="""Edits of the primary's plugins in our chained copy (never in the primary's
+        file), as a JSON list of `{"type","key","from","to"}` objects; `[]` for none.""",
+        parse=_rewrites,
+        commands=TARGET,
+        flag="--rewrite",
+        metavar="JSON",
+        shown="""with the antrea plugin, what Antrea's install-cni does on AKS (azure-vnet
+        `mode` `bridge` becomes `transparent`); with any other plugin, none""",
+    )
+    primary: str | None = _setting(
+        None,
+        doc="The primary's exact name or a glob for it, e.g. `*-azure*.conflist`.",
+        parse=_text,
+        commands=TARGET,
+        metavar="NAME",
+        shown="the first config file not ours",
+    )
+    bin_dir: Path | None = _setting(
+        None,
+        doc="""The CNI bin dir (`/opt/cni/bin` on nodes). When set, every plugin `type` of the
+        chain must be an executable there that supports the list's `cniVersion` (asked with
+        `VERSION`, as libcni does; an IPAM `type` is never required): the agent is Verified
+        only then and otherwise Failed (`binary_missing`) naming the binary, and `render` and
+        `explain` name it too. The chain is written either way, so pods wait for a missing
+        plugin instead of starting without it.""",
+        parse=Path,
+        commands=TARGET,
+        metavar="DIR",
+        shown="no check",
+    )
+    once: bool = _setting(
+        False,
+        doc="Exit 0 at the first Verified, 1 at Failed: the init-container mode.",
+        parse=boolean,
+    )
+    timeout: float | None = _setting(
+        None,
+        doc="Seconds after which `--once` gives up, with exit 1.",
+        parse=positive_float,
+        metavar="SECONDS",
+        shown="none (it waits as long as it takes)",
+        only=Only("once", True, "without it the agent runs until it is stopped"),
+    )
+    keep_on_primary_loss: bool = _setting(
+        False,
+        doc="""Keep our output when the primary disappears. Off: a chain with no primary
+        behind it would make the runtime report a network that AKS says is not ready.""",
+        parse=boolean,
+    )
+    cleanup_on_exit: bool = _setting(
+        False,
+        doc="Remove our output when the agent stops (SIGTERM). Off: removing it makes the node"
+        " NotReady.",
+        parse=boolean,
+        only=Only("once", False, "the chain an init container leaves stays for the node"),
+    )
+    retry_attempts: int = _setting(
+        30,
+        doc="""Validations of an invalid primary before Failed. The budget ends at this count
+        or at `--retry-seconds`, whichever comes first.""",
+        parse=positive_int,
+        metavar="N",
+    )
+    retry_seconds: float = _setting(
+        120.0,
+        doc="Seconds of validating an invalid primary before Failed.",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
+    backoff_initial: float = _setting(
+        0.05,
+        doc="""First retry delay in seconds; it doubles up to `--backoff-max`, with full
+        jitter. A change in the conf dir cuts any delay short.""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
+    backoff_max: float = _setting(
+        5.0,
+        doc="""Longest retry delay in seconds, also the wait between retries out of Failed.
+        Below `--backoff-initial`, it is raised to it.""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
+    revert_limit: int = _setting(
+        5,
+        doc="""Replacements of our output by another writer within `--revert-window` before
+        the agent says so and backs off instead of fighting it.""",
+        parse=positive_int,
+        metavar="N",
+        only=Only("once", False, "it exits at Verified, before any replacement is counted"),
+    )
+    revert_window: float = _setting(
+        60.0,
+        doc="""Seconds over which those replacements are counted, and how long the back-off
+        lasts.""",
+        parse=positive_float,
+        metavar="SECONDS",
+        only=Only("once", False, "it exits at Verified, before any replacement is counted"),
+    )
+    history: int = _setting(
+        100,
+        doc="""How many transitions the agent remembers for the state dump (a ring: the oldest
+        go).""",
+        parse=positive_int,
+        metavar="N",
+    )
+    dump_file: Path = _setting(
+        Path("/run/chainfsm/dump.json"),
+        doc="""Where SIGUSR1 makes the agent write its state dump, as JSON (atomically; the dir
+        is created if missing). The agent's pid goes beside it, in `<dump-file>.pid`, where
+        `chainfsm dump` finds it.""",
+        parse=Path,
+        commands=("run", "dump"),
+        metavar="PATH",
+    )
+    listen: str | None = _setting(
+        None,
+        doc="`HOST:PORT` (`[v6]:PORT` for IPv6) for /healthz, /readyz and /metrics.",
+        parse=_listen,
+        metavar="HOST:PORT",
+        shown="no port",
+    )
+    metrics_listen: str | None = _setting(
+        None,
+        doc="""`HOST:PORT` for /metrics alone, for a cluster's Prometheus to scrape (the pod's
+        IP, from the downward API). The probes stay on `--listen`, so a flood on this address
+        cannot fail them.""",
+        parse=_listen,
+        metavar="HOST:PORT",
+        shown="no port",
+    )
+    ready_file: Path | None = _setting(
+        None,
+        doc="A file present only while Verified, for exec readiness probes.",
+        parse=Path,
+        metavar="PATH",
+        shown="none",
+    )
+    log_format: str = _setting(
+        "json",
+        doc="`json` (one object per line) or `text`.",
+        parse=_log_format,
+        metavar="{json,text}",
+        shown="`json`, or `text` when stderr is a terminal",
+        fallback=logs.default_format,
+    )
 
-    plugin: Mapping[str, Any] = field(default_factory=lambda: dict(chaining.DEFAULT_PLUGIN))
-    """The plugin appended to the primary's list (Antrea in networkPolicyOnly mode by default)."""
 
-    rewrites: tuple[chaining.Rewrite, ...] | None = None
-    """Edits of the primary's plugins in our chained copy; ``()`` for none. None: what Antrea's
-    install-cni does on AKS when the plugin is antrea (azure-vnet ``"mode": "bridge"`` becomes
-    ``"transparent"``), nothing for any other plugin."""
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One field of ``Settings`` as the command line, the environment and the docs see it."""
 
-    primary: str | None = None
-    """An exact name or glob for the primary; by default the first config file not ours."""
+    name: str
+    flag: str
+    env: str
+    default: Any
+    spec: Spec
 
-    bin_dir: Path | None = None
-    """Where the plugin binaries are (``/opt/cni/bin`` on nodes). When set, the agent is
-    Verified only while every plugin ``type`` of the chain is there and supports the list's
-    ``cniVersion``; the chain is written either way (fail closed). Off by default."""
+    @property
+    def dest(self) -> str:
+        """The attribute of parsed arguments that holds it (the flag's name)."""
+        return self.flag[2:].replace("-", "_")
 
-    once: bool = False
-    """Exit after the first Verified (0) or Failed (1): the init-container mode."""
+    @property
+    def switch(self) -> bool:
+        return self.spec.parse is boolean
 
-    timeout: float | None = None
-    """Seconds after which ``--once`` gives up (exit 1); None waits as long as it takes."""
+    def shown_default(self) -> str:
+        """The default as the docs and ``--help`` say it (Markdown)."""
+        if self.spec.shown is not None:
+            return " ".join(self.spec.shown.split())
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return f"`{self.default}`" if isinstance(self.default, Path | str) else str(self.default)
 
-    keep_on_primary_loss: bool = False
-    """Keep our output when the primary disappears. Off: a chain with no primary behind it
-    would make the runtime report a network that AKS says is not ready."""
+    def meaning(self) -> str:
+        """What it means, and the mode it needs (Markdown)."""
+        only = self.spec.only
+        if only is None:
+            return self.spec.doc
+        other = by_name(only.other).flag
+        said = f"Only with `{other}`" if only.on else f"Not with `{other}`"
+        return f"{self.spec.doc} {said}: {only.why}."
 
-    cleanup_on_exit: bool = False
-    """Remove our output on SIGTERM. Off: removing it makes the node NotReady."""
 
-    retry_attempts: int = 30
-    """Validations of an invalid primary before Failed. The budget ends at this count or at
-    ``retry_seconds``, whichever comes first."""
+def _declared() -> tuple[Setting, ...]:
+    found = []
+    for each in fields(Settings):
+        spec = each.metadata.get("spec")
+        if not isinstance(spec, Spec):
+            raise TypeError(f"Settings.{each.name} has no Spec: declare it with _setting()")
+        flag = spec.flag or "--" + each.name.replace("_", "-")
+        default = each.default if each.default_factory is MISSING else each.default_factory()
+        env = ENV_PREFIX + flag[2:].replace("-", "_").upper()
+        found.append(Setting(each.name, flag, env, default, spec))
+    return tuple(found)
 
-    retry_seconds: float = 120.0
-    """Seconds of validating an invalid primary before Failed."""
 
-    backoff_initial: float = 0.05
-    """First retry delay in seconds; it doubles up to ``backoff_max``, with full jitter.
-    A change in the conf dir cuts any delay short."""
+#: Every setting, in the order of the fields.
+SETTINGS = _declared()
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
-    backoff_max: float = 5.0
-    """Longest retry delay in seconds, also the cap between retries out of Failed."""
 
-    revert_limit: int = 5
-    """How many times another writer may replace our output within ``revert_window`` before we
-    say so and back off instead of fighting it."""
+def by_name(name: str) -> Setting:
+    return _BY_NAME[name]
 
-    revert_window: float = 60.0
-    """Seconds over which reverts of our output are counted."""
 
-    history: int = 100
-    """How many transitions the agent remembers for the state dump (a ring: the oldest go)."""
+def taken_by(command: str) -> tuple[Setting, ...]:
+    """The settings ``command`` takes, in declaration order."""
+    return tuple(setting for setting in SETTINGS if command in setting.spec.commands)
 
-    dump_file: Path = Path("/run/chainfsm/dump.json")
-    """Where SIGUSR1 writes the state dump (atomically; the dir is created if missing). The
-    agent's pid goes beside it, in ``<dump_file>.pid``, for ``chainfsm dump``."""
 
-    listen: str | None = None
-    """``HOST:PORT`` for /healthz, /readyz and /metrics; None (the default) opens no port."""
+class SettingError(ValueError):
+    """A refused setting, in one line: the flag or variable it came from, and why."""
 
-    metrics_listen: str | None = None
-    """``HOST:PORT`` for /metrics alone, for a cluster's Prometheus to scrape (the pod's IP,
-    from the downward API); None (the default) opens no such port. The probes stay on
-    ``listen``, so a flood on this address cannot fail them."""
 
-    ready_file: Path | None = None
-    """A file present only while Verified, for exec readiness probes; None: no file."""
+def resolve(command: str, flags: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The values of the settings ``command`` takes, by field name: the flag's text (in
+    ``flags`` by field name; None or absent when not given, True for a given switch), else
+    the ``CHAINFSM_*`` variable's, else the default. SettingError for a value that does not
+    parse, or for a setting given in a mode where it means nothing. Pure."""
+    values: dict[str, Any] = {}
+    given: dict[str, str] = {}  # field name: the flag or variable that set it
+    for setting in taken_by(command):
+        flag = flags.get(setting.name)
+        if flag is not None:
+            source, text = setting.flag, flag
+        elif setting.env in environ:
+            source, text = setting.env, environ[setting.env]
+        else:
+            fallback = setting.spec.fallback
+            values[setting.name] = setting.default if fallback is None else fallback()
+            continue
+        if text is True:  # a switch's flag
+            values[setting.name] = True
+        else:
+            try:
+                values[setting.name] = setting.spec.parse(text)
+            except ValueError as err:
+                raise SettingError(f"{source}: {err}") from None
+        if values[setting.name] is not False:
+            given[setting.name] = source
+    for name, source in given.items():
+        only = by_name(name).spec.only
+        if only is None or only.other not in values or values[only.other] is only.on:
+            continue
+        other = by_name(only.other)
+        if only.on:
+            raise SettingError(f"{source}: needs {other.flag} or {other.env}=1 ({only.why})")
+        said = given.get(only.other, other.flag)
+        raise SettingError(f"{source}: means nothing with {said} ({only.why})")
+    if "backoff_max" in values:
+        values["backoff_max"] = max(values["backoff_max"], values["backoff_initial"])
+    return values
 
-    log_format: str = "json"
-    """``json`` (one object per line) or ``text``."""
+
+def help_text(setting: Setting) -> str:
+    """The flag's ``--help`` line: its meaning, its variable and its default, as plain text."""
+    plain = f"{setting.meaning()} (env {setting.env}; default: {setting.shown_default()})"
+    return plain.replace("`", "").replace("%", "%%")  # argparse formats help with %
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown() -> str:
+    """docs/settings.md: every setting, its flag, variable, default, commands and meaning."""
+    rows = [
+        f"| `{s.flag}` | `{s.env}` | {_cell(s.shown_default())} |"
+        f" {', '.join(s.spec.commands)} | {_cell(s.meaning())} |"
+        for s in SETTINGS
+    ]
+    return "\n".join(
+        [
+            "# Settings",
+            "",
+            "<!-- Generated from chainfsm/settings.py by `python -m chainfsm.settings >"
+            " docs/settings.md`; edit the declaration there, not this file. -->",
+            "",
+            "Every setting is a flag and a `CHAINFSM_*` environment variable (the container"
+            " convention); a flag wins over its variable, and a variable over the default."
+            " Switches take no value as flags; as variables they take `1`/`0`, `true`/`false`"
+            " or `yes`/`no`. `chainfsm COMMAND --help` lists the settings of each command.",
+            "",
+            "A bad value, or a setting given in a mode where it means nothing, is a usage"
+            " error: one line naming the flag or the variable and why, and exit 2, e.g."
+            " `chainfsm run: --timeout: needs --once or CHAINFSM_ONCE=1 (without it the agent"
+            " runs until it is stopped)`.",
+            "",
+            "| flag | env | default | commands | meaning |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -99,3 +493,7 @@ def split_listen(text: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -147,7 +147,8 @@ async def test_usage_errors_exit_2_with_one_line_saying_why(
     async with asyncio.timeout(HANG_GUARD):
         _, err = await proc.communicate()
     assert proc.returncode == 2
-    assert "error: " in err.decode().splitlines()[-1]
+    (line,) = err.decode().splitlines()
+    assert line.startswith(f"chainfsm {args[0]}: ")
 
 
 async def test_sidecar_stops_on_sigterm_with_exit_0_and_keeps_the_chain(net_dir: Path) -> None:

@@ -5,7 +5,7 @@ and by containerd's go-cni with libcni built from Debian's source (support/libcn
 It fails on any case where chainfsm is looser than the runtime (calls a file, a dir or a plugin
 valid that the runtime refuses), where the runtime loads a chain we render differently from the
 primary plus our plugin, or where a command crashes or prints what is not UTF-8 (JSON). Stricter is
-allowed: those are the rules the README's table lists.
+allowed: those are the rules docs/design.md's table lists.
 
 The strategies hold the classes the first campaign found: wrong JSON types in every field libcni
 decodes into its ``NetConf`` (``name``, ``cniVersion``, ``type``, ``capabilities``, ``ipam``,
@@ -33,8 +33,8 @@ from chainfsm import chaining, cli, discovery, explaining, validation
 from chainfsm.validation import NetworkList
 from tests.support import libcni_loader
 from tests.support.constants import OUTPUT
+from tests.support.docs_tables import documented_rules
 from tests.support.go_json_text import Obj, render
-from tests.support.readme_tables import readme_rules
 from tests.unit import test_validation
 
 #: The number of generated cases, and the seed. Run on chainfsm before these rules existed,
@@ -416,12 +416,12 @@ def test_chainfsm_is_never_looser_than_libcni_and_its_chains_load_as_rendered(
     assert problems(case, libcni_oracle) == []
 
 
-def test_libcni_loads_a_refused_example_only_of_rules_the_readme_marks_stricter(
+def test_libcni_loads_a_refused_example_only_of_rules_the_docs_mark_stricter(
     libcni_oracle: libcni_loader.Oracle,
 ) -> None:
     loads: dict[str, list[bool]] = {}
     for _, name, data, rule in test_validation.BROKEN:
         with conf_dir({os.fsencode(name): data}) as directory:
             loads.setdefault(rule.value, []).append(libcni_oracle.load(directory).ok)
-    marked = {rule for rule, cell in readme_rules().items() if "stricter" in cell}
+    marked = {rule for rule, cell in documented_rules().items() if "stricter" in cell}
     assert {rule for rule, loaded in loads.items() if any(loaded)} == marked & set(loads)

@@ -279,12 +279,12 @@ def test_helm_s_dont_load_kernel_modules_carries_over(tmp_path: Path) -> None:
     assert {"name": "SKIP_LOADING_KERNEL_MODULES", "value": "1"} in init["env"]
 
 
-def test_the_readme_s_aks_section_says_what_antrea_and_the_component_do(
+def test_the_deploy_doc_s_aks_section_says_what_antrea_and_the_component_do(
     rendered: list[Doc],
 ) -> None:
-    readme = (DEPLOY.parent / "README.md").read_text()
-    start = readme.index("## Deploy on AKS with Antrea\n")
-    section = readme[start : readme.index("\n## ", start + 1)]
+    deploy_doc = (DEPLOY.parent / "docs" / "deploy.md").read_text()
+    start = deploy_doc.index("\n## Deploy on AKS with Antrea\n")
+    section = deploy_doc[start : deploy_doc.index("\n## ", start + 1)]
     step = FACTS["containers"]["install-cni"]
     said = [
         # Antrea's chaining step, as its manifest has it: a long-running container, three jobs.

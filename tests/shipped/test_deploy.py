@@ -1,6 +1,6 @@
 """The Kubernetes manifests under deploy/: every kustomize overlay renders offline
 (`kubectl kustomize`, no server), every rendered object validates strictly against the
-Kubernetes schemas bundled by kubernetes-validate, and the DaemonSet is what README.md
+Kubernetes schemas bundled by kubernetes-validate, and the DaemonSet is what docs/deploy.md
 promises: one long-running agent container and no init container to hold it back, configured
 by settings the agent's own parser accepts."""
 
@@ -73,7 +73,7 @@ def test_the_agent_accepts_the_settings(target: str, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_daemonset_is_one_agent_and_no_init_container(target: str) -> None:
     """No `run --once` init container: it would hold the agent, and so its /metrics and
-    probes, back through exactly the state the alerts exist for (README "deploy/base")."""
+    probes, back through exactly the state the alerts exist for (docs/deploy.md, "deploy/base")."""
     docs = render_deploy(target)
     spec = pod_spec(docs)
     env = config(docs)

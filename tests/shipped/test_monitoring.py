@@ -45,9 +45,10 @@ def test_every_alert_names_the_node_and_carries_its_runbook(alert: Doc) -> None:
     if name != "ChainfsmMetricsAbsent":  # no target at all: there is no node to name
         assert "{{ $labels.node }}" in notes["summary"]
         assert "{{ $labels.node }}" in notes["runbook"]
-    assert f'Runbook: README.md, "Runbook", {name}.' in " ".join(notes["description"].split())
-    readme = (ROOT / "README.md").read_text()
-    runbook = readme[readme.index("\n## Runbook") :]
+    # The description points at the alert's own section of the runbook, by its anchor.
+    assert f"Runbook: docs/operations.md#{name.lower()}." in " ".join(notes["description"].split())
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    runbook = operations[operations.index("\n## Runbook\n") :]
     assert f"\n### {name}\n" in runbook
     # The commands select the agent's pod as the PodMonitor does, and its container by name.
     for line in notes["runbook"].splitlines():
@@ -168,7 +169,8 @@ def test_the_podmonitor_scrapes_what_the_daemonset_serves(
 def test_the_metrics_port_can_be_turned_off_with_one_patch(
     target: str, patch: str, daemonset: str, tmp_path: Path
 ) -> None:
-    """What README "Metrics on the node's address" tells an operator to put in an overlay."""
+    """What docs/operations.md, "Metrics on the node's address", tells an operator to put in an
+    overlay."""
     if target == "base":
         kustomization: Doc = {"resources": [os.path.relpath(DEPLOY / "base", tmp_path)]}
     else:
@@ -176,9 +178,9 @@ def test_the_metrics_port_can_be_turned_off_with_one_patch(
         kustomization = {"resources": ["antrea-aks.yml"], "components": ["components/antrea-aks"]}
     kustomization["patches"] = [{"path": patch}]
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    readme = (ROOT / "README.md").read_text()
-    shown = re.search(rf"# {re.escape(patch)}\n(.*?)```", readme, re.DOTALL)
-    assert shown is not None, f"README shows {patch}"
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    shown = re.search(rf"# {re.escape(patch)}\n(.*?)```", operations, re.DOTALL)
+    assert shown is not None, f"docs/operations.md shows {patch}"
     (tmp_path / patch).write_text(shown.group(1))
     kubectl = manifests.kubectl()
     done = subprocess.run(
