@@ -36,7 +36,7 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm import chaining, demo, discovery, reading, validation
+from chainfsm import demo, discovery, planning, reading
 
 PRIMARY = "10-azure.conflist"
 OUTPUT = "05-antrea.conflist"
@@ -64,11 +64,9 @@ def primary_bytes(tag: str) -> bytes:
 
 def chained(primary: bytes) -> bytes:
     """The exact bytes the agent must write for ``primary`` (the package's own pure core)."""
-    verdict = validation.validate(PRIMARY, primary)
-    assert not isinstance(verdict, validation.Refusal), verdict
-    data = chaining.render(verdict, PLUGIN, OUTPUT)
-    assert isinstance(data, bytes), data
-    return data
+    plan = planning.plan(PRIMARY, primary, PLUGIN, OUTPUT)
+    assert isinstance(plan, planning.Plan), plan
+    return plan.rendered
 
 
 def write_by_rename(net_dir: Path, data: bytes) -> float:

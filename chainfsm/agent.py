@@ -17,7 +17,6 @@ import logging
 import stat
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,10 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from chainfsm import (
     binaries,
-    chaining,
     discovery,
     logs,
     observing,
+    planning,
     reading,
     retrying,
     states,
@@ -38,6 +37,7 @@ from chainfsm import (
     watching,
     writing,
 )
+from chainfsm.planning import Plan
 from chainfsm.settings import Settings
 from chainfsm.states import State, Transition, Trigger
 from chainfsm.validation import Refusal
@@ -61,25 +61,11 @@ class _Machine(AsyncMachine):
             await super().callbacks(funcs, event_data)
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What Validating found and Writing writes: the chain for one primary's content."""
-
-    primary: str
-    primary_data: bytes
-    rendered: bytes
-    expected_plugins: tuple[dict[str, Any], ...]
-    #: The --rewrite edits applied to the primary's plugins in the chain, described.
-    rewritten: tuple[str, ...] = ()
-
-
 def _describe(data: reading.Read) -> str:
     """A few words on what a file holds, for naming another writer's content."""
     if data is None:
         return "nothing (removed)"
-    if isinstance(data, Refusal):
-        return data.detail
-    verdict = validation.validate("x.conflist", data)
+    verdict = validation.verdict("x.conflist", data)
     if isinstance(verdict, Refusal):
         return verdict.detail
     return f"a list running [{', '.join(verdict.plugin_types)}]"
@@ -315,20 +301,8 @@ class Agent:
 
     def _plan(self, snap: observing.Snapshot) -> Plan | Refusal:
         assert snap.primary is not None
-        data = snap.primary_data
-        if data is None:
-            return Refusal(snap.primary, validation.Rule.UNREADABLE, "vanished while read")
-        if isinstance(data, Refusal):
-            return data
-        verdict = validation.validate(snap.primary, data)
-        if isinstance(verdict, Refusal):
-            return verdict
-        settings = self.settings
-        rendered = chaining.render(verdict, settings.plugin, settings.output, settings.rewrites)
-        if isinstance(rendered, Refusal):
-            return rendered
-        expected, applied = chaining.chain(verdict, settings.plugin, settings.rewrites)
-        return Plan(snap.primary, data, rendered, tuple(expected), tuple(applied))
+        s = self.settings
+        return planning.plan(snap.primary, snap.primary_data, s.plugin, s.output, s.rewrites)
 
     # -- the states' work -----------------------------------------------------------------
 
@@ -438,8 +412,7 @@ class Agent:
         present = discovery.primary_candidates(snap.names, self.settings.output)
         valid = []
         for name in present:
-            data = await reading.read(self.settings.net_dir, name)
-            if isinstance(data, bytes) and not isinstance(validation.validate(name, data), Refusal):
+            if validation.valid(name, await reading.read(self.settings.net_dir, name)):
                 valid.append(name)
         if not valid:
             return None
@@ -642,9 +615,7 @@ class Agent:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
 
     def _output_valid(self, data: reading.Read) -> bool:
-        return isinstance(data, bytes) and not isinstance(
-            validation.validate(self.settings.output, data), Refusal
-        )
+        return validation.valid(self.settings.output, data)
 
     def _note_revert(self) -> bool:
         """Count a change of our output by someone else; True when it is a pattern."""

@@ -12,7 +12,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, overload
 
-from chainfsm import __version__, chaining, discovery, logs, printing, reading, settings, validation
+from chainfsm import (
+    __version__,
+    discovery,
+    logs,
+    planning,
+    printing,
+    reading,
+    settings,
+    validation,
+)
 from chainfsm.settings import Settings
 
 _N = TypeVar("_N")
@@ -195,22 +204,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def _validate(files: Sequence[Path]) -> int:
     failed = False
     for path in files:
-        data = reading.read_sync(path.parent, path.name)
-        if data is None:
-            verdict: validation.Verdict = validation.Refusal(
-                path.name, validation.Rule.UNREADABLE, "does not exist"
-            )
-        elif isinstance(data, validation.Refusal):
-            verdict = data
-        else:
-            verdict = validation.validate(path.name, data)
+        verdict = validation.verdict(path.name, reading.read_sync(path.parent, path.name))
         shown = validation.printable(str(path))
         if isinstance(verdict, validation.Refusal):
             failed = True
             printing.out(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]\n")
         else:
-            kinds = validation.printable(", ".join(verdict.plugin_types))
-            printing.out(f"{shown}: valid: network {verdict.name!r}, plugins [{kinds}]\n")
+            printing.out(f"{shown}: valid: {verdict.summary}\n")
     return 1 if failed else 0
 
 
@@ -227,26 +227,16 @@ def _render(args: argparse.Namespace) -> int:
         print(f"chainfsm: no primary config{which} in {net_dir}", file=sys.stderr)
         return 1
     data = reading.read_sync(net_dir, primary)
-    verdict: validation.Verdict | None = data if isinstance(data, validation.Refusal) else None
-    if data is None:
-        verdict = validation.Refusal(primary, validation.Rule.UNREADABLE, "vanished")
-    elif verdict is None:
-        assert isinstance(data, bytes)
-        verdict = validation.validate(primary, data)
-    rendered = (
-        verdict
-        if isinstance(verdict, validation.Refusal)
-        else chaining.render(verdict, args.plugin, args.output, args.rewrite)
-    )
-    if isinstance(rendered, validation.Refusal):
-        print(f"chainfsm: no valid primary: {rendered}", file=sys.stderr)
+    plan = planning.plan(primary, data, args.plugin, args.output, args.rewrite)
+    if isinstance(plan, validation.Refusal):
+        print(f"chainfsm: no valid primary: {plan}", file=sys.stderr)
         return 1
-    sys.stdout.buffer.write(rendered)
+    sys.stdout.buffer.write(plan.rendered)
     if args.bin_dir is None:
         return 0
     from chainfsm import binaries
 
-    problems = binaries.check_chain_now(args.bin_dir, primary, json.loads(rendered))
+    problems = binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered))
     for problem in problems:
         print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
     return 1 if problems else 0

@@ -50,8 +50,8 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
     if name is None:
         return {"file": None, "sha256": None, "valid": None, "verdict": "no such file"}
     if data is None:
-        return {"file": name, "sha256": None, "valid": None, "verdict": "absent"}
-    verdict = data if isinstance(data, validation.Refusal) else validation.validate(name, data)
+        return {"file": name, "sha256": None, "valid": None, "verdict": validation.ABSENT}
+    verdict = validation.verdict(name, data)
     if isinstance(verdict, validation.Refusal):
         return {
             "file": name,
@@ -60,12 +60,11 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
             "verdict": verdict.detail,
             "rule": str(verdict.rule),
         }
-    plugins = ", ".join(verdict.plugin_types)
     return {
         "file": name,
         "sha256": sha256(data),
         "valid": True,
-        "verdict": f"valid: network {verdict.name!r}, plugins [{plugins}]",
+        "verdict": f"valid: {verdict.summary}",
     }
 
 

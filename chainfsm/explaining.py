@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chainfsm import binaries, chaining, discovery, reading, validation, verification
+from chainfsm import binaries, chaining, discovery, planning, reading, validation, verification
 from chainfsm.validation import NetworkList, Refusal
 from chainfsm.verification import Effect
 
@@ -76,18 +76,6 @@ def leftover_kind(name: str, output: str) -> str:
     return "not a config file (not .conf, .conflist or .json)"
 
 
-def _verdict(name: str, data: reading.Read) -> NetworkList | Refusal:
-    if data is None:
-        return Refusal(name, validation.Rule.UNREADABLE, "vanished while read")
-    if isinstance(data, Refusal):
-        return data
-    return validation.validate(name, data)
-
-
-def _sentence(refusal: Refusal) -> str:
-    return f"{refusal.file} {refusal.detail}"
-
-
 def explain(
     net_dir: str,
     names: Iterable[str],
@@ -108,7 +96,7 @@ def explain(
     """
     names = list(names)
     order = discovery.runtime_order(names)
-    verdicts = {name: _verdict(name, contents.get(name)) for name in order}
+    verdicts = {name: validation.verdict(name, contents.get(name)) for name in order}
     primary = discovery.find_primary(names, output, pattern)
     primary_verdict = verdicts.get(primary) if primary else None
     # A --primary that matches nothing while valid configs are there: a typo, as the agent says.
@@ -117,15 +105,18 @@ def explain(
         for name in discovery.primary_candidates(names, output)
         if pattern is not None and primary is None and isinstance(verdicts[name], NetworkList)
     ]
-    rendered: bytes | Refusal | None = None
-    expected: list[dict[str, Any]] | None = None
-    if isinstance(primary_verdict, NetworkList):
-        rendered = chaining.render(primary_verdict, plugin, output, rewrites)
-        expected = chaining.chained_plugins(primary_verdict, plugin, rewrites)
-    loaded: dict[str, bytes | Refusal] = {
-        name: data for name, data in contents.items() if data is not None
-    }
-    check = verification.verify(names, loaded, output, expected)
+    # Only a valid primary has a chain to compare against (or a reason it cannot be chained).
+    plan: planning.Plan | Refusal | None = None
+    expected: Sequence[Mapping[str, Any]] | None = None
+    if primary is not None and isinstance(primary_verdict, NetworkList):
+        plan = planning.plan(primary, contents.get(primary), plugin, output, rewrites)
+        # A chain that cannot be rendered still says which plugins ours should run.
+        expected = (
+            plan.expected_plugins
+            if isinstance(plan, planning.Plan)
+            else chaining.chained_plugins(primary_verdict, plugin, rewrites)
+        )
+    check = verification.verify(names, contents, output, expected)
 
     files: list[FileReport] = []
     for index, name in enumerate(order):
@@ -136,8 +127,7 @@ def explain(
         if isinstance(verdict, Refusal):
             valid, rule, detail = False, str(verdict.rule), verdict.detail
         else:
-            plugins = ", ".join(verdict.plugin_types)
-            valid, rule, detail = True, None, f"network {verdict.name!r}, plugins [{plugins}]"
+            valid, rule, detail = True, None, verdict.summary
         runtime = "loads first" if index == 0 else "not reached"
         files.append(FileReport(name, index + 1, runtime, valid, rule, detail, roles))
     leftovers: list[str] = []
@@ -146,13 +136,13 @@ def explain(
         leftovers.append(f"{name}: {kind}")
         files.append(FileReport(name, None, "ignored", None, None, kind, ("leftover",)))
 
-    status, status_detail = _output_status(check, output, names, contents, rendered)
+    status, status_detail = _output_status(check, output, names, contents, plan)
     first_verdict = verdicts.get(check.first) if check.first else None
     missing: tuple[str, ...] = ()
     ipam: tuple[str, ...] = ()
     checked: tuple[str, Mapping[str, Any]] | None = None
-    if isinstance(rendered, bytes) and primary is not None:
-        checked = (primary, json.loads(rendered))
+    if isinstance(plan, planning.Plan):
+        checked = (plan.primary, json.loads(plan.rendered))
     elif isinstance(first_verdict, NetworkList):
         checked = (first_verdict.file, first_verdict.document)
     if binary_check is not None and checked is not None:
@@ -186,7 +176,7 @@ def _output_status(
     output: str,
     names: list[str],
     contents: Mapping[str, reading.Read],
-    rendered: bytes | Refusal | None,
+    plan: planning.Plan | Refusal | None,
 ) -> tuple[str, str]:
     if output not in names:
         return "absent", f"{output} is not in the conf dir"
@@ -196,10 +186,10 @@ def _output_status(
         return "shadowed", check.detail
     if check.effect is Effect.INVALID:
         return "invalid", check.detail
-    if not isinstance(rendered, bytes):
-        why = rendered.detail if isinstance(rendered, Refusal) else "there is no valid primary"
+    if not isinstance(plan, planning.Plan):
+        why = plan.detail if isinstance(plan, Refusal) else "there is no valid primary"
         return "unchecked", f"{output} is present; it cannot be compared because {why}"
-    if contents.get(output) == rendered:
+    if contents.get(output) == plan.rendered:
         return "current", f"{output} is exactly what chainfsm renders from the primary now"
     return "stale", f"{output} differs from what chainfsm renders from the primary now"
 
@@ -214,15 +204,8 @@ def _final(
     unmatched: list[str],
 ) -> str:
     """The one-line verdict, in the runtime's terms."""
-    if check.first is None:
-        return (
-            "the runtime will report: cni plugin not initialized, because the conf dir holds"
-            " no config file"
-        )
-    if check.first_refusal is not None:
-        return "the runtime will report: cni plugin not initialized, because " + _sentence(
-            check.first_refusal
-        )
+    if not check.runtime_ready:
+        return f"the runtime will report: {check.runtime_report()}"
     if missing:
         return (
             f"the runtime loads {check.first}, but {'; '.join(missing)}: pods on this node"
@@ -242,7 +225,7 @@ def _final(
         )
     if isinstance(primary_verdict, Refusal):
         return (
-            f"the runtime loads {check.first}, but the primary {_sentence(primary_verdict)}:"
+            f"the runtime loads {check.first}, but the primary {primary_verdict.sentence}:"
             " chainfsm waits for it to become valid"
         )
     if status == "current" and check.effective:

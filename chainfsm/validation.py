@@ -82,6 +82,11 @@ class Refusal:
     def __str__(self) -> str:
         return f"{printable(self.file)}: {self.detail}"
 
+    @property
+    def sentence(self) -> str:
+        """The refusal as a sentence ("10-azure.conflist is empty (0 bytes)"), for prose."""
+        return f"{self.file} {self.detail}"
+
 
 def printable(name: str) -> str:
     """A file name fit for a one-line message: control characters (a newline in a name) are
@@ -110,8 +115,17 @@ class NetworkList:
     def plugin_types(self) -> tuple[str, ...]:
         return tuple(str(p["type"]) for p in self.plugins)
 
+    @property
+    def summary(self) -> str:
+        """The list in a few words, as ``validate``, ``explain`` and the dump say it."""
+        return f"network {self.name!r}, plugins [{', '.join(self.plugin_types)}]"
+
 
 Verdict = NetworkList | Refusal
+
+#: The one wording for a file that is not there when it is read (never there, or gone between
+#: the listing and the read).
+ABSENT = "does not exist"
 
 
 def _reject_constant(token: str) -> Any:
@@ -474,3 +488,22 @@ def validate(file: str, data: bytes) -> Verdict:
     if ext == ".conflist":
         return _validate_list(file, doc)
     return _validate_single(file, doc)
+
+
+def verdict(file: str, data: bytes | Refusal | None) -> Verdict:
+    """The verdict on what one read of ``file`` gave: its bytes validated, the read's own
+    refusal, or (None: the file is not there) the one refusal that says so. Pure.
+
+    Every caller that reads a file and judges it goes through here, so a missing file is said
+    one way everywhere: the agent's log lines, ``validate``, ``render``, ``explain``.
+    """
+    if data is None:
+        return Refusal(file, Rule.UNREADABLE, ABSENT)
+    if isinstance(data, Refusal):
+        return data
+    return validate(file, data)
+
+
+def valid(file: str, data: bytes | Refusal | None) -> bool:
+    """Whether the runtime would load what one read of ``file`` gave. Pure."""
+    return isinstance(verdict(file, data), NetworkList)

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainfsm import discovery, validation
-from chainfsm.validation import NetworkList, Refusal, Rule
+from chainfsm.validation import NetworkList, Refusal
 
-Contents = Mapping[str, "bytes | Refusal"]
+#: What containerd reports (NetworkReady=false, NetworkPluginNotReady) when its load fails.
+NOT_INITIALIZED = "cni plugin not initialized"
+
+#: What was read of the files that matter: bytes, a read refusal, or None for a file not there.
+Contents = Mapping[str, "bytes | Refusal | None"]
 
 
 class Effect(enum.StrEnum):
@@ -50,22 +54,18 @@ class Verification:
         return self.first is not None and self.first_refusal is None
 
     def runtime_report(self) -> str:
-        """The runtime's verdict in its own terms."""
+        """The runtime's verdict in its own terms: the one place that says it (``explain``
+        quotes it)."""
         if self.first is None:
-            return "cni plugin not initialized, because the conf dir holds no config file"
+            return f"{NOT_INITIALIZED}, because the conf dir holds no config file"
         if self.first_refusal is not None:
-            return f"cni plugin not initialized, because {self.first_refusal}"
+            return f"{NOT_INITIALIZED}, because {self.first_refusal.sentence}"
         return f"network ready, loading {self.first}"
 
 
 def load(name: str, contents: Contents) -> NetworkList | Refusal:
-    """The verdict on one file from the contents the caller read."""
-    data = contents.get(name)
-    if data is None:
-        return Refusal(name, Rule.UNREADABLE, "was not read")
-    if isinstance(data, Refusal):
-        return data
-    return validation.validate(name, data)
+    """The verdict on one file from the contents the caller read (not read: not there)."""
+    return validation.verdict(name, contents.get(name))
 
 
 def verify(

@@ -217,3 +217,19 @@ def test_dump_command_without_an_agent_says_so_in_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"chainfsm: no dump: cannot read {dump_file}.pid (No such file")
     assert err.count("\n") == 1
+
+
+def test_the_dump_s_verdict_on_a_file_says_absence_as_validate_does() -> None:
+    assert dumping.verdict_fields("05-antrea.conflist", None) == {
+        "file": "05-antrea.conflist",
+        "sha256": None,
+        "valid": None,
+        "verdict": "does not exist",
+    }
+    assert dumping.verdict_fields(None, None)["verdict"] == "no such file"
+    empty = dumping.verdict_fields("05-antrea.conflist", b"")
+    assert (empty["valid"], empty["verdict"], empty["rule"]) == (
+        False,
+        "is empty (0 bytes)",
+        "empty",
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import chaining, cli, explaining, validation
+from chainfsm import chaining, cli, explaining, planning
 from tests.support.constants import OUTPUT, TESTDATA
 from tests.support.primaries import primary_bytes
 from tests.support.standin_plugins import answering, install, plugin_script
@@ -18,11 +18,9 @@ PLUGIN = dict(chaining.DEFAULT_PLUGIN)
 
 
 def _chain(primary: bytes = primary_bytes(), name: str = "10-azure.conflist") -> bytes:
-    verdict = validation.validate(name, primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
-    assert isinstance(rendered, bytes)
-    return rendered
+    plan = planning.plan(name, primary, PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
+    assert isinstance(plan, planning.Plan), str(plan)
+    return plan.rendered
 
 
 def _explain(net_dir: Path, *extra: str) -> tuple[int, dict[str, object]]:

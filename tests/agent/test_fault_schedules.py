@@ -95,7 +95,7 @@ def output_ok(net_dir: Path) -> bool:
         data = (net_dir / OUTPUT).read_bytes()
     except FileNotFoundError:
         return True
-    return not isinstance(validation.validate(OUTPUT, data), validation.Refusal)
+    return validation.valid(OUTPUT, data)
 
 
 def settled(run: Running, model: Model, since: int) -> Callable[[], bool]:

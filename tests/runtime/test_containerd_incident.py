@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from chainfsm import verification
 from chainfsm.states import State, Transition, Trigger
 from tests.support import cri_client
 from tests.support.constants import AZURE, OUTPUT, PRIMARIES_DIR, RUNNABLE_FIXTURE
@@ -120,6 +121,8 @@ async def test_an_empty_output_beside_a_valid_primary_blocks_the_node(
     status = await sampler.until(f"an error naming {OUTPUT}", lambda s: blames(OUTPUT, s))
     assert not status.network_ready
     assert status.conditions["NetworkReady"].reason == "NetworkPluginNotReady"
+    # The runtime's own words, as chainfsm's verification (and explain) quote them.
+    assert verification.NOT_INITIALIZED in status.conditions["NetworkReady"].message
     assert "unexpected end of JSON input" in status.cni_load_status
     # The valid primary right behind it does not help: the first invalid file aborts the load.
     (net_dir / OUTPUT).unlink()

@@ -29,7 +29,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from chainfsm import chaining, cli, discovery, explaining, validation
+from chainfsm import chaining, cli, discovery, explaining, planning, validation
 from chainfsm.validation import NetworkList
 from tests.support import libcni_loader
 from tests.support.constants import OUTPUT
@@ -373,16 +373,12 @@ def problems(case: Case, oracle: libcni_loader.Oracle) -> list[str]:
     if primary is None:
         return found
     primary_bytes = case.files[os.fsencode(primary)]
-    verdict = validation.validate(primary, primary_bytes)
     # As the agent renders by default: with Antrea's azure-vnet rewrite when ours is antrea.
     rewrites = chaining.rewrites_for(plugin, None)
-    rendered = (
-        chaining.render(verdict, plugin, OUTPUT, rewrites)
-        if isinstance(verdict, NetworkList)
-        else None
-    )
-    if not isinstance(rendered, bytes):
+    plan = planning.plan(primary, primary_bytes, plugin, OUTPUT, rewrites)
+    if not isinstance(plan, planning.Plan):
         return found
+    rendered = plan.rendered
     with conf_dir({os.fsencode(primary): primary_bytes}) as alone:
         runtime_primary = oracle.load(alone)
     with conf_dir({OUTPUT.encode(): rendered}) as alone:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining, discovery, logs, validation
+from chainfsm import chaining, discovery, logs, planning
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings
 from chainfsm.states import Trigger
@@ -135,11 +135,9 @@ def tapped() -> Iterator[LogTap]:
 def chained(primary: bytes, name: str = AZURE) -> bytes:
     """What the agent must write for ``primary`` with the default settings (the core's render,
     itself pinned by the golden tests)."""
-    verdict = validation.validate(name, primary)
-    assert isinstance(verdict, validation.NetworkList)
-    rendered = chaining.render(verdict, chaining.DEFAULT_PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
-    assert isinstance(rendered, bytes)
-    return rendered
+    plan = planning.plan(name, primary, chaining.DEFAULT_PLUGIN, OUTPUT, chaining.DEFAULT_REWRITES)
+    assert isinstance(plan, planning.Plan), str(plan)
+    return plan.rendered
 
 
 async def start(net_dir: Path) -> tuple[Agent, asyncio.Task[int]]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining, validation
+from chainfsm import chaining, planning, validation
 from chainfsm.validation import NetworkList
 from tests.support.constants import AKS_FIXTURE, GOLDEN_DIR, OUTPUT, PRIMARIES_DIR
 
@@ -67,10 +67,16 @@ def primary(fixture_path: Path) -> NetworkList:
     return verdict
 
 
+def plan(fixture_path: Path, plugin: Mapping[str, Any] = chaining.DEFAULT_PLUGIN) -> planning.Plan:
+    """The agent's plan for the fixture with ``plugin`` (and the default rewrites)."""
+    found = planning.plan(conf_name(fixture_path), fixture_path.read_bytes(), plugin, OUTPUT)
+    assert isinstance(found, planning.Plan), str(found)
+    return found
+
+
 def render(fixture_path: Path, plugin: Mapping[str, Any] = chaining.DEFAULT_PLUGIN) -> bytes:
-    rendered = chaining.render(primary(fixture_path), plugin, OUTPUT)
-    assert isinstance(rendered, bytes), str(rendered)
-    return rendered
+    """What the agent writes for the fixture with ``plugin`` (and the default rewrites)."""
+    return plan(fixture_path, plugin).rendered
 
 
 def golden_path(fixture_path: Path, plugin: Mapping[str, Any] = chaining.DEFAULT_PLUGIN) -> Path:

@@ -9,13 +9,19 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chainfsm import chaining, discovery, validation
+from chainfsm import chaining, discovery, planning, validation
 from chainfsm.validation import NetworkList, Refusal
 from tests.support.constants import OUTPUT
 
 CONFIG_NAMES = st.sampled_from(["10-net.conflist", "10-net.conf", "10-net.json", ".conflist"])
 #: Names as the file system gives them: any bytes but "/" and NUL, decoded like os.scandir does.
 FS_NAMES = st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b)
+
+#: What a read can say instead of bytes (reading.py), as (rule, detail).
+READ_REFUSALS = [
+    (validation.Rule.NOT_REGULAR, "is a directory"),
+    (validation.Rule.UNREADABLE, "cannot be read: Permission denied"),
+]
 
 #: Text, sometimes with lone surrogates (which JSON can hold as "\\ud800" escapes).
 TEXT = st.text() | st.text(alphabet=st.sampled_from(["\ud800", "\udcff", "a", "\u00e9", "\n"]))
@@ -158,6 +164,38 @@ def test_render_is_deterministic_and_idempotent_on_its_own_output(
     ours = validation.validate(OUTPUT, first)
     assert isinstance(ours, NetworkList)
     assert chaining.render(ours, plugin, OUTPUT) == first
+
+
+@given(CONFIG_NAMES, st.none() | st.binary(max_size=200) | st.sampled_from(READ_REFUSALS))
+def test_the_verdict_on_any_read_is_validation_s_or_a_refusal_naming_the_file(
+    name: str, read: bytes | tuple[validation.Rule, str] | None
+) -> None:
+    data = Refusal(name, *read) if isinstance(read, tuple) else read
+    verdict = validation.verdict(name, data)
+    if isinstance(data, bytes):
+        assert verdict == validation.validate(name, data)
+    elif isinstance(data, Refusal):
+        assert verdict is data
+    else:
+        assert verdict == Refusal(name, validation.Rule.UNREADABLE, validation.ABSENT)
+    _assert_one_line_naming(verdict, name)
+    assert validation.valid(name, data) is isinstance(verdict, NetworkList)
+
+
+@given(primaries(), plugins())
+def test_the_plan_is_deterministic_and_its_bytes_validate_as_a_list_ending_with_ours(
+    primary_file: tuple[str, bytes], plugin: dict[str, Any]
+) -> None:
+    name, data = primary_file
+    plan = planning.plan(name, data, plugin, OUTPUT)
+    assert plan == planning.plan(name, data, plugin, OUTPUT)
+    assert isinstance(plan, planning.Plan), str(plan)  # every generated primary has a name
+    assert (plan.primary, plan.primary_data) == (name, data)
+    ours = validation.validate(OUTPUT, plan.rendered)
+    assert isinstance(ours, NetworkList), str(ours)
+    assert ours.plugins[-1] == plugin
+    assert ours.plugin_types.count(plugin["type"]) == 1
+    assert list(ours.plugins) == list(plan.expected_plugins)
 
 
 @given(JSON_VALUES)

@@ -254,6 +254,29 @@ def test_a_file_cut_after_a_complete_value_says_it_is_truncated() -> None:
     assert "truncated" in refusal.detail
 
 
+def test_the_verdict_on_a_file_not_there_is_one_refusal_naming_it() -> None:
+    refusal = validation.verdict("10-azure.conflist", None)
+    assert refusal == Refusal("10-azure.conflist", Rule.UNREADABLE, validation.ABSENT)
+    assert str(refusal) == "10-azure.conflist: does not exist"
+    assert not validation.valid("10-azure.conflist", None)
+
+
+def test_the_verdict_on_a_read_refusal_is_that_refusal() -> None:
+    refusal = Refusal(LIST, Rule.NOT_REGULAR, "is a directory")
+    assert validation.verdict(LIST, refusal) is refusal
+    assert not validation.valid(LIST, refusal)
+
+
+def test_the_verdict_on_bytes_is_validation_s_and_a_valid_list_is_summarised() -> None:
+    data = _list(plugins=[{"type": "a"}, {"type": "b"}])
+    verdict = validation.verdict(LIST, data)
+    assert verdict == validation.validate(LIST, data)
+    assert isinstance(verdict, NetworkList)
+    assert verdict.summary == "network 'n', plugins [a, b]"
+    assert validation.valid(LIST, data)
+    assert not validation.valid(LIST, b"")
+
+
 def test_an_empty_file_says_it_is_empty_with_zero_bytes() -> None:
     assert str(validation.validate("05-antrea.conflist", b"")) == (
         "05-antrea.conflist: is empty (0 bytes)"

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from chainfsm import chaining, verification
+from chainfsm import verification
 from chainfsm.validation import Refusal, Rule
 from chainfsm.verification import Effect
 from tests.support import primaries
 from tests.support.constants import OUTPUT
 
-OUTPUT = OUTPUT
 AZURE = primaries.fixture("aks-overlay")
 AZURE_BYTES = AZURE.read_bytes()
 CHAIN = primaries.render(AZURE)
-EXPECTED = chaining.chained_plugins(primaries.primary(AZURE), chaining.DEFAULT_PLUGIN)
+EXPECTED = primaries.plan(AZURE).expected_plugins
 
 
 def _verify(
@@ -78,7 +77,7 @@ def test_an_invalid_config_sorting_before_ours_blocks_the_runtime_rather_than_sh
     assert result.effect is Effect.BLOCKED
     assert not result.runtime_ready
     assert result.runtime_report() == (
-        "cni plugin not initialized, because 00-cilium.conflist: is empty (0 bytes)"
+        "cni plugin not initialized, because 00-cilium.conflist is empty (0 bytes)"
     )
 
 
@@ -102,7 +101,7 @@ def test_the_incident_empty_output_before_a_valid_azure_conflist_is_invalid() ->
     assert result.first == OUTPUT
     assert not result.runtime_ready
     assert result.runtime_report() == (
-        "cni plugin not initialized, because 05-antrea.conflist: is empty (0 bytes)"
+        "cni plugin not initialized, because 05-antrea.conflist is empty (0 bytes)"
     )
 
 
