@@ -1,7 +1,7 @@
 """The state dump: on SIGUSR1, one JSON document of what the agent knows, in a file and a log line.
 
 The signal handler only sets an event; the ``chainfsm-dump`` task takes the snapshot and
-writes it. A snapshot of the agent's fields is taken in one go on the event loop (so it is
+writes it. The agent's status is one frozen value taken on the event loop (so it is
 consistent), the file reads and the write happen after, and a burst of signals collapses
 into one more dump: the machine is never waited on, and it never waits on a dump.
 """
@@ -14,14 +14,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainfsm import __version__, chaining, logs, printing, processes, reading, validation, writing
-from chainfsm.agent import Agent, sha256
+from chainfsm.observing import sha256
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.status import Status
 
 
 def _iso(stamp: float) -> str:
@@ -68,49 +71,49 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
     }
 
 
-def agent_fields(agent: Agent, now: float) -> dict[str, Any]:
-    """What the agent knows, copied in one go (no await inside, so it is one moment). Pure."""
-    history = agent.history
+def agent_fields(status: Status, now: float) -> dict[str, Any]:
+    """What the agent knows, from its status at one moment, as JSON values. Pure."""
+    history = status.history
     return {
         "version": __version__,
         "pid": os.getpid(),
         "time": _iso(now),
-        "uptime_seconds": round(now - agent.started, 3),
-        "state": agent.state.value,
-        "state_since": _iso(agent.state_since),
-        "seconds_in_state": round(now - agent.state_since, 3),
-        "watch_armed": agent.watch_armed,
-        "last_error": agent.last_error,
+        "uptime_seconds": round(now - status.started, 3),
+        "state": status.state.value,
+        "state_since": _iso(status.state_since),
+        "seconds_in_state": round(now - status.state_since, 3),
+        "watch_armed": status.watch_armed,
+        "last_error": status.last_error,
         "counters": {
-            "attempt": agent.attempt,
-            "retries": agent.retries,
-            "failures": agent.failures,
-            "writes": agent.writes,
+            "attempt": status.attempt,
+            "retries": status.retries,
+            "failures": status.failures,
+            "writes": status.writes,
         },
         "chained_from": (
-            {"file": agent.plan.primary, "sha256": sha256(agent.plan.primary_data)}
-            if agent.plan
+            {"file": status.chained_from, "sha256": sha256(status.chained_from_data)}
+            if status.chained_from is not None
             else None
         ),
-        "verified_output_sha256": sha256(agent.verified_output),
+        "verified_output_sha256": sha256(status.verified_output),
         # Fail closed: the chain may be written while its binaries are not there yet.
         "binaries": {
-            "bin_dir": _plain(agent.settings.bin_dir),
-            "missing": [p.detail for p in agent.binary_problems],
+            "bin_dir": _plain(status.settings.bin_dir),
+            "missing": [p.detail for p in status.binary_problems],
         },
         "history": {
-            "capacity": history.maxlen,
+            "capacity": status.history_capacity,
             "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
         },
-        "settings": settings_fields(agent.settings),
+        "settings": settings_fields(status.settings),
     }
 
 
-async def snapshot(agent: Agent) -> dict[str, Any]:
-    """The whole dump: the agent's fields, then the primary and our output as they are now."""
-    doc = agent_fields(agent, time.time())
-    settings = agent.settings
-    primary = agent.primary
+async def snapshot(status: Status) -> dict[str, Any]:
+    """The whole dump: the agent's status, then the primary and our output as they are now."""
+    doc = agent_fields(status, time.time())
+    settings = status.settings
+    primary = status.primary
     primary_data = await reading.read(settings.net_dir, primary) if primary else None
     output_data = await reading.read(settings.net_dir, settings.output)
     doc["primary"] = verdict_fields(primary, primary_data)
@@ -131,8 +134,8 @@ def pid_file(dump_file: Path) -> Path:
 class Dumper:
     """Writes a dump each time ``request`` is called (from a signal handler: no work there)."""
 
-    def __init__(self, agent: Agent, path: Path) -> None:
-        self.agent = agent
+    def __init__(self, status: Callable[[], Status], path: Path) -> None:
+        self.status = status
         self.path = path
         self.dumps = 0
         self._wanted = asyncio.Event()
@@ -142,7 +145,7 @@ class Dumper:
 
     async def dump_once(self) -> None:
         """Take and write one snapshot; a failure is logged, never raised into the agent."""
-        doc = await snapshot(self.agent)
+        doc = await snapshot(self.status())
         self.dumps += 1
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)

@@ -1,8 +1,9 @@
 """Prometheus metrics of the agent, in the client library's own registry and text format.
 
-Imported only with ``--listen``. Counts that only grow are kept by the agent already (writes,
-retries) and read at scrape time; what the agent does not keep (transitions by edge, failures
-by reason, the time of the last Verified) is counted here from its transition listener.
+Imported only with ``--listen``. Counts that only grow are kept by the agent's journal already
+(writes, retries) and read from its status at scrape time; what the agent does not keep
+(transitions by edge, failures by reason, the time of the last Verified) is counted here from
+its transition listener.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from chainfsm import __version__, states
-from chainfsm.agent import Agent
 from chainfsm.states import State, Transition
+from chainfsm.status import Status
 
 # No *_created series: a timestamp per label set doubles the output and no alert uses it.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -31,56 +32,56 @@ FAILURE_REASONS = tuple(
 
 
 class _AgentCollector(Collector):
-    """What the agent keeps itself, read when Prometheus scrapes."""
+    """What the agent keeps itself, read from its status when Prometheus scrapes."""
 
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    def __init__(self, status: Callable[[], Status]) -> None:
+        self.status = status
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
-        agent = self.agent
+        status = self.status()
         state = GaugeMetricFamily(
             "chainfsm_state", "1 for the state the agent is in, 0 for the others", labels=["state"]
         )
         for each in State:
-            state.add_metric([each.value], 1.0 if agent.state is each else 0.0)
+            state.add_metric([each.value], 1.0 if status.state is each else 0.0)
         yield state
         yield GaugeMetricFamily(
             "chainfsm_state_since_timestamp_seconds",
             "When the agent entered its current state (Unix time)",
-            value=agent.state_since,
+            value=status.state_since,
         )
         yield CounterMetricFamily(
-            "chainfsm_writes", "Chained configs written (atomically)", value=agent.writes
+            "chainfsm_writes", "Chained configs written (atomically)", value=status.writes
         )
         yield CounterMetricFamily(
             "chainfsm_retries",
             "Validations of a primary config that was not ready yet",
-            value=agent.retries,
+            value=status.retries,
         )
         yield GaugeMetricFamily(
             "chainfsm_consecutive_failures",
             "Entries into Failed since the last Verified",
-            value=agent.failures,
+            value=status.failures,
         )
         yield GaugeMetricFamily(
             "chainfsm_chain_binaries_missing",
             "Plugin binaries of the chain missing from --bin-dir or not speaking its cniVersion"
             " at the last check (0: all present, or no --bin-dir); above 0 the chain is written"
             " but pods on the node cannot start",
-            value=len(agent.binary_problems),
+            value=len(status.binary_problems),
         )
         yield GaugeMetricFamily(
             "chainfsm_watch_armed",
             "1 while the inotify watch on the conf dir is armed",
-            value=1.0 if agent.watch_armed else 0.0,
+            value=1.0 if status.watch_armed else 0.0,
         )
         yield GaugeMetricFamily(
             "chainfsm_start_timestamp_seconds",
             "When the agent started (Unix time)",
-            value=agent.started,
+            value=status.started,
         )
         info = InfoMetricFamily("chainfsm_build", "The agent's version and output file")
-        info.add_metric([], {"version": __version__, "output": agent.settings.output})
+        info.add_metric([], {"version": __version__, "output": status.settings.output})
         yield info
 
 
@@ -103,11 +104,11 @@ class _RefusalCollector(Collector):
 
 
 class Metrics:
-    """The agent's metrics; ``observe`` goes in ``agent.listeners``."""
+    """The agent's metrics; ``observe`` goes in ``agent.journal.listeners``."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, status: Callable[[], Status]) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_AgentCollector(agent))
+        self.registry.register(_AgentCollector(status))
         self._refusals = _RefusalCollector()
         self.registry.register(self._refusals)
         self.transitions = Counter(
@@ -129,7 +130,7 @@ class Metrics:
             "When the agent last entered Verified (Unix time; 0: never)",
             registry=self.registry,
         )
-        for record in agent.history:
+        for record in status().history:
             self.observe(record)
 
     def count_refusals(self, listener: str, count: Callable[[], int]) -> None:

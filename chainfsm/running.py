@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from chainfsm import dumping, logs, readiness
+from chainfsm import dumping, exits, logs, readiness
 from chainfsm.agent import Agent
 from chainfsm.settings import Settings, split_listen
 
@@ -38,7 +38,7 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 @asynccontextmanager
 async def dumping_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[dumping.Dumper]:
     """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
-    dumper = dumping.Dumper(agent, settings.dump_file)
+    dumper = dumping.Dumper(agent.status, settings.dump_file)
     task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
     task.add_done_callback(_report_crash)
     loop = asyncio.get_running_loop()
@@ -74,14 +74,14 @@ async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[serv
         )
         if address is not None
     ]
-    counted = metrics.Metrics(agent)
-    agent.listeners.append(counted.observe)
+    counted = metrics.Metrics(agent.status)
+    agent.journal.listeners.append(counted.observe)
     cap = serving.fd_budget_cap(len(wanted))
     async with contextlib.AsyncExitStack() as stack:
         servers: list[serving.Server] = []
         for name, address, paths in wanted:
             host, port = split_listen(address)
-            server = serving.Server(agent, counted, host, port, paths, cap)
+            server = serving.Server(agent.status, counted, host, port, paths, cap)
             try:
                 await server.start()
             except OSError as err:
@@ -110,14 +110,13 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
     ready_file = readiness.ReadyFile(settings.ready_file) if settings.ready_file else None
     if ready_file is not None:
         ready_file.withdraw()  # one left by an earlier run says nothing about this one
-        agent.listeners.append(ready_file.observe)
+        agent.journal.listeners.append(ready_file.observe)
     try:
         async with dumping_on_sigusr1(agent, settings), endpoints(agent, settings):
             return await _run(agent, settings)
     except CannotListen as err:
         # Loud and fatal, like a missing conf dir: the kubelet restarts the container.
-        logs.event("exit", logging.ERROR, reason=str(err))
-        return 1
+        return exits.fail(str(err))
     finally:
         if ready_file is not None:
             ready_file.withdraw()
@@ -133,9 +132,9 @@ async def _run(agent: Agent, settings: Settings) -> int:
                 logging.ERROR,
                 state=agent.state.value,
                 reason=f"not Verified after {settings.timeout:g} s (still {agent.state.value}:"
-                f" {agent.situation()})",
+                f" {agent.status().situation})",
             )
-            agent.request_stop(exit_code=1)
+            agent.request_stop(exit_code=exits.FAILED)
 
         timer = asyncio.get_running_loop().call_later(settings.timeout, give_up)
     try:

@@ -15,13 +15,14 @@ import logging
 import resource
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from chainfsm import logs
-from chainfsm.agent import Agent
 from chainfsm.metrics import CONTENT_TYPE, Metrics
 from chainfsm.states import State
+from chainfsm.status import Status
 
 #: A client gets this long to send its request line and headers.
 REQUEST_TIMEOUT = 10.0
@@ -62,23 +63,18 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
 
 
-def _last_reason(agent: Agent) -> str:
-    return agent.history[-1].reason if agent.history else "starting"
-
-
-def healthz(agent: Agent) -> Response:
+def healthz(status: Status) -> Response:
     """200 while the loop answers (it does, to run this) and the watch is armed."""
-    if agent.ready.is_set() and agent.watch_armed and not agent.stopping:
+    if status.ready and status.watch_armed and not status.stopping:
         return Response(200, b"ok: event loop alive, watch armed\n")
-    why = "stopping" if agent.stopping else "watch not armed"
+    why = "stopping" if status.stopping else "watch not armed"
     return Response(503, f"not healthy: {why}\n".encode())
 
 
-def readyz(agent: Agent) -> Response:
-    """200 only in Verified; the body names the state and why it is so."""
-    state = agent.state
-    body = f"{state.value}: {_last_reason(agent)}\n".encode()
-    return Response(200 if state is State.Verified else 503, body)
+def readyz(status: Status) -> Response:
+    """200 only in Verified; the body names the state and the last transition's reason."""
+    body = f"{status.state.value}: {status.reason}\n".encode()
+    return Response(200 if status.state is State.Verified else 503, body)
 
 
 def connection_cap(soft_limit: int, open_now: int, listeners: int) -> int:
@@ -105,7 +101,8 @@ def fd_budget_cap(listeners: int) -> int:
 
 
 class Server:
-    """One listening socket serving ``paths`` of one agent; ``start`` binds, ``close`` unbinds.
+    """One listening socket serving ``paths`` of one agent's ``status``; ``start`` binds,
+    ``close`` unbinds.
 
     It accepts connections itself rather than through ``asyncio.start_server``: at most ``cap``
     are served at once, the excess is accepted and closed at once with a 503 (a flood costs a
@@ -116,14 +113,14 @@ class Server:
 
     def __init__(
         self,
-        agent: Agent,
+        status: Callable[[], Status],
         metrics: Metrics,
         host: str,
         port: int,
         paths: frozenset[str] = ALL_PATHS,
         cap: int = MAX_CONNECTIONS,
     ) -> None:
-        self.agent = agent
+        self.status = status
         self.metrics = metrics
         self.host = host
         self.port = port
@@ -246,9 +243,9 @@ class Server:
         if route not in self.paths:
             return Response(404, f"not found: try {' or '.join(sorted(self.paths))}\n".encode())
         if route == "/healthz":
-            return healthz(self.agent)
+            return healthz(self.status())
         if route == "/readyz":
-            return readyz(self.agent)
+            return readyz(self.status())
         if route == "/metrics":
             return Response(200, self.metrics.render(), CONTENT_TYPE)
         raise AssertionError(f"unrouted path {route}")

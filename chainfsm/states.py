@@ -38,7 +38,7 @@ class Trigger(enum.StrEnum):
     WATCH_LOST = "watch_lost"
 
 
-#: The guard on leaving Failed: the agent's ``watching`` property (false under ``--once``).
+#: The guard on leaving Failed: the journal's ``watching`` property (false under ``--once``).
 WATCHING = "watching"
 
 #: Where the agent looks at the dir and can find the primary gone.

@@ -187,6 +187,67 @@ class MountWatch:
         self.close()
 
 
+class Watches:
+    """The agent's watches: inotify on the conf dir and on --bin-dir, and the mount watch,
+    reporting into ``on_change`` and ``on_lost``. ``arm`` puts them on an exit stack."""
+
+    def __init__(
+        self,
+        net_dir: Path,
+        bin_dir: Path | None,
+        on_change: Callable[[str | None], None],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self.net_dir = net_dir
+        self.bin_dir = bin_dir
+        self._on_change = on_change
+        self._on_lost = on_lost
+        #: Called with every name the watches read: tests sync with them.
+        self.taps: list[Callable[[str], None]] = []
+        self._dir: DirWatch | None = None
+
+    @property
+    def armed(self) -> bool:
+        return self._dir is not None and self._dir.armed
+
+    def check_identity(self) -> None:
+        """``DirWatch.check_identity`` of the conf dir's watch, once it is armed."""
+        if self._dir is not None:
+            self._dir.check_identity()
+
+    def arm(self, stack: contextlib.AsyncExitStack) -> str | None:
+        """Arm every watch; None when armed, else why not. Closing ``stack`` closes them,
+        each pump stopped first."""
+        try:
+            watch = DirWatch(self.net_dir, self._on_change, self._on_lost, taps=self.taps)
+        except OSError as err:
+            return f"cannot watch {self.net_dir}: {err.strerror}"
+        stack.callback(watch.close)
+        stack.enter_context(MountWatch(watch.check_identity))
+        stack.push_async_callback(stop, start(watch, "chainfsm-watch"))
+        if self.bin_dir is not None:
+            # A binary installed, replaced or made executable there is a change to re-check.
+            try:
+                bin_watch = DirWatch(
+                    self.bin_dir,
+                    self._on_change,
+                    self._on_lost,
+                    relevant=lambda _: True,
+                    mask=BIN_DIR_MASK,
+                    taps=self.taps,
+                )
+            except OSError as err:
+                return f"cannot watch --bin-dir {self.bin_dir}: {err.strerror}"
+            stack.callback(bin_watch.close)
+            stack.push_async_callback(stop, start(bin_watch, "chainfsm-watch-bin-dir"))
+        self._dir = watch
+        return None
+
+    def disarm(self) -> None:
+        """Forget the conf dir's watch (its stack has closed it)."""
+        self._dir = None
+
+
 def start(watch: DirWatch, name: str) -> asyncio.Task[None]:
     """Run ``watch.pump`` as a named task whose crash is reported at once, not at exit."""
     task = asyncio.create_task(watch.pump(), name=name)

@@ -103,13 +103,13 @@ async def arrives(agent: Agent, bin_dir: Path, name: str) -> None:
         if seen == name and not read.done():
             read.set_result(None)
 
-    agent.taps.append(tap)
+    agent.watches.taps.append(tap)
     try:
         install(bin_dir, name)
         await asyncio.wait_for(read, HANG_GUARD)
     finally:
-        agent.taps.remove(tap)
-    await asyncio.wait_for(agent.quiet(), HANG_GUARD)
+        agent.watches.taps.remove(tap)
+    await asyncio.wait_for(agent.wakeups.quiet(), HANG_GUARD)
 
 
 async def command(*argv: str) -> tuple[int, str, str]:
@@ -151,7 +151,7 @@ async def test_a_cns_node_chains_fails_closed_and_verifies_when_antrea_arrives(
         assert '"antrea"' in body
         assert await gauge(server, "chainfsm_chain_binaries_missing") == 1
         assert await gauge(server, "chainfsm_failures_total", reason="binary_missing") >= 1
-        dump = await dumping.snapshot(agent)
+        dump = await dumping.snapshot(agent.status())
         assert dump["binaries"]["missing"] == [f'plugin "antrea" is not in {bin_dir}']
         assert not settings.ready_file.exists()  # type: ignore[union-attr]
 
@@ -172,16 +172,16 @@ async def test_a_cns_node_chains_fails_closed_and_verifies_when_antrea_arrives(
 
         # Another binary arrives while antrea is still missing (a node installs many as it
         # boots): the agent re-checks in place, with no transition and no log line.
-        said = len(agent.history)
+        said = len(agent.status().history)
         await arrives(agent, bin_dir, "bandwidth")
-        assert len(agent.history) == said
+        assert len(agent.status().history) == said
         assert agent.state is State.Failed
 
         # antrea arrives (Antrea's init container renames it in): Verified, nothing rewritten.
-        writes, before = agent.writes, output.read_bytes()
+        writes, before = agent.status().writes, output.read_bytes()
         install(bin_dir, "antrea")
         await until(seen, dest=State.Verified.value)
-        assert (output.read_bytes(), agent.writes) == (before, writes)
+        assert (output.read_bytes(), agent.status().writes) == (before, writes)
         assert (await get(server, "/readyz"))[0] == 200
         assert await gauge(server, "chainfsm_chain_binaries_missing") == 0
         assert (await command("explain", *flags, "--json"))[0] == 0
@@ -197,8 +197,8 @@ async def test_once_writes_the_chain_and_exits_1_naming_the_missing_binary(
     shutil.copy(CNS_PRIMARY, settings.net_dir / PRIMARY)
     agent = Agent(settings)
     assert await asyncio.wait_for(runner.serve(settings, agent), HANG_GUARD) == 1
-    assert agent.history[-1].trigger == Trigger.BINARY_MISSING
-    assert '"antrea"' in agent.situation()
+    assert agent.status().history[-1].trigger == Trigger.BINARY_MISSING
+    assert '"antrea"' in agent.status().situation
     assert (settings.net_dir / settings.output).is_file()
 
 
@@ -221,7 +221,7 @@ async def test_a_glob_that_matches_nothing_keeps_the_chain_and_says_so(tmp_path:
             "no config file matches --primary '*calico*.conflist' while 10-azure"
             in (json.loads(out)["verdict"])
         )
-        assert run.agent.last_error == (
+        assert run.agent.status().last_error == (
             f"no config file in {tmp_path} matches --primary '*calico*.conflist', but"
             " 10-azure.conflist is a valid config (config files there: 10-azure.conflist):"
             " check the glob; 05-antrea.conflist is left as it is (not withdrawn) and the agent"

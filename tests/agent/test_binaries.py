@@ -174,7 +174,7 @@ async def test_a_missing_binary_never_withholds_the_chain(tmp_path: Path) -> Non
         written = json.loads((net_dir / OUTPUT).read_bytes())
         assert [p["type"] for p in written["plugins"]] == ["azure-vnet", "antrea"]
         assert run.agent.state is State.Failed
-        assert [p.detail for p in run.agent.binary_problems] == [
+        assert [p.detail for p in run.agent.status().binary_problems] == [
             f'plugin "antrea" is not in {bin_dir}'
         ]
         # Installed, but too old for the list: still not Verified, the chain untouched.
@@ -182,12 +182,12 @@ async def test_a_missing_binary_never_withholds_the_chain(tmp_path: Path) -> Non
         plugin_script(bin_dir, "antrea", answering(["0.1.0", "0.2.0"]))
         await run.until(mentioning("supports cniVersion 0.1.0-0.2.0, not 0.3.0"))
         # The right version: the bin-dir watch wakes the agent, Verified with nothing rewritten.
-        writes = run.agent.writes
+        writes = run.agent.status().writes
         plugin_script(bin_dir, "antrea", answering(SPEC))
         await run.until(Trigger.OUTPUT_VERIFIED)
         assert (net_dir / OUTPUT).read_bytes() == before
-        assert run.agent.writes == writes
-        assert run.agent.binary_problems == ()
+        assert run.agent.status().writes == writes
+        assert run.agent.status().binary_problems == ()
 
 
 async def test_a_binary_removed_while_verified_leaves_verified(tmp_path: Path) -> None:
@@ -215,17 +215,17 @@ async def test_a_binary_made_executable_after_copying_is_seen(tmp_path: Path) ->
     ) as run:
         await run.until(mentioning("is not executable"))
         assert run.agent.state is State.Failed
-        assert [p.detail for p in run.agent.binary_problems] == [
+        assert [p.detail for p in run.agent.status().binary_problems] == [
             f'plugin "antrea": {bin_dir}/antrea is not executable'
         ]
-        chained, writes = (net_dir / OUTPUT).read_bytes(), run.agent.writes
+        chained, writes = (net_dir / OUTPUT).read_bytes(), run.agent.status().writes
         (bin_dir / "antrea").chmod(0o755)  # only an IN_ATTRIB event
         verified = await run.until(Trigger.OUTPUT_VERIFIED)
         assert verified.dest == State.Verified.value
-        assert run.agent.binary_problems == ()
+        assert run.agent.status().binary_problems == ()
         # Seen, not rewritten: the chain written while the binary was unusable stands.
         assert (net_dir / OUTPUT).read_bytes() == chained
-        assert run.agent.writes == writes
+        assert run.agent.status().writes == writes
 
 
 async def test_a_cns_primary_chains_with_no_ipam_binary(tmp_path: Path) -> None:

@@ -80,8 +80,8 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     }
     assert doc["last_error"] is None
     assert doc["counters"] == {
-        "attempt": agent.attempt,
-        "retries": agent.retries,
+        "attempt": agent.status().attempt,
+        "retries": agent.status().retries,
         "failures": 0,
         "writes": 1,
     }
@@ -90,7 +90,7 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     assert history["capacity"] == 7
     assert [
         {k: t[k] for k in ("trigger", "source", "dest", "reason")} for t in history["transitions"]
-    ] == [_expected(t) for t in list(agent.history)[-len(history["transitions"]) :]]
+    ] == [_expected(t) for t in list(agent.status().history)[-len(history["transitions"]) :]]
     assert all(t["time"].startswith("20") for t in history["transitions"])
     assert history["transitions"][-1]["dest"] == "Verified"
     assert doc["settings"]["net_dir"] == str(settings.net_dir)
@@ -113,7 +113,7 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
     agent = Agent(settings)
     seen = record(agent)
     everything: list[Transition] = []
-    agent.listeners.append(everything.append)
+    agent.journal.listeners.append(everything.append)
     task = asyncio.create_task(running.serve(settings, agent))
     await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
     stop_storm = asyncio.Event()
@@ -199,7 +199,7 @@ async def test_an_unwritable_dump_dir_is_logged_and_the_agent_goes_on(
     blocker.write_text("")
     settings = Settings(net_dir=tmp_path, dump_file=blocker / "dump.json")
     agent = Agent(settings)
-    dumper = dumping.Dumper(agent, settings.dump_file)
+    dumper = dumping.Dumper(agent.status, settings.dump_file)
     with caplog.at_level(logging.INFO, logger="chainfsm"):
         await dumper.dump_once()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

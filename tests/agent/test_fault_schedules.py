@@ -108,7 +108,7 @@ def settled(run: Running, model: Model, since: int) -> Callable[[], bool]:
             assert model.content is not None
             return (
                 run.agent.state is State.Verified
-                and run.agent.primary == model.name
+                and run.agent.status().primary == model.name
                 and out.exists()
                 and out.read_bytes() == chained(model.content)
             )

@@ -99,7 +99,7 @@ async def test_valid_output_left_from_before_is_kept_without_a_write(net_dir: Pa
     async with running(net_dir, **SLOW) as run:
         verified = await run.until(Trigger.OUTPUT_VERIFIED)
         assert "already current" in verified.reason
-        assert run.agent.writes == 0
+        assert run.agent.status().writes == 0
     assert run.guard.arrivals == 0
 
 
@@ -113,7 +113,7 @@ async def test_primary_renamed_from_10_to_15_is_followed_without_withdrawing(
         changed = await run.until(Trigger.CHANGE_DETECTED)
         assert "15-azure-overlay.conflist" in changed.reason
         await run.until(Trigger.OUTPUT_VERIFIED)
-        assert run.agent.primary == "15-azure-overlay.conflist"
+        assert run.agent.status().primary == "15-azure-overlay.conflist"
         assert run.output.read_bytes() == golden()
     assert run.guard.removals == 0
 
@@ -183,15 +183,15 @@ async def test_other_writers_leftovers_are_never_the_primary_and_never_wake_it(
     async with running(net_dir, **SLOW) as run:
         await run.until(Trigger.OUTPUT_VERIFIED)
         await run.settle()
-        looks, seen = run.agent.looks, len(run.seen)
+        looks, seen = run.agent.confdir.looks, len(run.seen)
         (net_dir / "10-azure.conflist8412.tmp").write_bytes(b"{")
         (net_dir / "10-azure.conflist-old").write_bytes(b"")
         (net_dir / "05-antrea.conflist.cilium_bak").write_bytes(b"")
         await run.settle()
-        assert run.agent.looks == looks  # not even a look: the agent never woke
+        assert run.agent.confdir.looks == looks  # not even a look: the agent never woke
         assert len(run.seen) == seen
         assert run.agent.state is State.Verified
-        assert run.agent.primary == AZURE
+        assert run.agent.status().primary == AZURE
 
 
 async def test_single_plugin_conf_primary_becomes_a_list_keeping_its_version(
@@ -228,7 +228,7 @@ async def test_primary_rewritten_hundreds_of_times_converges_without_a_write_eac
             )
         )
         # A write per rewrite would be 300; coalescing reads the dir once per burst.
-        assert run.agent.writes < rewrites // 2
+        assert run.agent.status().writes < rewrites // 2
 
 
 async def test_valid_config_of_someone_else_sorting_first_is_reported_as_shadowing(
@@ -301,11 +301,11 @@ async def test_another_writer_reverting_our_output_is_named_instead_of_fought(
         reverted = await run.until(Trigger.REVERT_DETECTED, State.Failed)
         assert "another writer replaced 05-antrea.conflist 3 times" in reverted.reason
         assert "[azure-vnet, portmap]" in reverted.reason
-        writes = run.agent.writes
+        writes = run.agent.status().writes
         # Backing off: the other writer's next write does not make us write again.
         write_by_rename(run.output, primary_bytes())
         await run.settle()
-        assert run.agent.writes == writes
+        assert run.agent.status().writes == writes
         assert run.agent.state is State.Failed
 
 

@@ -106,9 +106,9 @@ async def test_metrics_parse_and_count_what_happened(
     edge = (("dest", "Writing"), ("source", "Validating"), ("trigger", "primary_valid"))
     assert got[("chainfsm_transitions_total", edge)] == 1
     edge = (("dest", "Validating"), ("source", "Validating"), ("trigger", "primary_invalid"))
-    assert got[("chainfsm_transitions_total", edge)] == agent.retries >= 1
+    assert got[("chainfsm_transitions_total", edge)] == agent.status().retries >= 1
     assert got[("chainfsm_writes_total", ())] == 1
-    assert got[("chainfsm_retries_total", ())] == agent.retries
+    assert got[("chainfsm_retries_total", ())] == agent.status().retries
     assert got[("chainfsm_failures_total", (("reason", "budget_spent"),))] == 0
     assert got[("chainfsm_last_verified_timestamp_seconds", ())] == verified.time
     assert got[("chainfsm_watch_armed", ())] == 1
@@ -259,7 +259,7 @@ async def test_metrics_listen_serves_metrics_alone_beside_the_probes(tmp_path: P
 async def test_connections_past_the_cap_get_a_503_and_are_counted(tmp_path: Path) -> None:
     settings = Settings(net_dir=tmp_path, dump_file=tmp_path / "run" / "dump.json")
     agent = Agent(settings)
-    server = serving.Server(agent, metrics.Metrics(agent), "127.0.0.1", 0, cap=2)
+    server = serving.Server(agent.status, metrics.Metrics(agent.status), "127.0.0.1", 0, cap=2)
     await server.start()
     try:
         held = [await asyncio.open_connection("127.0.0.1", server.bound[1]) for _ in range(2)]
@@ -283,7 +283,7 @@ async def test_a_connection_lost_to_any_socket_error_ends_quietly(tmp_path: Path
     not raise: a raised error is one "Task exception was never retrieved" per connection."""
     settings = Settings(net_dir=tmp_path, dump_file=tmp_path / "run" / "dump.json")
     agent = Agent(settings)
-    server = serving.Server(agent, metrics.Metrics(agent), "127.0.0.1", 0)
+    server = serving.Server(agent.status, metrics.Metrics(agent.status), "127.0.0.1", 0)
     ours, theirs = socket.socketpair()
     theirs.settimeout(HANG_GUARD)
     with theirs:

@@ -178,7 +178,7 @@ async def test_our_output_deleted_comes_back_and_the_chain_runs_again(
         await run.until(Trigger.OUTPUT_VERIFIED)
         status = await sampler.until("our chain loaded again", chain_loaded)
         assert status.cni_load_status == "OK"
-        assert run.agent.writes == 2
+        assert run.agent.status().writes == 2
     assert blamed_output(sampler.samples) == []
 
 

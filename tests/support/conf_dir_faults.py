@@ -152,7 +152,7 @@ async def ended(agent: Agent, task: asyncio.Task[int]) -> str:
     """The agent's exit code must be 1 and its last transition watch_lost; its reason."""
     async with asyncio.timeout(HANG_GUARD):
         assert await task == 1
-    last = agent.history[-1]
+    last = agent.status().history[-1]
     assert last.trigger == Trigger.WATCH_LOST
     assert "exiting so the kubelet restarts chainfsm" in last.reason
     return last.reason

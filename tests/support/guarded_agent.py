@@ -92,7 +92,7 @@ class OutputGuard:
 def record(agent: Agent) -> asyncio.Queue[Transition]:
     """Every transition of ``agent`` from now on, in order."""
     queue: asyncio.Queue[Transition] = asyncio.Queue()
-    agent.listeners.append(queue.put_nowait)
+    agent.journal.listeners.append(queue.put_nowait)
     return queue
 
 
@@ -115,7 +115,7 @@ class Running:
         self.guard = guard
         self.seen: list[Transition] = []
         self._queue: asyncio.Queue[Transition] = asyncio.Queue()
-        agent.listeners.append(self._record)
+        agent.journal.listeners.append(self._record)
         self.task: asyncio.Task[int] | None = None
         self._settles = itertools.count()
 
@@ -158,14 +158,14 @@ class Running:
             if seen == name and not read.done():
                 read.set_result(None)
 
-        self.agent.taps.append(tap)
+        self.agent.watches.taps.append(tap)
         try:
             (self.net_dir / name).touch()
             await asyncio.wait_for(read, HANG_GUARD)
         finally:
-            self.agent.taps.remove(tap)
+            self.agent.watches.taps.remove(tap)
             (self.net_dir / name).unlink()
-        await asyncio.wait_for(self.agent.quiet(), HANG_GUARD)
+        await asyncio.wait_for(self.agent.wakeups.quiet(), HANG_GUARD)
 
     async def stop(self) -> int:
         self.agent.request_stop()

@@ -1,0 +1,137 @@
+"""What wakes the agent: a change in a watched dir, a lost watch, a stop request or a clock.
+
+The watches and the signal handlers only set flags here; the agent's one task waits on them.
+A burst of changes collapses into one wake-up, and every retry backoff ends early on a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+class Stopping(Exception):
+    """Raised out of a retry sleep when the agent is asked to stop (or its watch is lost)."""
+
+
+class Wakeups:
+    """The flags the agent waits on, and the waits themselves."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+        #: The names reported since ``_changed`` was last cleared; None: anything may have.
+        self._changed_names: set[str] | None = set()
+        self._stopping = asyncio.Event()
+        #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
+        self._lost = asyncio.Event()
+        #: Set while the agent waits in ``wait``: what ``quiet`` looks for.
+        self._idle = asyncio.Event()
+        #: Why the watch was lost (None: it was not).
+        self.lost_why: str | None = None
+        #: The exit code a stop request asked for (None: none asked for one).
+        self.exit_code: int | None = None
+        self._arm: Callable[[], str | None] | None = None
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def notify_change(self, name: str | None = None) -> None:
+        """A relevant change in a watched dir (``name`` None: rescan everything)."""
+        if name is None:
+            self._changed_names = None
+        elif self._changed_names is not None:
+            self._changed_names.add(name)
+        self._changed.set()
+
+    def lose(self, why: str) -> None:
+        """The watch is gone (or the dir cannot be listed): every wait ends, for good."""
+        self.lost_why = why
+        self._lost.set()
+        self.notify_change()
+
+    def request_stop(self, exit_code: int | None = None) -> None:
+        """Stop after the step in progress (a write in progress is finished, not cut)."""
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self._stopping.set()
+
+    def arm_before_first_wait(self, arm: Callable[[], str | None]) -> None:
+        """Have the first ``wait`` call ``arm`` instead of waiting (None: armed, else why not).
+
+        For --once, which looks before it watches: a first look that ends Verified needs no
+        watch. That wait returns True at once, since a change may have come before the watch:
+        look again."""
+        self._arm = arm
+
+    # -- what the agent reads -------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    @property
+    def ended(self) -> bool:
+        """Asked to stop, or the watch is lost: no more waiting for changes."""
+        return self._stopping.is_set() or self._lost.is_set()
+
+    @property
+    def pending(self) -> bool:
+        """A change has come that no look has answered yet."""
+        return self._changed.is_set()
+
+    def only_changed(self, name: str) -> bool:
+        """Whether every change since the last look was to ``name`` (True when none was)."""
+        names = self._changed_names
+        return names is not None and names <= {name}
+
+    def consume(self) -> None:
+        """A look is about to answer every change so far."""
+        self._changed.clear()
+        self._changed_names = set()
+
+    # -- waiting --------------------------------------------------------------------------
+
+    async def wait(self, within: float | None = None) -> bool:
+        """Until a change (True), ``within`` seconds, a stop request or a lost watch (False).
+
+        A change is consumed by the wait that reports it."""
+        if self._arm is not None:
+            arm, self._arm = self._arm, None
+            why = arm()
+            if why is not None:
+                self.lose(why)
+                return False
+            return True
+        events = [self._stopping, self._lost, self._changed]
+        if not any(e.is_set() for e in events):
+            waiters = [asyncio.ensure_future(e.wait()) for e in events]
+            self._idle.set()
+            try:
+                await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._idle.clear()
+                for waiter in waiters:
+                    waiter.cancel()
+        if self.ended or not self._changed.is_set():
+            return False
+        self.consume()
+        return True
+
+    async def retry_sleep(self, delay: float) -> None:
+        """tenacity's sleep: a change ends the backoff early; a stop or a lost watch raises
+        ``Stopping``."""
+        await self.wait(delay)
+        if self.ended:
+            raise Stopping
+
+    async def quiet(self) -> None:
+        """Return once the agent waits with no change left to handle. For tests: together
+        with a tap on the watch, it shows that something did not wake the agent."""
+        while True:
+            await self._idle.wait()
+            if not self._changed.is_set():
+                return
+            await asyncio.sleep(0)  # it is about to wake: let it leave the wait first

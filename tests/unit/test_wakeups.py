@@ -1,0 +1,148 @@
+"""What wakes the agent, without inotify: the flags the watches and signals set, and the waits
+on them. Real asyncio; every wait ends on an event (or a zero timeout), never on a clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chainfsm.wakeups import Stopping, Wakeups
+
+
+async def test_a_change_before_the_wait_ends_it_at_once_and_is_consumed() -> None:
+    wakeups = Wakeups()
+    wakeups.notify_change("10-azure.conflist")
+    assert wakeups.pending
+    assert await wakeups.wait() is True
+    assert not wakeups.pending
+
+
+async def test_a_change_during_the_wait_wakes_it() -> None:
+    wakeups = Wakeups()
+    waiting = asyncio.create_task(wakeups.wait())
+    await wakeups.quiet()  # the wait has begun, with nothing to handle
+    assert not waiting.done()
+    wakeups.notify_change("10-azure.conflist")
+    assert await waiting is True
+    assert not wakeups.pending
+
+
+async def test_the_clock_ends_a_wait_with_no_change() -> None:
+    wakeups = Wakeups()
+    assert await wakeups.wait(0) is False
+    assert not wakeups.ended
+
+
+async def test_a_stop_request_ends_a_wait_and_keeps_the_exit_code_asked_for() -> None:
+    wakeups = Wakeups()
+    waiting = asyncio.create_task(wakeups.wait())
+    await wakeups.quiet()
+    wakeups.request_stop(exit_code=1)
+    assert await waiting is False
+    assert wakeups.stopping
+    assert wakeups.ended
+    wakeups.request_stop()  # a later plain stop (SIGTERM) keeps the code asked for
+    assert wakeups.exit_code == 1
+
+
+async def test_a_stop_wins_over_a_pending_change() -> None:
+    wakeups = Wakeups()
+    wakeups.notify_change("10-azure.conflist")
+    wakeups.request_stop()
+    assert wakeups.exit_code is None
+    assert await wakeups.wait() is False
+
+
+async def test_a_lost_watch_ends_every_wait_for_good() -> None:
+    wakeups = Wakeups()
+    waiting = asyncio.create_task(wakeups.wait())
+    await wakeups.quiet()
+    wakeups.lose("the watch on /etc/cni/net.d ended")
+    assert await waiting is False
+    assert wakeups.lost
+    assert wakeups.ended
+    assert not wakeups.stopping
+    assert wakeups.lost_why == "the watch on /etc/cni/net.d ended"
+    # Losing the watch is also a change (rescan everything), yet no wait reports it.
+    assert wakeups.pending
+    assert await wakeups.wait() is False
+
+
+async def test_a_retry_sleep_ends_early_on_a_change_and_raises_once_stopped() -> None:
+    wakeups = Wakeups()
+    wakeups.notify_change("10-azure.conflist")
+    await wakeups.retry_sleep(3600.0)  # returns on the change, not after an hour
+    assert not wakeups.pending
+    sleeping = asyncio.create_task(wakeups.retry_sleep(3600.0))
+    await wakeups.quiet()
+    wakeups.request_stop()
+    with pytest.raises(Stopping):
+        await sleeping
+
+
+async def test_a_retry_sleep_raises_when_the_watch_is_lost() -> None:
+    wakeups = Wakeups()
+    wakeups.lose("gone")
+    with pytest.raises(Stopping):
+        await wakeups.retry_sleep(3600.0)
+
+
+def test_only_changed_tells_a_look_at_our_own_write_from_another_change() -> None:
+    wakeups = Wakeups()
+    assert wakeups.only_changed("05-antrea.conflist")  # nothing changed at all
+    wakeups.notify_change("05-antrea.conflist")
+    assert wakeups.only_changed("05-antrea.conflist")
+    wakeups.notify_change("10-azure.conflist")
+    assert not wakeups.only_changed("05-antrea.conflist")
+    wakeups.consume()
+    assert wakeups.only_changed("05-antrea.conflist")
+    wakeups.notify_change()  # an overflow: anything may have changed
+    wakeups.notify_change("05-antrea.conflist")
+    assert not wakeups.only_changed("05-antrea.conflist")
+
+
+async def test_quiet_returns_only_while_a_wait_has_nothing_to_handle() -> None:
+    wakeups = Wakeups()
+    quiet = asyncio.create_task(wakeups.quiet())
+    wakeups.notify_change("10-azure.conflist")
+    assert await wakeups.wait() is True  # answered at once: the agent never idled
+    assert not quiet.done()
+    waiting = asyncio.create_task(wakeups.wait())
+    await quiet
+    assert not waiting.done()
+    # A change while it idles: quiet must wait for the next idle wait, not see this one.
+    wakeups.notify_change("10-azure.conflist")
+    again = asyncio.create_task(wakeups.quiet())
+    assert await waiting is True
+    assert not again.done()
+    waiting = asyncio.create_task(wakeups.wait())
+    await again
+    wakeups.request_stop()
+    assert await waiting is False
+
+
+async def test_the_first_wait_arms_instead_of_waiting_when_asked() -> None:
+    wakeups = Wakeups()
+    armed: list[str] = []
+
+    def arm() -> str | None:
+        armed.append("armed")
+        return None
+
+    wakeups.arm_before_first_wait(arm)
+    assert armed == []
+    # True with no change: one may have come before the watch, so look again.
+    assert await wakeups.wait() is True
+    assert armed == ["armed"]
+    assert await wakeups.wait(0) is False  # from then on, a plain wait
+    assert armed == ["armed"]
+
+
+async def test_a_watch_that_cannot_be_armed_at_the_first_wait_is_lost() -> None:
+    wakeups = Wakeups()
+    wakeups.arm_before_first_wait(lambda: "cannot watch /etc/cni/net.d: Permission denied")
+    assert await wakeups.wait() is False
+    assert wakeups.lost_why == "cannot watch /etc/cni/net.d: Permission denied"
+    with pytest.raises(Stopping):
+        await wakeups.retry_sleep(3600.0)
