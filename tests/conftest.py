@@ -1,21 +1,44 @@
-"""Fixtures every test module may use."""
+"""Fixtures every test module may use, and the runtime gate's marking (see support/gate.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
-import libcni
 import pytest
-import runtime
 from hypothesis import settings
 
 from chainfsm import retrying
+from tests.support import gate
 
 # No per-example deadline: a loaded 2-core CI machine must not turn a slow example into a
 # failure; what these tests check is behaviour, and speed is the benchmarks' business.
 settings.register_profile("chainfsm", deadline=None)
 settings.load_profile("chainfsm")
+
+TESTS_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under a runtime folder, and hold back the image test unless asked."""
+    for item in items:
+        if gate.marks(item, TESTS_DIR):
+            item.add_marker(gate.MARK)
+        image = item.path.relative_to(TESTS_DIR).parts[0] == gate.IMAGE_FOLDER
+        if image and not gate.image_test_enabled():
+            reason = f"the image build test runs only with {gate.IMAGE_ENV}=1 (as root)"
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    # The gate fails a test that asks for a runtime part without the marker: it must know
+    # which test is asking, fixtures' setup included.
+    gate.current = item
+    try:
+        return (yield)
+    finally:
+        gate.current = None
 
 
 @pytest.fixture
@@ -32,17 +55,3 @@ def _real_backoff_unless_a_test_asks() -> Iterator[None]:
     retrying.set_testing(False)
     yield
     retrying.set_testing(False)
-
-
-@pytest.fixture(scope="session")
-def libcni_oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[libcni.Oracle]:
-    """The runtime's loader (go-cni + libcni from Debian's source), built once per session;
-    skipped without Go and those sources, failed instead under CHAINFSM_REQUIRE_RUNTIME=1."""
-    reason = libcni.missing()
-    if reason is not None:
-        runtime.require_runtime(reason)
-    oracle = libcni.Oracle(libcni.build(tmp_path_factory.mktemp("cnioracle")))
-    try:
-        yield oracle
-    finally:
-        oracle.close()

@@ -1,0 +1,1 @@
+"""A real agent (in-process or as a process) on real files in temp dirs, with inotify."""

@@ -1,0 +1,250 @@
+"""--bin-dir: the chain's plugin binaries must be installed and speak its cniVersion for the
+agent to be Verified; the chain is written either way (fail closed). Plugins here are tiny shell
+scripts that answer VERSION (any machine); the reference plugins' own answers are checked in
+tests/runtime/test_runtime_agreement.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainfsm import binaries, cli
+from chainfsm.states import State, Transition, Trigger
+from chainfsm.validation import Refusal, Rule
+from tests.support.constants import AKS_FIXTURE, AZURE, OUTPUT, PRIMARIES_DIR
+from tests.support.guarded_agent import SLOW, running
+from tests.support.plugin_checks import chain, refusal
+from tests.support.standin_plugins import SPEC, answering, install, plugin_script
+
+# -- pure -----------------------------------------------------------------------------------
+
+
+def test_required_types_are_the_plugin_types_once_each_never_ipam() -> None:
+    """libcni runs each plugin's type; an IPAM type is the plugin's business (azure-cns is no
+    binary at all), so it is information, never a requirement."""
+    plugins: list[dict[str, Any]] = [
+        {"type": "bridge", "ipam": {"type": "host-local"}},
+        {"type": "portmap"},
+        {"type": "bridge", "ipam": "not an object"},
+        {"type": "azure-vnet", "ipam": {"type": "azure-cns"}},
+        {"type": "antrea"},
+    ]
+    assert binaries.required_types(plugins) == ["bridge", "portmap", "azure-vnet", "antrea"]
+    assert binaries.ipam_types(plugins) == ["host-local", "azure-cns"]
+
+
+def test_a_list_without_cni_version_asks_for_0_1_0() -> None:
+    assert binaries.list_version({"name": "x"}) == "0.1.0"
+    assert binaries.list_version({"cniVersion": "1.0.0"}) == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("stdout", "code", "expected"),
+    [
+        (b'{"cniVersion":"1.0.0","supportedVersions":["0.3.0","1.0.0"]}', 0, ("0.3.0", "1.0.0")),
+        (b'{"cniVersion":"0.2.0"}', 0, ("0.1.0", "0.2.0")),
+        (b'{"code":4,"msg":"unknown CNI_COMMAND: VERSION"}', 1, ("0.1.0",)),
+        (b'{"cniVersion":"1.0.0"}', 0, 'answered VERSION without "supportedVersions"'),
+        (b'{"supportedVersions":["1.0.0"]}', 0, 'answered VERSION without a "cniVersion"'),
+        (b"", 0, "answered VERSION with something other than a JSON object"),
+        (b'{"code":100,"msg":"boom"}', 1, "failed the VERSION command (exit code 1): boom"),
+        (b"segfault", 139, "failed the VERSION command (exit code 139)"),
+    ],
+)
+def test_version_replies_read_as_libcni_reads_them(
+    stdout: bytes, code: int, expected: tuple[str, ...] | str
+) -> None:
+    assert binaries.parse_version_reply(stdout, code) == expected
+
+
+def test_versions_are_described_lowest_to_highest_and_matched_exactly() -> None:
+    assert binaries.describe_versions(["1.0.0", "0.3.0", "0.4.0", "0.3.1"]) == "0.3.0-1.0.0"
+    assert binaries.describe_versions(["0.1.0"]) == "0.1.0"
+    assert binaries.supports(SPEC, "0.3.1")
+    assert not binaries.supports(SPEC, "1.1.0")
+
+
+# -- the binaries themselves -------------------------------------------------------------------
+
+
+async def test_every_problem_is_named_once_in_the_chain_s_order(tmp_path: Path) -> None:
+    plugin_script(tmp_path, "azure-vnet", answering(["0.1.0", "0.2.0"]))
+    doc = chain("0.3.0", "azure-vnet", "portmap", "antrea")
+    found = await binaries.check_chain(tmp_path, AZURE, doc, binaries.VersionCache())
+    assert [p.detail for p in found] == [
+        'plugin "azure-vnet" supports cniVersion 0.1.0-0.2.0, not 0.3.0',
+        f'plugin "portmap" is not in {tmp_path}',
+        f'plugin "antrea" is not in {tmp_path}',
+    ]
+
+
+async def test_every_binary_in_place_and_speaking_the_version_passes(tmp_path: Path) -> None:
+    plugin_script(tmp_path, "azure-vnet", answering(SPEC))
+    plugin_script(tmp_path, "antrea", answering(["0.3.0", "0.4.0", "1.0.0"]))
+    assert await refusal(tmp_path, chain("0.3.0", "azure-vnet", "antrea")) is None
+
+
+async def test_a_missing_binary_is_named(tmp_path: Path) -> None:
+    plugin_script(tmp_path, "azure-vnet", answering(SPEC))
+    found = await refusal(tmp_path, chain("0.3.0", "azure-vnet", "antrea"))
+    assert found == Refusal(AZURE, Rule.PLUGIN_BINARY, f'plugin "antrea" is not in {tmp_path}')
+    assert str(found) == f'10-azure.conflist: plugin "antrea" is not in {tmp_path}'
+
+
+async def test_a_binary_that_cannot_run_is_named(tmp_path: Path) -> None:
+    plugin_script(tmp_path, "antrea", answering(SPEC)).chmod(0o644)
+    (tmp_path / "portmap").mkdir()
+    found = await refusal(tmp_path, chain("1.0.0", "antrea"))
+    assert found is not None
+    assert found.detail == f'plugin "antrea": {tmp_path}/antrea is not executable'
+    found = await refusal(tmp_path, chain("1.0.0", "portmap"))
+    assert found is not None
+    assert found.detail == f'plugin "portmap": {tmp_path}/portmap is not a file'
+
+
+async def test_a_binary_too_old_for_the_list_version_is_named(tmp_path: Path) -> None:
+    plugin_script(tmp_path, "bandwidth", answering(["0.3.0", "0.3.1", "0.4.0", "1.0.0"]))
+    found = await refusal(tmp_path, chain("1.1.0", "bandwidth"))
+    assert found is not None
+    assert found.rule is Rule.PLUGIN_BINARY
+    assert found.detail == 'plugin "bandwidth" supports cniVersion 0.3.0-1.0.0, not 1.1.0'
+
+
+async def test_a_plugin_older_than_version_speaks_0_1_0(tmp_path: Path) -> None:
+    old = 'cat > /dev/null\necho \'{"code": 4, "msg": "unknown CNI_COMMAND: VERSION"}\'\nexit 1'
+    plugin_script(tmp_path, "old", old)
+    assert await refusal(tmp_path, chain(None, "old")) is None
+    found = await refusal(tmp_path, chain("0.3.1", "old"))
+    assert found is not None
+    assert found.detail == 'plugin "old" supports cniVersion 0.1.0, not 0.3.1'
+
+
+async def test_a_hanging_binary_cannot_hang_the_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 0.2)
+    plugin_script(tmp_path, "stuck", "exec sleep 600")
+    found = await refusal(tmp_path, chain("1.0.0", "stuck"))
+    assert found is not None
+    assert found.detail == f'plugin "stuck" ({tmp_path}/stuck) did not answer VERSION within 0.2 s'
+
+
+async def test_answers_are_cached_until_the_binary_changes(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    plugin_script(bin_dir, "antrea", answering(SPEC, calls))
+    cache = binaries.VersionCache()
+    doc = chain("1.0.0", "antrea")
+    for _ in range(3):
+        assert await binaries.check_chain(bin_dir, AZURE, doc, cache) == ()
+    assert calls.read_text().count("x") == 1
+    plugin_script(bin_dir, "antrea", answering(["0.3.0", "0.4.0"], calls))  # an upgrade, say
+    (found,) = await binaries.check_chain(bin_dir, AZURE, doc, cache)
+    assert found.detail == 'plugin "antrea" supports cniVersion 0.3.0-0.4.0, not 1.0.0'
+    assert calls.read_text().count("x") == 2
+
+
+# -- the agent: the chain is written at once, Verified only once the binary is there ----------
+
+
+def mentioning(words: str) -> Callable[[Transition], bool]:
+    return lambda record: record.trigger == Trigger.BINARY_MISSING and words in record.reason
+
+
+async def test_a_missing_binary_never_withholds_the_chain(tmp_path: Path) -> None:
+    """Fail closed: withheld, the runtime would run the primary alone and pods would start
+    without our plugin for good; written, they fail and are retried until it is there."""
+    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
+    net_dir.mkdir()
+    primary = {"cniVersion": "0.3.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
+    (net_dir / AZURE).write_text(json.dumps(primary))
+    async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
+        missing = await run.until(Trigger.BINARY_MISSING)
+        assert missing.source == State.Writing.value
+        assert missing.reason == (
+            f'{OUTPUT} is in place, but plugin "antrea" is not in {bin_dir}: pods on this node'
+            f" cannot start until it is installed in {bin_dir} (chainfsm re-checks on every"
+            " change there)"
+        )
+        written = json.loads((net_dir / OUTPUT).read_bytes())
+        assert [p["type"] for p in written["plugins"]] == ["azure-vnet", "antrea"]
+        assert run.agent.state is State.Failed
+        assert [p.detail for p in run.agent.status().binary_problems] == [
+            f'plugin "antrea" is not in {bin_dir}'
+        ]
+        # Installed, but too old for the list: still not Verified, the chain untouched.
+        before = (net_dir / OUTPUT).read_bytes()
+        plugin_script(bin_dir, "antrea", answering(["0.1.0", "0.2.0"]))
+        await run.until(mentioning("supports cniVersion 0.1.0-0.2.0, not 0.3.0"))
+        # The right version: the bin-dir watch wakes the agent, Verified with nothing rewritten.
+        writes = run.agent.status().writes
+        plugin_script(bin_dir, "antrea", answering(SPEC))
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert (net_dir / OUTPUT).read_bytes() == before
+        assert run.agent.status().writes == writes
+        assert run.agent.status().binary_problems == ()
+
+
+async def test_a_binary_removed_while_verified_leaves_verified(tmp_path: Path) -> None:
+    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet", "antrea")
+    net_dir.mkdir()
+    primary = {"cniVersion": "0.3.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
+    (net_dir / AZURE).write_text(json.dumps(primary))
+    async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        (bin_dir / "antrea").unlink()
+        missing = await run.until(Trigger.BINARY_MISSING)
+        assert missing.source == State.Verified.value
+        assert (net_dir / OUTPUT).exists()
+
+
+async def test_a_binary_made_executable_after_copying_is_seen(tmp_path: Path) -> None:
+    net_dir, bin_dir = tmp_path / "net.d", tmp_path / "bin"
+    net_dir.mkdir()
+    bin_dir.mkdir()
+    (net_dir / AZURE).write_text(json.dumps(chain("1.0.0", "antrea")))
+    plugin_script(bin_dir, "antrea", answering(SPEC)).chmod(0o644)
+    # Backoffs too long to matter: only the bin dir's IN_ATTRIB event can move the agent on.
+    async with running(
+        net_dir, output=OUTPUT, bin_dir=bin_dir, plugin={"type": "antrea"}, **SLOW
+    ) as run:
+        await run.until(mentioning("is not executable"))
+        assert run.agent.state is State.Failed
+        assert [p.detail for p in run.agent.status().binary_problems] == [
+            f'plugin "antrea": {bin_dir}/antrea is not executable'
+        ]
+        chained, writes = (net_dir / OUTPUT).read_bytes(), run.agent.status().writes
+        (bin_dir / "antrea").chmod(0o755)  # only an IN_ATTRIB event
+        verified = await run.until(Trigger.OUTPUT_VERIFIED)
+        assert verified.dest == State.Verified.value
+        assert run.agent.status().binary_problems == ()
+        # Seen, not rewritten: the chain written while the binary was unusable stands.
+        assert (net_dir / OUTPUT).read_bytes() == chained
+        assert run.agent.status().writes == writes
+
+
+async def test_a_cns_primary_chains_with_no_ipam_binary(tmp_path: Path) -> None:
+    """CNS-managed AKS nodes name "ipam":{"type":"azure-cns"}: no such binary exists, and the
+    chain must still reach Verified."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    bin_dir = install(tmp_path / "bin", "azure-vnet", "portmap", "antrea")
+    (net_dir / AZURE).write_bytes((PRIMARIES_DIR / AKS_FIXTURE).read_bytes())
+    async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert not (bin_dir / "azure-cns").exists()
+
+
+def test_bin_dir_comes_from_the_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = cli.build_parser().parse_args(["run", "--bin-dir", "/opt/cni/bin"])
+    assert cli.settings_from(args).bin_dir == Path("/opt/cni/bin")
+    monkeypatch.setenv("CHAINFSM_BIN_DIR", "/host/opt/cni/bin")
+    args = cli.build_parser().parse_args(["run"])
+    assert cli.settings_from(args).bin_dir == Path("/host/opt/cni/bin")
+    monkeypatch.delenv("CHAINFSM_BIN_DIR")
+    assert cli.settings_from(cli.build_parser().parse_args(["run"])).bin_dir is None

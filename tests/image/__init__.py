@@ -1,0 +1,1 @@
+"""The container image, built with buildah and run (CHAINFSM_IMAGE_TEST=1; marked ``runtime``)."""

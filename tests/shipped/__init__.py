@@ -1,0 +1,1 @@
+"""What ships beside the code: deploy/ manifests, monitoring objects, the lock, diagrams, docs."""
