@@ -17,7 +17,7 @@ RUN python3 -m venv --without-pip /opt/venv
 COPY requirements.lock pyproject.toml README.md /src/
 COPY chainfsm /src/chainfsm
 RUN python3 -m pip --python /opt/venv/bin/python install /src \
- && /opt/venv/bin/python -c "import chainfsm.cli"
+ && /opt/venv/bin/python -c "import chainfsm.cli.commands"
 # The final root: the interpreter, the standard library modules chainfsm can import, the
 # shared libraries they link, the venv, users root and chainfsm (10001), /tmp and
 # /run/chainfsm (owned by 10001). See image/rootfs.py.

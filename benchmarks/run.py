@@ -36,7 +36,9 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm import demo, discovery, planning, reading
+from chainfsm.cli import demo
+from chainfsm.core import discovery, planning
+from chainfsm.edge import reading
 
 PRIMARY = "10-azure.conflist"
 OUTPUT = "05-antrea.conflist"

@@ -1,7 +1,9 @@
 """chainfsm: chain a CNI plugin after the node's primary CNI config, safely.
 
-The pure core (``discovery``, ``validation``, ``chaining``, ``verification``) decides;
-the agent (``agent``, ``watching``, ``writing``, ``observing``) does the I/O.
+The layers, each importing only those before it (tests/unit/test_layers.py holds them to it):
+``core`` decides, purely; ``edge`` reads, writes and watches the conf dir and runs plugin
+binaries; ``agent`` runs the state machine on them; ``process`` wraps the agent in signals,
+probes, metrics and the dump; ``cli`` is the command line. ``settings`` and ``logs`` serve all.
 """
 
 __version__ = "0.1.0"

@@ -2,6 +2,6 @@
 
 import sys
 
-from chainfsm import cli
+from chainfsm.cli import commands
 
-sys.exit(cli.main())
+sys.exit(commands.main())

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from chainfsm.validation import printable
+from chainfsm.core.validation import printable
 
 LOGGER_NAME = "chainfsm"
 log = logging.getLogger(LOGGER_NAME)

@@ -16,7 +16,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining, logs
+from chainfsm import logs
+from chainfsm.core import chaining
 
 #: The commands that read a conf dir and the chain made for it.
 TARGET = ("render", "run", "explain")

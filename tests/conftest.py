@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from chainfsm import retrying
+from chainfsm.agent import retry
 from tests.support import gate
 
 # No per-example deadline: a loaded 2-core CI machine must not turn a slow example into a
@@ -52,6 +52,6 @@ def net_dir(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _real_backoff_unless_a_test_asks() -> Iterator[None]:
     # The testing switch is process-wide: a test that turns it on must not leak it.
-    retrying.set_testing(False)
+    retry.set_testing(False)
     yield
-    retrying.set_testing(False)
+    retry.set_testing(False)

@@ -20,12 +20,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from chainfsm import cli, dumping
-from chainfsm import running as runner
-from chainfsm.agent import Agent
-from chainfsm.serving import Server
+from chainfsm.agent.agent import Agent
+from chainfsm.cli import commands
+from chainfsm.core.states import State, Trigger
+from chainfsm.process import lifecycle as runner
+from chainfsm.process import state_dump
+from chainfsm.process.http_endpoints import Server
 from chainfsm.settings import Settings
-from chainfsm.states import State, Trigger
 from tests.support.antrea_standin import antrea_step
 from tests.support.constants import AKS_FIXTURE, DEPLOY, HANG_GUARD, PRIMARIES_DIR
 from tests.support.guarded_agent import record, running, until
@@ -47,7 +48,7 @@ def shipped_settings(
     for literal in generator["literals"]:
         key, _, value = literal.partition("=")
         monkeypatch.setenv(key, value)
-    settings = cli.settings_from(cli.build_parser().parse_args(["run"]))
+    settings = commands.settings_from(commands.build_parser().parse_args(["run"]))
     assert (str(settings.net_dir), str(settings.bin_dir)) == ("/etc/cni/net.d", "/opt/cni/bin")
     return dataclasses.replace(
         settings,
@@ -151,7 +152,7 @@ async def test_a_cns_node_chains_fails_closed_and_verifies_when_antrea_arrives(
         assert '"antrea"' in body
         assert await gauge(server, "chainfsm_chain_binaries_missing") == 1
         assert await gauge(server, "chainfsm_failures_total", reason="binary_missing") >= 1
-        dump = await dumping.snapshot(agent.status())
+        dump = await state_dump.snapshot(agent.status())
         assert dump["binaries"]["missing"] == [f'plugin "antrea" is not in {bin_dir}']
         assert not settings.ready_file.exists()  # type: ignore[union-attr]
 

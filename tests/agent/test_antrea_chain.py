@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from chainfsm import chaining, cli
-from chainfsm.states import Trigger
+from chainfsm.cli import commands
+from chainfsm.core import chaining
+from chainfsm.core.states import Trigger
 from tests.support.antrea_standin import STEP, antrea_step
 from tests.support.constants import PRIMARIES_DIR
 from tests.support.guarded_agent import running
@@ -30,7 +31,7 @@ def render(net_dir: Path, *flags: str) -> dict[str, Any]:
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw)  # render writes the exact bytes to stdout's buffer
     with contextlib.redirect_stdout(out):
-        assert cli.main(["render", "--net-dir", str(net_dir), *flags]) == 0
+        assert commands.main(["render", "--net-dir", str(net_dir), *flags]) == 0
     out.flush()
     parsed: dict[str, Any] = json.loads(raw.getvalue())
     return parsed

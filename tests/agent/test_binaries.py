@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from chainfsm import binaries, cli
-from chainfsm.states import State, Transition, Trigger
-from chainfsm.validation import Refusal, Rule
+from chainfsm.cli import commands
+from chainfsm.core.states import State, Transition, Trigger
+from chainfsm.core.validation import Refusal, Rule
+from chainfsm.edge import binaries
 from tests.support.constants import AKS_FIXTURE, AZURE, OUTPUT, PRIMARIES_DIR
 from tests.support.guarded_agent import SLOW, running
 from tests.support.plugin_checks import chain, refusal
@@ -241,10 +242,10 @@ async def test_a_cns_primary_chains_with_no_ipam_binary(tmp_path: Path) -> None:
 
 
 def test_bin_dir_comes_from_the_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    args = cli.build_parser().parse_args(["run", "--bin-dir", "/opt/cni/bin"])
-    assert cli.settings_from(args).bin_dir == Path("/opt/cni/bin")
+    args = commands.build_parser().parse_args(["run", "--bin-dir", "/opt/cni/bin"])
+    assert commands.settings_from(args).bin_dir == Path("/opt/cni/bin")
     monkeypatch.setenv("CHAINFSM_BIN_DIR", "/host/opt/cni/bin")
-    args = cli.build_parser().parse_args(["run"])
-    assert cli.settings_from(args).bin_dir == Path("/host/opt/cni/bin")
+    args = commands.build_parser().parse_args(["run"])
+    assert commands.settings_from(args).bin_dir == Path("/host/opt/cni/bin")
     monkeypatch.delenv("CHAINFSM_BIN_DIR")
-    assert cli.settings_from(cli.build_parser().parse_args(["run"])).bin_dir is None
+    assert commands.settings_from(commands.build_parser().parse_args(["run"])).bin_dir is None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import cli
+from chainfsm.cli import commands
 from tests.support import primaries
 
 AZURE = primaries.fixture("aks-overlay")
@@ -33,7 +33,7 @@ def _put(net_dir: Path, fixture: Path) -> Path:
 
 def _usage_error(argv: list[str]) -> int:
     with pytest.raises(SystemExit) as exited:
-        cli.main(argv)
+        commands.main(argv)
     code = exited.value.code
     assert isinstance(code, int)
     return code
@@ -43,7 +43,7 @@ def test_validate_exits_0_and_prints_one_valid_line_per_file_when_all_are_valid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = [_put(tmp_path / fixture.name, fixture) for fixture in primaries.ALL]
-    assert cli.main(["validate", *map(str, files)]) == 0
+    assert commands.main(["validate", *map(str, files)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(files)
     for path, line in zip(files, lines, strict=True):
@@ -58,7 +58,7 @@ def test_validate_exits_1_and_names_the_rule_on_the_invalid_files_line(
     empty.write_bytes(b"")
     path_type = tmp_path / "20-x.conf"
     path_type.write_text('{"name":"n","type":"../../bin/sh"}')
-    assert cli.main(["validate", str(empty), str(good), str(path_type)]) == 1
+    assert commands.main(["validate", str(empty), str(good), str(path_type)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"{empty}: invalid: is empty (0 bytes) [rule: empty]",
         f"{good}: valid: network 'azure', plugins [azure-vnet, portmap]",
@@ -70,7 +70,7 @@ def test_validate_exits_1_and_names_the_rule_on_the_invalid_files_line(
 def test_validate_reports_a_missing_file_as_unreadable_with_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["validate", str(tmp_path / "10-gone.conflist")]) == 1
+    assert commands.main(["validate", str(tmp_path / "10-gone.conflist")]) == 1
     assert capsys.readouterr().out == (
         f"{tmp_path / '10-gone.conflist'}: invalid: does not exist [rule: unreadable]\n"
     )
@@ -80,7 +80,7 @@ def test_validate_refuses_a_fifo_without_hanging(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     os.mkfifo(tmp_path / "10-x.conflist")
-    assert cli.main(["validate", str(tmp_path / "10-x.conflist")]) == 1
+    assert commands.main(["validate", str(tmp_path / "10-x.conflist")]) == 1
     assert "[rule: not-regular-file]" in capsys.readouterr().out
 
 
@@ -100,7 +100,7 @@ def test_render_prints_exactly_the_golden_bytes_for_a_dir_holding_a_primary(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes], fixture: Path
 ) -> None:
     _put(tmp_path, fixture)
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 0
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 0
     assert capsysbinary.readouterr().out == primaries.golden_path(fixture).read_bytes()
 
 
@@ -111,7 +111,7 @@ def test_render_ignores_our_output_and_leftovers_when_choosing_the_primary(
     (tmp_path / "05-antrea.conflist").write_bytes(b"")
     (tmp_path / "00-a.conflist-old").write_bytes(b"")
     (tmp_path / ".00.conflist").write_bytes(b"")
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 0
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 0
     assert capsysbinary.readouterr().out == primaries.golden_path(AZURE).read_bytes()
 
 
@@ -119,7 +119,7 @@ def test_render_with_no_primary_exits_1_saying_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "10-azure.conflist-old").write_bytes(AZURE.read_bytes())
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 1
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"chainfsm: no primary config in {tmp_path}\n"
@@ -129,7 +129,7 @@ def test_render_with_an_invalid_primary_exits_1_naming_the_file_and_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "10-azure.conflist").write_bytes(b"")
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 1
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "chainfsm: no valid primary: 10-azure.conflist: is empty (0 bytes)\n"
@@ -139,14 +139,14 @@ def test_render_of_a_nameless_single_plugin_conf_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "10-bridge.conf").write_text('{"type":"bridge"}')
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 1
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 1
     assert '10-bridge.conf: has no "name"' in capsys.readouterr().err
 
 
 def test_render_of_a_missing_dir_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["render", "--net-dir", str(tmp_path / "absent")]) == 1
+    assert commands.main(["render", "--net-dir", str(tmp_path / "absent")]) == 1
     assert "cannot list" in capsys.readouterr().err
 
 
@@ -157,7 +157,7 @@ def test_render_takes_the_net_dir_and_plugin_from_the_environment(
     _put(tmp_path, single)
     monkeypatch.setenv("CHAINFSM_NET_DIR", str(tmp_path))
     monkeypatch.setenv("CHAINFSM_PLUGIN", json.dumps(primaries.ISTIO_PLUGIN))
-    assert cli.main(["render"]) == 0
+    assert commands.main(["render"]) == 0
     assert capsysbinary.readouterr().out == (
         primaries.golden_path(single, primaries.ISTIO_PLUGIN).read_bytes()
     )
@@ -170,7 +170,7 @@ def test_render_takes_the_primary_pattern_from_the_environment(
     (tmp_path / "10-a.conflist").write_bytes(flannel.read_bytes())
     (tmp_path / "20-b.conflist").write_bytes(gke.read_bytes())
     monkeypatch.setenv("CHAINFSM_PRIMARY", "2?-*.conflist")
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 0
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 0
     assert capsysbinary.readouterr().out == primaries.golden_path(gke).read_bytes()
 
 
@@ -178,7 +178,7 @@ def test_render_with_a_primary_pattern_matching_nothing_exits_1_naming_the_patte
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _put(tmp_path, AZURE)
-    assert cli.main(["render", "--net-dir", str(tmp_path), "--primary", "15-azure-*"]) == 1
+    assert commands.main(["render", "--net-dir", str(tmp_path), "--primary", "15-azure-*"]) == 1
     assert "no primary config matching '15-azure-*'" in capsys.readouterr().err
 
 
@@ -188,7 +188,7 @@ def test_render_takes_the_output_name_from_the_environment(
     # With the primary's own name as our output, the primary is ours and no primary remains.
     _put(tmp_path, AZURE)
     monkeypatch.setenv("CHAINFSM_OUTPUT", "10-azure.conflist")
-    assert cli.main(["render", "--net-dir", str(tmp_path)]) == 1
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 1
     assert "no primary config" in capsys.readouterr().err
 
 
@@ -199,7 +199,7 @@ def test_a_flag_overrides_its_environment_variable(
     monkeypatch.setenv("CHAINFSM_NET_DIR", str(tmp_path / "absent"))
     monkeypatch.setenv("CHAINFSM_PLUGIN", '{"type":"other"}')
     argv = ["render", "--net-dir", str(tmp_path), "--plugin", '{"type":"antrea"}']
-    assert cli.main(argv) == 0
+    assert commands.main(argv) == 0
     assert capsysbinary.readouterr().out == primaries.golden_path(AZURE).read_bytes()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm.states import State, Trigger
+from chainfsm.core.states import State, Trigger
 from tests.support.conf_dir_faults import ended, start
 from tests.support.constants import AZURE, OUTPUT
 from tests.support.guarded_agent import SLOW, running, write_by_rename

@@ -19,8 +19,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainfsm import retrying, validation
-from chainfsm.states import State, Trigger
+from chainfsm.agent import retry
+from chainfsm.core import validation
+from chainfsm.core.states import State, Trigger
 from tests.support.conf_dir_faults import chained
 from tests.support.constants import AZURE, OUTPUT
 from tests.support.guarded_agent import Running, running, write_by_rename, write_in_place
@@ -155,5 +156,5 @@ async def play(schedule: list[Step]) -> None:
 )
 @given(st.lists(steps, min_size=1, max_size=10))
 def test_random_schedules_never_leave_an_invalid_output_and_converge(schedule: list[Step]) -> None:
-    retrying.set_testing(False)
+    retry.set_testing(False)
     asyncio.run(play(schedule))

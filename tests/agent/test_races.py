@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import retrying
-from chainfsm.states import State, Trigger
+from chainfsm.agent import retry
+from chainfsm.core.states import State, Trigger
 from tests.support.constants import AZURE, OUTPUT
 from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_rename, write_in_place
 from tests.support.primaries import golden, primary_bytes
@@ -261,7 +261,7 @@ async def test_invalid_config_sorting_first_is_reported_as_blocking_the_runtime(
 async def test_invalid_primary_spends_the_budget_then_recovers_on_a_change(
     net_dir: Path,
 ) -> None:
-    retrying.set_testing(True)
+    retry.set_testing(True)
     try:
         (net_dir / AZURE).write_bytes(b"{")
         async with running(net_dir, retry_attempts=3) as run:
@@ -272,11 +272,11 @@ async def test_invalid_primary_spends_the_budget_then_recovers_on_a_change(
             await run.until(Trigger.OUTPUT_VERIFIED)
             assert run.output.read_bytes() == golden()
     finally:
-        retrying.set_testing(False)
+        retry.set_testing(False)
 
 
 async def test_once_mode_ends_in_failed_when_the_budget_is_spent(net_dir: Path) -> None:
-    retrying.set_testing(True)
+    retry.set_testing(True)
     try:
         (net_dir / AZURE).write_bytes(b"null")
         async with running(net_dir, once=True, retry_attempts=2) as run:
@@ -285,7 +285,7 @@ async def test_once_mode_ends_in_failed_when_the_budget_is_spent(net_dir: Path) 
             assert run.agent.state is State.Failed
             assert not run.output.exists()
     finally:
-        retrying.set_testing(False)
+        retry.set_testing(False)
 
 
 async def test_another_writer_reverting_our_output_is_named_instead_of_fought(

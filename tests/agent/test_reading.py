@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import reading
-from chainfsm.validation import MAX_BYTES, Refusal, Rule
+from chainfsm.core.validation import MAX_BYTES, Refusal, Rule
+from chainfsm.edge import reading
 
 
 def _read_in_thread(net_dir: Path, name: str) -> reading.Read:

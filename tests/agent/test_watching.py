@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from chainfsm import watching
-from chainfsm.wakeups import Wakeups
+from chainfsm.agent.wakeups import Wakeups
+from chainfsm.edge import watching
 from tests.support.constants import HANG_GUARD
 
 

@@ -380,7 +380,7 @@ def test_every_chainfsm_module_imports_inside_the_image(container: str) -> None:
     done = run_in(container, "python3", "-W", "error", "-c", code, *names)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(len(names))
-    assert "chainfsm.metrics" in names  # which imports prometheus_client
+    assert "chainfsm.process.metrics" in names  # which imports prometheus_client
 
 
 def test_one_shot_commands_run_inside_the_image(container: str, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chainfsm.states import Trigger
+from chainfsm.core.states import Trigger
 from tests.support import cni_runner, gate
 from tests.support.cni_runner import Attachment, CniRunner
 from tests.support.constants import OUTPUT, PRIMARIES_DIR, RUNNABLE_FIXTURE

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from chainfsm import verification
-from chainfsm.states import State, Transition, Trigger
+from chainfsm.core import verification
+from chainfsm.core.states import State, Transition, Trigger
 from tests.support import cri_client
 from tests.support.constants import AZURE, OUTPUT, PRIMARIES_DIR, RUNNABLE_FIXTURE
 from tests.support.containerd_daemon import Containerd, Sampler, require_containerd, sampling

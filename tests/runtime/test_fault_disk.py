@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import retrying
-from chainfsm.states import State, Trigger
+from chainfsm.agent import retry
+from chainfsm.core.states import State, Trigger
 from tests.support.conf_dir_faults import (
     chained,
     ended,
@@ -39,7 +39,7 @@ QUICK = {"backoff_initial": 0.01, "backoff_max": 0.05}
 
 @pytest.fixture(autouse=True)
 def _real_backoff() -> None:
-    retrying.set_testing(False)
+    retry.set_testing(False)
 
 
 @pytest.fixture

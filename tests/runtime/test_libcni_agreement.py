@@ -29,8 +29,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from chainfsm import chaining, cli, discovery, explaining, planning, validation
-from chainfsm.validation import NetworkList
+from chainfsm.cli import commands, explanation
+from chainfsm.core import chaining, discovery, planning, validation
+from chainfsm.core.validation import NetworkList
 from tests.support import libcni_loader
 from tests.support.constants import OUTPUT
 from tests.support.docs_tables import documented_rules
@@ -282,7 +283,7 @@ def conf_dir(entries: dict[bytes, bytes]) -> Iterator[Path]:
 
 
 #: One parser for every example (building one costs more than a whole example otherwise).
-PARSER = cli.build_parser()
+PARSER = commands.build_parser()
 
 
 def cli_output(argv: list[str]) -> bytes:
@@ -292,7 +293,7 @@ def cli_output(argv: list[str]) -> bytes:
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
     with contextlib.redirect_stdout(out):
-        cli._explain(args) if args.command == "explain" else cli._validate(args.files)
+        commands._explain(args) if args.command == "explain" else commands._validate(args.files)
         out.flush()
     return raw.getvalue()
 
@@ -318,7 +319,7 @@ def _dir_problems(case: Case, directory: Path, oracle: libcni_loader.Oracle) -> 
     """chainfsm's reading of the dir as it is against the runtime's."""
     found: list[str] = []
     loaded = oracle.load(directory)
-    look = explaining.look(directory, OUTPUT, chaining.DEFAULT_PLUGIN)
+    look = explanation.look(directory, OUTPUT, chaining.DEFAULT_PLUGIN)
     if look.first is None:
         return [] if not loaded.ok else [f"first: chainfsm none, libcni {loaded.first!r}"]
     if look.first_loads and not loaded.ok:
@@ -384,7 +385,7 @@ def problems(case: Case, oracle: libcni_loader.Oracle) -> list[str]:
     with conf_dir({OUTPUT.encode(): rendered}) as alone:
         chain = oracle.load(alone)
     with conf_dir({**case.files, OUTPUT.encode(): rendered}) as chained:
-        effective = explaining.look(chained, OUTPUT, plugin, rewrites=rewrites).effective
+        effective = explanation.look(chained, OUTPUT, plugin, rewrites=rewrites).effective
         runtime_first = oracle.load(chained)
     if not runtime_primary.ok:
         return [*found, f"looser: primary: libcni: {runtime_primary.error}"]

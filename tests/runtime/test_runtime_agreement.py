@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from chainfsm import cli, validation
-from chainfsm.validation import NetworkList
+from chainfsm.cli import commands
+from chainfsm.core import validation
+from chainfsm.core.validation import NetworkList
 from tests.support import cni_runner, gate, primaries
 from tests.support.constants import OUTPUT
 from tests.support.plugin_checks import chain, refusal
@@ -89,7 +90,7 @@ def _rendered_chain(
     """What ``chainfsm render`` prints for the lab's conf dir, checked valid, as a document."""
     lab.write_primary()
     argv = ["render", "--net-dir", str(lab.net_dir), "--plugin", json.dumps(plugin)]
-    assert cli.main(argv) == 0
+    assert commands.main(argv) == 0
     rendered = capsysbinary.readouterr().out
     verdict = validation.validate(OUTPUT, rendered)
     assert isinstance(verdict, NetworkList), str(verdict)

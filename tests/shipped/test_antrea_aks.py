@@ -14,7 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chainfsm import chaining, cli
+from chainfsm.cli import commands
+from chainfsm.core import chaining
 from tests.support import antrea_standin
 from tests.support.constants import DEPLOY
 from tests.support.manifests import KUBERNETES_VERSION, Doc, by_name, config, kubectl, one, pod_spec
@@ -183,7 +184,7 @@ def test_the_chainfsm_container_is_probed_hardened_and_configured(
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    settings = cli.settings_from(cli.build_parser().parse_args(["run"]))
+    settings = commands.settings_from(commands.build_parser().parse_args(["run"]))
     assert (str(settings.net_dir), str(settings.bin_dir)) == ("/etc/cni/net.d", "/opt/cni/bin")
     assert settings.output == FACTS["chaining"]["output"]
     assert dict(settings.plugin) == FACTS["chaining"]["appended_plugin"]

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chainfsm import cli
+from chainfsm.cli import commands
 from tests.support.constants import DEPLOY
 from tests.support.manifests import KUBERNETES_VERSION, config, one, pod_spec, render_deploy
 
@@ -63,7 +63,7 @@ def test_the_agent_accepts_the_settings(target: str, monkeypatch: pytest.MonkeyP
     assert all(key.startswith("CHAINFSM_") for key in env)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    settings = cli.settings_from(cli.build_parser().parse_args(["run"]))
+    settings = commands.settings_from(commands.build_parser().parse_args(["run"]))
     assert str(settings.net_dir) == "/etc/cni/net.d"
     assert settings.output.endswith(".conflist")
     assert settings.output < "10", "our output must sort before the primary's name"

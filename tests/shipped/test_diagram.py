@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import cli, diagram, states
-from chainfsm.states import State
+from chainfsm.cli import commands, diagram
+from chainfsm.core import states
+from chainfsm.core.states import State
 from tests.support.constants import ROOT
 
 COMMITTED = ROOT / "diagrams" / "chainfsm.mmd"
@@ -59,7 +60,7 @@ def test_the_current_state_alone_is_highlighted() -> None:
 
 def test_diagram_command_writes_mermaid(tmp_path: Path) -> None:
     out = tmp_path / "m.mmd"
-    assert cli.main(["diagram", "--output", str(out)]) == 0
+    assert commands.main(["diagram", "--output", str(out)]) == 0
     assert out.read_text() == diagram.mermaid()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chainfsm import cli
+from chainfsm.cli import commands
 from tests.support import antrea_standin, manifests
 from tests.support.constants import DEPLOY, ROOT
 from tests.support.manifests import Doc, pod_spec, render_deploy
@@ -151,7 +151,7 @@ def test_the_podmonitor_scrapes_what_the_daemonset_serves(
     listen = env["CHAINFSM_METRICS_LISTEN"]["value"]
     assert listen == f"$(POD_IP):{ports['chainfsm-prom']}"
     monkeypatch.setenv("CHAINFSM_METRICS_LISTEN", listen.replace("$(POD_IP)", "10.224.0.4"))
-    settings = cli.settings_from(cli.build_parser().parse_args(["run"]))
+    settings = commands.settings_from(commands.build_parser().parse_args(["run"]))
     assert settings.metrics_listen == f"10.224.0.4:{ports['chainfsm-prom']}"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainfsm.validation import Rule
+from chainfsm.core.validation import Rule
 from tests.support.docs_tables import documented_rules
 
 

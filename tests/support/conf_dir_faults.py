@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining, discovery, logs, planning
-from chainfsm.agent import Agent
+from chainfsm import logs
+from chainfsm.agent.agent import Agent
+from chainfsm.core import chaining, discovery, planning
+from chainfsm.core.states import Trigger
 from chainfsm.settings import Settings
-from chainfsm.states import Trigger
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.gate import require_runtime
 

@@ -19,10 +19,10 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm import validation
-from chainfsm.agent import Agent
+from chainfsm.agent.agent import Agent
+from chainfsm.core import validation
+from chainfsm.core.states import State, Transition
 from chainfsm.settings import Settings
-from chainfsm.states import State, Transition
 from tests.support.constants import HANG_GUARD
 
 #: Backoffs so long that only the kernel's change events move an agent on within a test.

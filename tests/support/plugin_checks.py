@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chainfsm import binaries
-from chainfsm.validation import Refusal
+from chainfsm.core.validation import Refusal
+from chainfsm.edge import binaries
 from tests.support.constants import AZURE
 
 

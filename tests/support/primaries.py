@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chainfsm import chaining, planning, validation
-from chainfsm.validation import NetworkList
+from chainfsm.core import chaining, planning, validation
+from chainfsm.core.validation import NetworkList
 from tests.support.constants import AKS_FIXTURE, GOLDEN_DIR, OUTPUT, PRIMARIES_DIR
 
 #: Every primary fixture, in name order.

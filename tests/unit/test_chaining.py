@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chainfsm import chaining, validation
-from chainfsm.validation import NetworkList, Refusal, Rule
+from chainfsm.core import chaining, validation
+from chainfsm.core.validation import NetworkList, Refusal, Rule
 from tests.support import primaries
 from tests.support.constants import OUTPUT
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chainfsm import discovery
+from chainfsm.core import discovery
 from tests.support.constants import OUTPUT
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chainfsm import exits
-from chainfsm.states import State
+from chainfsm.agent import exits
+from chainfsm.core.states import State
 
 
 @pytest.mark.parametrize(

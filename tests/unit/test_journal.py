@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from chainfsm.journal import Journal
+from chainfsm.agent.journal import Journal
+from chainfsm.agent.status import Status
+from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.settings import Settings
-from chainfsm.states import State, Transition, Trigger
-from chainfsm.status import Status
 
 
 @pytest.fixture

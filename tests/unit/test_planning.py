@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import chaining, planning, validation
-from chainfsm.validation import Refusal, Rule
+from chainfsm.core import chaining, planning, validation
+from chainfsm.core.validation import Refusal, Rule
 from tests.support import primaries
 from tests.support.constants import OUTPUT
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from chainfsm import dumping, printing
+from chainfsm.core import printing
+from chainfsm.process import state_dump
 
 
 def test_a_lone_surrogate_is_encoded_as_the_json_escape_that_reads_back_as_it() -> None:
@@ -17,6 +18,6 @@ def test_a_lone_surrogate_is_encoded_as_the_json_escape_that_reads_back_as_it() 
 
 def test_the_state_dump_of_a_primary_whose_name_is_not_utf8_is_utf8_json() -> None:
     name = os.fsdecode(b"10-\xff.conflist")
-    doc = {"primary": dumping.verdict_fields(name, b'{"name":"n","plugins":[{"type":"a"}]}')}
-    back = json.loads(dumping.encode(doc).decode("utf-8"))
+    doc = {"primary": state_dump.verdict_fields(name, b'{"name":"n","plugins":[{"type":"a"}]}')}
+    back = json.loads(state_dump.encode(doc).decode("utf-8"))
     assert os.fsencode(back["primary"]["file"]) == b"10-\xff.conflist"

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chainfsm import chaining, discovery, planning, validation
-from chainfsm.validation import NetworkList, Refusal
+from chainfsm.core import chaining, discovery, planning, validation
+from chainfsm.core.validation import NetworkList, Refusal
 from tests.support.constants import OUTPUT
 
 CONFIG_NAMES = st.sampled_from(["10-net.conflist", "10-net.conf", "10-net.json", ".conflist"])

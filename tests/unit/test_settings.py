@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm import cli, settings
+from chainfsm import settings
+from chainfsm.cli import commands
 from chainfsm.settings import SETTINGS, Settings
 from tests.support.constants import ROOT
 
@@ -63,7 +64,7 @@ def _no_settings_from_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
-    root = cli.build_parser()
+    root = commands.build_parser()
     return {"": root, **root.commands}
 
 
@@ -110,7 +111,7 @@ def test_help_is_multi_line_and_names_every_flag_and_variable_of_the_command(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli.main([command, "--help"])
+        commands.main([command, "--help"])
     assert exited.value.code == 0
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps at any space
     for setting in settings.taken_by(command):
@@ -121,7 +122,7 @@ def test_help_is_multi_line_and_names_every_flag_and_variable_of_the_command(
 
 
 def _settings(argv: list[str]) -> Settings:
-    return cli.settings_from(cli.build_parser().parse_args(["run", *argv]))
+    return commands.settings_from(commands.build_parser().parse_args(["run", *argv]))
 
 
 def _mode(setting: settings.Setting) -> list[str]:
@@ -168,8 +169,8 @@ def test_the_settings_of_render_explain_and_dump_come_from_their_variables_too(
     monkeypatch.setenv("CHAINFSM_BIN_DIR", "/b/bin")
     monkeypatch.setenv("CHAINFSM_DUMP_FILE", "/b/dump.json")
     for command in ("render", "explain"):
-        assert cli.build_parser().parse_args([command]).bin_dir == Path("/b/bin")
-    assert cli.build_parser().parse_args(["dump"]).dump_file == Path("/b/dump.json")
+        assert commands.build_parser().parse_args([command]).bin_dir == Path("/b/bin")
+    assert commands.build_parser().parse_args(["dump"]).dump_file == Path("/b/dump.json")
 
 
 def test_backoff_max_below_backoff_initial_is_raised_to_it() -> None:
@@ -221,6 +222,12 @@ def test_resolve_is_pure_and_names_where_a_refused_value_came_from() -> None:
         (["run"], {"CHAINFSM_ONCE": "maybe"}, "chainfsm run: CHAINFSM_ONCE: 'maybe' is not a"),
         (["run", "--once", "--timeout", "soon"], {}, "chainfsm run: --timeout: 'soon' is not"),
         (["run", "--once", "--timeout", "nan"], {}, "chainfsm run: --timeout: 'nan' is not"),
+        (["run", "--", "x"], {}, "chainfsm run: x: unexpected argument"),
+        (["run", "--once"], {"CHAINFSM_READY_FILE": ""}, "chainfsm run: CHAINFSM_READY_FILE: is"),
+        (["run"], {"CHAINFSM_DUMP_FILE": "/"}, "chainfsm run: CHAINFSM_DUMP_FILE: '/' names a"),
+        (["render"], {"CHAINFSM_NET_DIR": ""}, "chainfsm render: CHAINFSM_NET_DIR: is empty"),
+        (["explain", "--bin-dir", ""], {}, "chainfsm explain: --bin-dir: is empty"),
+        (["render", "--primary", ""], {}, "chainfsm render: --primary: is empty"),
         (["run", "--timeout"], {}, "chainfsm run: --timeout: expected one argument"),
         (["run", "--listen", "nowhere"], {}, "chainfsm run: --listen: 'nowhere' is not HOST"),
         (["run"], {"CHAINFSM_LOG_FORMAT": "yaml"}, "chainfsm run: CHAINFSM_LOG_FORMAT: 'yaml'"),

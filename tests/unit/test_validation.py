@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chainfsm import validation
-from chainfsm.validation import MAX_BYTES, MAX_DEPTH, NetworkList, Refusal, Rule
+from chainfsm.core import validation
+from chainfsm.core.validation import MAX_BYTES, MAX_DEPTH, NetworkList, Refusal, Rule
 from tests.support import primaries
 
 LIST = "10-net.conflist"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chainfsm import verification
-from chainfsm.validation import Refusal, Rule
-from chainfsm.verification import Effect
+from chainfsm.core import verification
+from chainfsm.core.validation import Refusal, Rule
+from chainfsm.core.verification import Effect
 from tests.support import primaries
 from tests.support.constants import OUTPUT
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from chainfsm.wakeups import Stopping, Wakeups
+from chainfsm.agent.wakeups import Stopping, Wakeups
 
 
 async def test_a_change_before_the_wait_ends_it_at_once_and_is_consumed() -> None:

@@ -1,0 +1,1 @@
+"""The agent: the state machine's handlers and loop, and their plumbing."""

@@ -1,0 +1,410 @@
+"""The agent: the five states' handlers and the loop that runs them.
+
+One task drives the machine: each state's handler looks at the conf dir, does that state's
+work and fires the one trigger that follows. The inotify task only raises a flag, so a burst
+of changes costs one rescan. Handlers never sleep on a clock when they can wait for the
+kernel; the only timers are retry backoffs, and every one of them ends early on a change.
+
+The plumbing is elsewhere: what wakes the agent in ``wakeups``; the machine, its history and
+counters in ``journal`` (and the ``status.Status`` the outside reads); the watches in
+``watching``; looks, writes and removals in ``confdir.ConfDir``; the plugin binaries in
+``bindir``; what changed since Verified in ``drift`` (pure); the exit code in ``exits``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import tenacity
+
+from chainfsm import logs
+from chainfsm.agent import drift, exits, journal, retry, wakeups
+from chainfsm.core import planning, verification
+from chainfsm.core.planning import Plan
+from chainfsm.core.states import State, Trigger
+from chainfsm.core.validation import Refusal
+from chainfsm.edge import bindir, confdir, watching, writing
+from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.agent.status import Status
+
+
+class Agent:
+    """The handlers of the five states and the loop. Tests reach the plumbing through
+    ``wakeups`` (``quiet``), ``watches`` (``taps``) and ``confdir`` (``looks``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.wakeups = wakeups.Wakeups()
+        self.journal = journal.Journal(settings)
+        self.watches = watching.Watches(
+            settings.net_dir, settings.bin_dir, self.wakeups.notify_change, self.wakeups.lose
+        )
+        self.bindir = bindir.BinDir(settings)
+        self.confdir = confdir.ConfDir(
+            settings, self.wakeups, self.watches.check_identity, self.journal.note_error
+        )
+        #: Set once the watch is armed and the start-up cleanup is done.
+        self.ready = asyncio.Event()
+        self.plan: Plan | None = None
+        #: When someone else replaced our output lately (monotonic seconds).
+        self._reverts: tuple[float, ...] = ()
+
+    @property
+    def state(self) -> State:
+        return self.journal.state
+
+    def request_stop(self, exit_code: int | None = None) -> None:
+        """Stop after the step in progress (a write in progress is finished, not cut)."""
+        self.wakeups.request_stop(exit_code)
+
+    def status(self) -> Status:
+        """What the agent knows now, in one frozen value (for probes, metrics and the dump)."""
+        plan = self.plan
+        return self.journal.status(
+            ready=self.ready.is_set(),
+            stopping=self.wakeups.stopping,
+            watch_armed=self.watches.armed,
+            primary=self.confdir.primary,
+            chained_from=(plan.primary, plan.primary_data) if plan else None,
+            verified_output=self.confdir.verified_output,
+            binary_problems=self.bindir.problems,
+        )
+
+    async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:
+        return await self.journal.fire(trigger, reason, self.confdir.primary, level)
+
+    # -- the states -----------------------------------------------------------------------
+
+    async def _waiting_primary(self) -> None:
+        snap = await self.confdir.look()
+        if snap.primary is not None:
+            self.confdir.hand_over(snap)
+            await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
+            return
+        mismatch = await self.confdir.glob_mismatch(snap)
+        if mismatch is not None:
+            # An operator error, not a lost primary: keep the chain the runtime loads. Said
+            # once per situation, not at every wake-up while it lasts.
+            if mismatch != self.journal.last_error:
+                logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
+            self.journal.note_error(mismatch)
+        stuck = await self.confdir.tidy_without_primary(snap.output_data, mismatch is not None)
+        # A dir made writable again (a remount) sends no inotify event: while a removal
+        # fails, a timed retry must bring us back, not only a change.
+        failures = self.confdir.removal_failures
+        await self.wakeups.wait(retry.failure_delay(self.settings, failures) if stuck else None)
+
+    async def _lose_primary(self, snap: confdir.Snapshot) -> None:
+        mismatch = await self.confdir.glob_mismatch(snap)
+        if mismatch is not None:
+            self.journal.note_error(mismatch)
+            await self._fire(Trigger.PRIMARY_LOST, mismatch, logging.ERROR)
+            return
+        lost = _loss_reason(self.settings, self.plan)
+        await self._fire(Trigger.PRIMARY_LOST, f"{lost}; {await self.confdir.withdraw()}")
+
+    async def _validating(self) -> None:
+        policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep)
+        started = time.monotonic()
+        refusal: Refusal | None = None
+        try:
+            async for attempt in policy:
+                with attempt:
+                    self.journal.attempt = attempt.retry_state.attempt_number
+                    snap = self.confdir.handed_over() or await self.confdir.look()
+                    if snap.primary is None:
+                        await self._lose_primary(snap)
+                        return
+                    s = self.settings
+                    plan = planning.plan(
+                        snap.primary, snap.primary_data, s.plugin, s.output, s.rewrites
+                    )
+                    if isinstance(plan, Refusal):
+                        refusal = plan
+                        self.journal.retries += 1
+                        # No chain to write yet, but an invalid file under our name (someone
+                        # truncated it) blocks the runtime's whole dir meanwhile.
+                        await self.confdir.remove_invalid_output(
+                            snap.output_data, "while the primary is not ready"
+                        )
+                        await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
+                        raise retry.NotReady(str(plan))
+                    self.plan = plan
+                    self.confdir.hand_over(snap)
+                    reason = _valid_reason(plan, self.settings)
+                    await self._fire(Trigger.PRIMARY_VALID, reason)
+                    return
+        except wakeups.Stopping:
+            return
+        except tenacity.RetryError:
+            elapsed = time.monotonic() - started
+            said = _budget_reason(refusal, self.journal.attempt, elapsed)
+            await self._fire(Trigger.BUDGET_SPENT, said, logging.ERROR)
+
+    async def _writing(self) -> None:
+        assert self.plan is not None
+        output, plan = self.settings.output, self.plan
+        try:
+            wrote = await self.confdir.put(plan.rendered, plan.primary)
+        except writing.WriteError as err:
+            said = f"{err}; the previous {output} is untouched. {_WRITE_ADVICE}"
+            await self._fire(Trigger.WRITE_FAILED, said, logging.ERROR)
+            return
+        if wrote:
+            self.journal.writes += 1
+        # Our own rename onto the output was a change too. When nothing else has changed, this
+        # look answers it, so the agent does not wake again only to look at its own write.
+        snap = await self.confdir.look(consume=self.wakeups.only_changed(output))
+        if snap.output_data != plan.rendered:
+            self.wakeups.notify_change()  # not ours: look again from Verified
+        check = verification.verify(
+            snap.names, snap.with_output(output), output, plan.expected_plugins
+        )
+        if not check.effective:
+            await self._fire(Trigger.VERIFY_FAILED, _advice(check, output), logging.ERROR)
+            return
+        self.confdir.baseline = confdir.Baseline(
+            plan.primary, plan.primary_data, snap.first, plan.rendered
+        )
+        missing = await self.bindir.missing(plan.primary, plan.rendered)
+        if missing is not None:
+            await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
+            return
+        self.journal.recovered()
+        done = "written" if wrote else "already current"
+        await self._fire(Trigger.OUTPUT_VERIFIED, f"{output} {done}: {check.detail}")
+
+    async def _verified(self) -> None:
+        if not await self.wakeups.wait():
+            return
+        snap = await self.confdir.look()
+        if snap.primary is None:
+            await self._lose_primary(snap)
+            return
+        plan, baseline = self.plan, self.confdir.baseline
+        assert plan is not None
+        assert baseline is not None
+        output, window = self.settings.output, self.settings.revert_window
+        found = drift.since(baseline, snap)
+        # Only a valid chain of someone else's counts as a revert to back off from: an
+        # invalid file under our name blocks the runtime, so it is replaced at once.
+        if (
+            found.replaced_by is not None
+            and not found.linked
+            and self.confdir.output_valid(snap.output_data)
+            and self._note_revert()
+        ):
+            said = _revert_reason(output, len(self._reverts), window, found.replaced_by)
+            await self._fire(Trigger.REVERT_DETECTED, said, logging.ERROR)
+            return
+        if reasons := found.reasons(output):
+            self.confdir.hand_over(snap)
+            await self._fire(Trigger.CHANGE_DETECTED, "; ".join(reasons))
+            return
+        # Nothing changed in the conf dir: the change may have been in --bin-dir.
+        missing = await self.bindir.missing(plan.primary, plan.rendered)
+        if missing is not None:
+            await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
+
+    def _note_revert(self) -> bool:
+        """Count a change of our output by someone else; True when it is a pattern."""
+        window = self.settings.revert_window
+        self._reverts = drift.within_window(self._reverts, time.monotonic(), window)
+        return len(self._reverts) >= self.settings.revert_limit
+
+    async def _failed(self) -> None:
+        if not self.journal.watching:
+            return
+        if self.journal.last_trigger == Trigger.REVERT_DETECTED:
+            self._reverts = ()
+            if await self._back_off_from_revert():
+                return
+            changed = False
+        elif self.journal.last_trigger == Trigger.BINARY_MISSING:
+            await self._await_binaries()
+            return
+        else:
+            delay = retry.failure_delay(self.settings, self.journal.failures)
+            changed = await self.wakeups.wait(delay)
+        if self.wakeups.ended:
+            return
+        if changed:
+            where = "the conf dir or --bin-dir" if self.settings.bin_dir else "the conf dir"
+            await self._fire(Trigger.CHANGE_DETECTED, f"{where} changed; trying again")
+        else:
+            await self._fire(Trigger.RETRY_DUE, "retrying after backoff")
+
+    async def _await_binaries(self) -> None:
+        """Failed on binary_missing: our chain is in place and only the bin dir can help.
+        Re-check in place at every wake-up, so an answer that has not changed costs no
+        transition and no log line (a node installs many binaries while it boots); move on
+        when the binaries are there, the problem is a different one, or the conf dir changed.
+        The timer covers a change inotify cannot see, such as a bind mount swapped."""
+        plan, before, baseline = self.plan, self.bindir.problems, self.confdir.baseline
+        assert plan is not None
+        assert baseline is not None
+        while True:
+            changed = await self.wakeups.wait(retry.BINARY_RECHECK)
+            if self.wakeups.ended:
+                return
+            snap = await self.confdir.look()
+            if drift.conf_dir_moved(baseline, snap):
+                self.confdir.hand_over(snap)
+                await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
+                return
+            if await self.bindir.missing(plan.primary, plan.rendered) is None:
+                self.confdir.hand_over(snap)
+                trigger = Trigger.CHANGE_DETECTED if changed else Trigger.RETRY_DUE
+                said = f"every plugin binary of the chain is installed in {self.settings.bin_dir}"
+                await self._fire(trigger, said)
+                return
+            if self.bindir.problems != before:
+                self.confdir.hand_over(snap)
+                await self._fire(Trigger.CHANGE_DETECTED, "--bin-dir changed; checking again")
+                return
+
+    async def _back_off_from_revert(self) -> bool:
+        """Sit out ``--revert-window`` while another writer keeps a valid chain of its own
+        under our name, without fighting it: its every write is a change, and answering each
+        would be the write loop. One thing ends the back-off early: an invalid file (or a
+        removal) under our name, which leaves the runtime loading nothing or not our chain.
+        True when the agent moved on (or is stopping), False when the window ran out."""
+        deadline = time.monotonic() + self.settings.revert_window
+        while (left := deadline - time.monotonic()) > 0:
+            if not await self.wakeups.wait(left):
+                return self.wakeups.ended
+            snap = await self.confdir.look()
+            if not self.confdir.output_valid(snap.output_data):
+                said = _invalid_reason(self.settings.output, drift.describe(snap.output_data))
+                await self._fire(Trigger.CHANGE_DETECTED, said)
+                return True
+        return False
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Watch, chain and keep the chain right until stopped (or, with --once, until Verified
+        or Failed). Returns the process exit code."""
+        net_dir, once = self.settings.net_dir, self.settings.once
+        async with contextlib.AsyncExitStack() as stack:
+            arm = functools.partial(self.watches.arm, stack)
+            if once:
+                # --once looks before it watches: a first look that ends Verified needs no
+                # watch (and tearing one down costs the kernel a grace period of milliseconds).
+                self.wakeups.arm_before_first_wait(arm)
+            elif (why := arm()) is not None:
+                # A sidecar arms the watch before its first look, so nothing is missed between.
+                return exits.fail(why)
+            if not net_dir.is_dir():
+                return exits.fail(f"cannot watch {net_dir}: No such directory")
+            try:
+                if await self.confdir.startup():
+                    output = self.settings.output
+                    logs.event(
+                        "started", state=self.state.value, net_dir=str(net_dir), output=output
+                    )
+                self.ready.set()
+                finished = await self._loop()
+            finally:
+                self.watches.disarm()
+        code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
+        if why is not None:
+            code = exits.fail(why)
+        if self.settings.cleanup_on_exit and not once:
+            await self.confdir.withdraw_on_exit()
+        return code
+
+    async def _loop(self) -> bool:
+        """Run the current state's handler until stopped; True when --once reached its end."""
+        handlers = {
+            State.WaitingPrimary: self._waiting_primary,
+            State.Validating: self._validating,
+            State.Writing: self._writing,
+            State.Verified: self._verified,
+            State.Failed: self._failed,
+        }
+        while not self.wakeups.stopping:
+            if self.wakeups.lost_why is not None:
+                said = f"{self.wakeups.lost_why}: {_RESTART}"
+                await self._fire(Trigger.WATCH_LOST, said, logging.ERROR)
+                self.request_stop(exit_code=exits.FAILED)
+                return False
+            try:
+                await handlers[self.state]()
+            except confdir.Lost:
+                continue  # said at the top of the loop
+            if self.settings.once and self.state in (State.Verified, State.Failed):
+                return True
+        return False
+
+
+# -- the reasons' words -----------------------------------------------------------------------
+
+_WRITE_ADVICE = "Free space or make the dir writable: chainfsm retries by itself"
+_RESTART = "exiting so the kubelet restarts chainfsm with the conf dir mounted afresh"
+
+
+def _budget_reason(refusal: Refusal | None, attempts: int, elapsed: float) -> str:
+    return (
+        f"{refusal} (still, after {attempts} attempts over {elapsed:.1f} s); fix or replace the"
+        " primary config: chainfsm re-validates on every change"
+    )
+
+
+def _revert_reason(output: str, count: int, window: float, what: str | None) -> str:
+    return (
+        f"another writer replaced {output} {count} times within {window:.0f} s (now it holds"
+        f" {what}); backing off for {window:.0f} s instead of fighting. Find the other"
+        " installer writing to this dir and stop it"
+    )
+
+
+def _invalid_reason(output: str, what: str) -> str:
+    return (
+        f"{output} now holds {what}: replacing it without waiting out the back-off, since the"
+        " runtime cannot load our chain from it"
+    )
+
+
+def _valid_reason(plan: Plan, settings: Settings) -> str:
+    return _link_reason(plan, settings) + "".join(
+        f"; in the chain, {edit} (--rewrite)" for edit in plan.rewritten
+    )
+
+
+def _link_reason(plan: Plan, settings: Settings) -> str:
+    """A symlinked primary is followed, as the runtime follows it (libcni reads with
+    os.ReadFile): refusing it would leave the node on the primary alone, without our
+    plugin, while the runtime happily loads it. Kubernetes ConfigMap mounts are symlinks.
+    Reads still refuse a FIFO, device or oversized target, so following cannot hang us."""
+    target = confdir.link_target(settings.net_dir / plan.primary)
+    if target is None:
+        return f"{plan.primary} is valid"
+    return (
+        f"{plan.primary} is valid (a symlink to {target}, followed as the runtime follows"
+        " it; a change to the target itself is seen at the next change in the dir)"
+    )
+
+
+def _loss_reason(settings: Settings, plan: Plan | None) -> str:
+    which = f" matching {settings.primary!r}" if settings.primary else ""
+    gone = f"{plan.primary} is gone; " if plan else ""
+    return f"{gone}no primary config{which} in {settings.net_dir}"
+
+
+def _advice(check: verification.Verification, output: str) -> str:
+    """What to do about a chain that did not verify: the reason of verify_failed."""
+    if check.effect is verification.Effect.SHADOWED:
+        return (
+            f"{check.detail}: remove {check.first} or choose an --output name that sorts before it"
+        )
+    if check.effect is verification.Effect.BLOCKED:
+        return f"{check.detail}: fix or remove {check.first}; the node stays NotReady until then"
+    return f"{output} did not verify: {check.detail}; another writer may be changing it"

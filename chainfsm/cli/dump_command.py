@@ -1,0 +1,150 @@
+"""``chainfsm dump``: signal the running agent, wait for its fresh dump and print it.
+
+Meant for ``kubectl exec <pod> -- chainfsm dump``: one command, no shell needed. The pid is
+checked before it is signalled (a stale pid file may name an unrelated process now, which
+SIGUSR1 would kill), and the watch on the dump's directory is armed before the signal is sent,
+so the new dump cannot be missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncinotify
+from asyncinotify import Mask
+
+from chainfsm.core import printing
+from chainfsm.edge import pids
+from chainfsm.process import state_dump
+
+
+class AskError(Exception):
+    """Why no dump could be had, in one line."""
+
+
+def agent_pid(dump_file: Path) -> tuple[int, int | None]:
+    """The pid the agent left beside its dump file, and its start time when it wrote one."""
+    path = state_dump.pid_file(dump_file)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise AskError(
+            f"cannot read {path} ({err.strerror}): is the agent running with --dump-file"
+            f" {dump_file}? Pass --pid otherwise"
+        ) from err
+    words = text.split()
+    if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
+        raise AskError(f"{path} holds {text[:20]!r}, not a pid")
+    return int(words[0]), int(words[1]) if len(words) == 2 else None
+
+
+def open_agent(pid: int, started: int | None, source: str) -> int:
+    """A pidfd of ``pid``, once it is known to be a chainfsm agent (and, with ``started``, the
+    very process that wrote the pid file), or AskError in one line.
+
+    The pidfd pins the process: if it ends after the check and the number goes to another
+    process, a signal sent through the pidfd fails instead of reaching the newcomer. So the
+    check holds for the signal that follows it.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError as err:
+        raise AskError(f"no process {pid} ({source}): the agent is not running") from err
+    except OSError as err:
+        raise AskError(f"cannot open process {pid}: {err.strerror}") from err
+    try:
+        try:
+            argv = pids.cmdline(pid)
+        except OSError as err:
+            raise AskError(f"cannot read process {pid}'s command line: {err.strerror}") from err
+        if not pids.is_agent(argv):
+            shown = " ".join(argv)[:80] or "a kernel thread"
+            raise AskError(
+                f"process {pid} ({source}) is {shown!r}, not a chainfsm agent; not signalling it"
+            )
+        if started is not None and pids.start_time(pid) != started:
+            raise AskError(
+                f"process {pid} ({source}) is a chainfsm agent started after that pid file was"
+                " written: the file is stale; not signalling it"
+            )
+    except AskError:
+        os.close(pidfd)
+        raise
+    return pidfd
+
+
+async def request(send: Callable[[], None], dump_file: Path, within: float) -> bytes:
+    """Call ``send`` (which signals an agent) and return the dump written to ``dump_file``
+    within ``within`` seconds. The watch is armed first, so the new dump cannot be missed."""
+    try:
+        inotify = asyncinotify.Inotify()
+        inotify.add_watch(dump_file.parent, Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.ONLYDIR)
+    except OSError as err:
+        raise AskError(f"cannot watch {dump_file.parent}: {err.strerror}") from err
+    with inotify:
+        send()
+        try:
+            async with asyncio.timeout(within):
+                async for event in inotify:
+                    if event.name is not None and str(event.name) == dump_file.name:
+                        break
+        except TimeoutError as err:
+            raise AskError(
+                f"no dump written to {dump_file} within {within:g} s: is that the agent's"
+                " --dump-file?"
+            ) from err
+        return await asyncio.to_thread(dump_file.read_bytes)
+
+
+async def ask(
+    pid: int,
+    dump_file: Path,
+    within: float,
+    started: int | None = None,
+    source: str = "from --pid",
+) -> bytes:
+    """Check that ``pid`` is a chainfsm agent, send it SIGUSR1 and return its fresh dump.
+    ``source`` says where the pid came from, for the message if it is refused."""
+    pidfd = open_agent(pid, started, source)
+
+    def send() -> None:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGUSR1)
+        except ProcessLookupError as err:
+            raise AskError(f"process {pid} ended before it was signalled") from err
+        except PermissionError as err:
+            raise AskError(f"not allowed to signal process {pid}") from err
+
+    try:
+        return await request(send, dump_file, within)
+    finally:
+        os.close(pidfd)
+
+
+def main(pid: int | None, dump_file: Path, with_diagram: bool, timeout: float) -> int:
+    try:
+        started, source = None, "from --pid"
+        if pid is None:
+            pid, started = agent_pid(dump_file)
+            source = f"from {state_dump.pid_file(dump_file)}"
+        data = asyncio.run(ask(pid, dump_file, timeout, started, source))
+        doc: dict[str, Any] = json.loads(data)
+    except (AskError, OSError, ValueError) as err:
+        print(f"chainfsm: no dump: {err}", file=sys.stderr)
+        return 1
+    if with_diagram:
+        from chainfsm.cli import diagram
+        from chainfsm.core.states import State
+
+        doc["diagram"] = diagram.mermaid(State(doc["state"]))
+    printing.out(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    if with_diagram:
+        printing.out("\n" + doc["diagram"])
+    return 0

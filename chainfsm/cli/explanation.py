@@ -1,0 +1,332 @@
+"""``chainfsm explain``: why a node's CNI conf dir does or does not run our chain.
+
+``explain`` is purely computational (a listing, file contents and a binary check in, an
+Explanation out); ``look`` does the reads, with or without the agent running, and checks the
+binaries with the agent's own check (``binaries.check_chain``). The verdict
+is said in the runtime's own terms, because that is what the operator sees on the node.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from chainfsm.core import chaining, discovery, planning, validation, verification
+from chainfsm.core.validation import NetworkList, Refusal
+from chainfsm.core.verification import Effect
+from chainfsm.edge import binaries, reading
+
+#: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir).
+BinaryCheck = Callable[[str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    name: str
+    #: Position in the runtime's order (1 is loaded first); None: the runtime ignores the file.
+    position: int | None
+    #: What the runtime does with it: "loads first", "not reached", "ignored".
+    runtime: str
+    #: None when the runtime ignores the file.
+    valid: bool | None
+    rule: str | None
+    detail: str
+    #: "ours", "primary", "leftover"
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    net_dir: str
+    output: str
+    files: tuple[FileReport, ...]
+    first: str | None
+    first_loads: bool
+    primary: str | None
+    primary_valid: bool
+    #: "current", "stale", "absent", "shadowed", "blocked", "invalid", "unchecked"
+    output_status: str
+    output_detail: str
+    bin_dir: str | None
+    #: Why each plugin binary of the chain cannot run, as the agent's check says it.
+    missing_binaries: tuple[str, ...]
+    #: IPAM types with no binary in ``bin_dir``: information, never a failure.
+    ipam_not_in_bin_dir: tuple[str, ...]
+    leftovers: tuple[str, ...]
+    effect: str
+    effective: bool
+    verdict: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def leftover_kind(name: str, output: str) -> str:
+    """What another writer's (or our own) non-config file is, in a few words. Pure."""
+    if discovery.is_our_temp(name, output):
+        return "chainfsm's temp file from a crash (the agent removes it at start)"
+    if name.endswith(".tmp"):
+        return "another writer's temp file (Azure CNS leaves <name><random>.tmp)"
+    if name.endswith("-old"):
+        return "a previous version another writer kept"
+    if "bak" in name.lower():
+        return "a backup another writer kept"
+    return "not a config file (not .conf, .conflist or .json)"
+
+
+def explain(
+    net_dir: str,
+    names: Iterable[str],
+    contents: Mapping[str, reading.Read],
+    output: str,
+    plugin: Mapping[str, Any],
+    pattern: str | None = None,
+    bin_dir: str | None = None,
+    binary_check: BinaryCheck | None = None,
+    rewrites: Sequence[chaining.Rewrite] | None = None,
+) -> Explanation:
+    """The whole story of a conf dir for our chain. Pure, given a pure ``binary_check``.
+
+    ``contents`` holds what was read of every config file; ``binary_check`` says why the
+    binaries of a chain cannot run (None: the bin dir was not checked). It is asked about the
+    chain the agent would write or, with no valid primary, about the list the runtime loads
+    first.
+    """
+    names = list(names)
+    order = discovery.runtime_order(names)
+    verdicts = {name: validation.verdict(name, contents.get(name)) for name in order}
+    primary = discovery.find_primary(names, output, pattern)
+    primary_verdict = verdicts.get(primary) if primary else None
+    # A --primary that matches nothing while valid configs are there: a typo, as the agent says.
+    unmatched = [
+        name
+        for name in discovery.primary_candidates(names, output)
+        if pattern is not None and primary is None and isinstance(verdicts[name], NetworkList)
+    ]
+    # Only a valid primary has a chain to compare against (or a reason it cannot be chained).
+    plan: planning.Plan | Refusal | None = None
+    expected: Sequence[Mapping[str, Any]] | None = None
+    if primary is not None and isinstance(primary_verdict, NetworkList):
+        plan = planning.plan(primary, contents.get(primary), plugin, output, rewrites)
+        # A chain that cannot be rendered still says which plugins ours should run.
+        expected = (
+            plan.expected_plugins
+            if isinstance(plan, planning.Plan)
+            else chaining.chained_plugins(primary_verdict, plugin, rewrites)
+        )
+    check = verification.verify(names, contents, output, expected)
+
+    files: list[FileReport] = []
+    for index, name in enumerate(order):
+        verdict = verdicts[name]
+        roles = tuple(
+            role for role, hit in (("ours", name == output), ("primary", name == primary)) if hit
+        )
+        if isinstance(verdict, Refusal):
+            valid, rule, detail = False, str(verdict.rule), verdict.detail
+        else:
+            valid, rule, detail = True, None, verdict.summary
+        runtime = "loads first" if index == 0 else "not reached"
+        files.append(FileReport(name, index + 1, runtime, valid, rule, detail, roles))
+    leftovers: list[str] = []
+    for name in discovery.ignored_names(names):
+        kind = leftover_kind(name, output)
+        leftovers.append(f"{name}: {kind}")
+        files.append(FileReport(name, None, "ignored", None, None, kind, ("leftover",)))
+
+    status, status_detail = _output_status(check, output, names, contents, plan)
+    first_verdict = verdicts.get(check.first) if check.first else None
+    missing: tuple[str, ...] = ()
+    ipam: tuple[str, ...] = ()
+    checked: tuple[str, Mapping[str, Any]] | None = None
+    if isinstance(plan, planning.Plan):
+        checked = (plan.primary, json.loads(plan.rendered))
+    elif isinstance(first_verdict, NetworkList):
+        checked = (first_verdict.file, first_verdict.document)
+    if binary_check is not None and checked is not None:
+        problems, absent = binary_check(*checked)
+        missing = tuple(p.detail for p in problems)
+        ipam = tuple(absent)
+
+    effective = check.effective and status == "current" and not missing
+    return Explanation(
+        net_dir=net_dir,
+        output=output,
+        files=tuple(files),
+        first=check.first,
+        first_loads=check.runtime_ready,
+        primary=primary,
+        primary_valid=isinstance(primary_verdict, NetworkList),
+        output_status=status,
+        output_detail=status_detail,
+        bin_dir=bin_dir,
+        missing_binaries=missing,
+        ipam_not_in_bin_dir=ipam,
+        leftovers=tuple(leftovers),
+        effect=str(check.effect),
+        effective=effective,
+        verdict=_final(check, status, primary, primary_verdict, missing, pattern, unmatched),
+    )
+
+
+def _output_status(
+    check: verification.Verification,
+    output: str,
+    names: list[str],
+    contents: Mapping[str, reading.Read],
+    plan: planning.Plan | Refusal | None,
+) -> tuple[str, str]:
+    if output not in names:
+        return "absent", f"{output} is not in the conf dir"
+    if check.effect is Effect.BLOCKED:
+        return "blocked", check.detail
+    if check.effect is Effect.SHADOWED:
+        return "shadowed", check.detail
+    if check.effect is Effect.INVALID:
+        return "invalid", check.detail
+    if not isinstance(plan, planning.Plan):
+        why = plan.detail if isinstance(plan, Refusal) else "there is no valid primary"
+        return "unchecked", f"{output} is present; it cannot be compared because {why}"
+    if contents.get(output) == plan.rendered:
+        return "current", f"{output} is exactly what chainfsm renders from the primary now"
+    return "stale", f"{output} differs from what chainfsm renders from the primary now"
+
+
+def _final(
+    check: verification.Verification,
+    status: str,
+    primary: str | None,
+    primary_verdict: NetworkList | Refusal | None,
+    missing: tuple[str, ...],
+    pattern: str | None,
+    unmatched: list[str],
+) -> str:
+    """The one-line verdict, in the runtime's terms."""
+    if not check.runtime_ready:
+        return f"the runtime will report: {check.runtime_report()}"
+    if missing:
+        return (
+            f"the runtime loads {check.first}, but {'; '.join(missing)}: pods on this node"
+            " cannot start until it is installed (and from cniVersion 1.1.0 the node reports"
+            " NetworkReady=false)"
+        )
+    if primary is None and unmatched:
+        return (
+            f"the runtime loads {check.first}, but no config file matches --primary"
+            f" {pattern!r} while {', '.join(unmatched)} is valid: check the glob; chainfsm"
+            " keeps its chain as it is and does not report Verified"
+        )
+    if primary is None:
+        return (
+            f"the runtime loads {check.first}, but there is no primary config: chainfsm waits"
+            " for one (and withdraws its chain)"
+        )
+    if isinstance(primary_verdict, Refusal):
+        return (
+            f"the runtime loads {check.first}, but the primary {primary_verdict.sentence}:"
+            " chainfsm waits for it to become valid"
+        )
+    if status == "current" and check.effective:
+        return f"the runtime loads {check.first}: the chain is effective ({check.detail})"
+    if status == "stale" and check.effective:
+        return (
+            f"the runtime loads {check.first}, with the right plugins, but it differs from what"
+            " chainfsm renders now; the agent rewrites it"
+        )
+    return f"the runtime loads {check.first}, not our chain: {check.detail}"
+
+
+def bin_dir_check(bin_dir: Path) -> BinaryCheck:
+    """The agent's binary check on ``bin_dir`` (it runs each binary's VERSION), with the IPAM
+    types that have no binary there as information."""
+
+    def check(file: str, document: Mapping[str, Any]) -> tuple[Sequence[Refusal], list[str]]:
+        return binaries.check_chain_now(bin_dir, file, document), binaries.absent_ipam(
+            bin_dir, document
+        )
+
+    return check
+
+
+def look(
+    net_dir: Path,
+    output: str,
+    plugin: Mapping[str, Any],
+    pattern: str | None = None,
+    bin_dir: Path | None = None,
+    rewrites: Sequence[chaining.Rewrite] | None = None,
+) -> Explanation:
+    """Read the conf dir (and the bin dir) and explain it; OSError when it cannot be listed."""
+    names = reading.list_names(net_dir)
+    contents = {name: reading.read_sync(net_dir, name) for name in discovery.runtime_order(names)}
+    return explain(
+        str(net_dir),
+        names,
+        contents,
+        output,
+        plugin,
+        pattern,
+        str(bin_dir) if bin_dir else None,
+        bin_dir_check(bin_dir) if bin_dir is not None else None,
+        rewrites,
+    )
+
+
+def _row(cells: Iterable[str], widths: list[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def text(report: Explanation) -> str:
+    """The report for a person at a terminal, one line per item whatever the names hold. Pure."""
+    shown = validation.printable  # a newline or escape in a file name must not break a line
+    lines = [
+        f"conf dir {shown(report.net_dir)}, in the runtime's order (containerd loads the first):"
+    ]
+    rows = [("#", "FILE", "RUNTIME", "VERDICT", "ROLE")]
+    for f in report.files:
+        if f.valid is None:
+            verdict = f.detail
+        elif f.valid:
+            verdict = f"valid: {f.detail}"
+        else:
+            verdict = f"INVALID [{f.rule}]: {f.detail}"
+        pos = str(f.position) if f.position is not None else "-"
+        rows.append((pos, shown(f.name), f.runtime, shown(verdict), ", ".join(f.roles)))
+    if len(rows) == 1:
+        rows.append(("-", "(empty)", "", "", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)] + [0]
+    lines += ["  " + _row(r, widths) for r in rows]
+    first = (
+        f"{report.first} ({'loads' if report.first_loads else 'load FAILS'})"
+        if report.first
+        else "none: no config file"
+    )
+    primary = report.primary or "none"
+    if report.primary:
+        primary += " (valid)" if report.primary_valid else " (INVALID)"
+    if report.bin_dir is None:
+        bins = "not checked (pass --bin-dir /opt/cni/bin)"
+    elif report.missing_binaries:
+        bins = "NOT READY: " + "; ".join(report.missing_binaries)
+    else:
+        bins = f"every plugin of the chain is in {report.bin_dir} and speaks its cniVersion"
+    if report.ipam_not_in_bin_dir:
+        bins += (
+            f" (IPAM {', '.join(report.ipam_not_in_bin_dir)}: no binary there, which is fine"
+            " when the plugin handles its IPAM itself, as azure-vnet does with azure-cns)"
+        )
+    leftovers = ", ".join(n.split(": ", 1)[0] for n in report.leftovers) or "none"
+    lines += [
+        "",
+        f"loaded first: {shown(first)}",
+        f"primary:      {shown(primary)}",
+        f"our output:   {report.output_status}: {shown(report.output_detail)}",
+        f"binaries:     {shown(bins)}",
+        f"leftovers:    {shown(leftovers)}",
+        "",
+        f"verdict: {shown(report.verdict)}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The pure core: bytes, names and values in, verdicts out; no I/O."""

@@ -1,0 +1,48 @@
+"""The plan: the chain to write for one primary, judged in one place for every caller.
+
+Purely computational and deterministic: the primary's name, what one read of it gave, and the
+chain's settings (plugin, output name, rewrites) in; the ``Plan`` the agent writes (and
+``render`` prints, ``explain`` compares against) or the one refusal that says why there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chainfsm.core import chaining, validation
+from chainfsm.core.validation import Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What Validating found and Writing writes: the chain for one primary's content."""
+
+    primary: str
+    primary_data: bytes
+    rendered: bytes
+    expected_plugins: tuple[dict[str, Any], ...]
+    #: The --rewrite edits applied to the primary's plugins in the chain, described.
+    rewritten: tuple[str, ...] = ()
+
+
+def plan(
+    primary: str,
+    data: bytes | Refusal | None,
+    plugin: Mapping[str, Any],
+    output: str,
+    rewrites: Sequence[chaining.Rewrite] | None = None,
+) -> Plan | Refusal:
+    """The chain for the primary named ``primary`` as one read of it gave it (None: it is not
+    there), chained with ``plugin`` into ``output`` with ``rewrites`` (None: ``rewrites_for``
+    the plugin); or why the primary cannot be chained. Pure."""
+    verdict = validation.verdict(primary, data)
+    if isinstance(verdict, Refusal):
+        return verdict
+    assert isinstance(data, bytes)  # only bytes validate
+    rendered = chaining.render(verdict, plugin, output, rewrites)
+    if isinstance(rendered, Refusal):
+        return rendered
+    expected, applied = chaining.chain(verdict, plugin, rewrites)
+    return Plan(primary, data, rendered, tuple(expected), tuple(applied))

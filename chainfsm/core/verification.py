@@ -1,0 +1,127 @@
+"""What the runtime will load from the conf dir, and whether our chain is the thing it loads.
+
+Purely computational: a listing and the contents of the files that matter in, an outcome out.
+containerd loads the first config file in byte order (``max_conf_num = 1``) and aborts the
+whole load when that file is invalid, so only the first file and our output matter.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chainfsm.core import discovery, validation
+from chainfsm.core.validation import NetworkList, Refusal
+
+#: What containerd reports (NetworkReady=false, NetworkPluginNotReady) when its load fails.
+NOT_INITIALIZED = "cni plugin not initialized"
+
+#: What was read of the files that matter: bytes, a read refusal, or None for a file not there.
+Contents = Mapping[str, "bytes | Refusal | None"]
+
+
+class Effect(enum.StrEnum):
+    """How the directory stands for our chain."""
+
+    EFFECTIVE = "effective"  # ours is first, valid, and runs the primary's plugins plus ours
+    NO_CONFIG = "no-config"  # no config file at all: the runtime loads nothing
+    MISSING = "output-missing"  # ours is absent: the runtime loads another file, or nothing
+    SHADOWED = "shadowed"  # a valid config of someone else sorts first: ours is never read
+    BLOCKED = "blocked"  # an invalid config sorts first: the runtime loads nothing at all
+    INVALID = "output-invalid"  # ours is first and invalid: the runtime loads nothing at all
+    STALE = "output-stale"  # ours is first and valid but not the primary's plugins plus ours
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    effect: Effect
+    #: The file the runtime loads first, if any.
+    first: str | None
+    #: Why that load fails, if it does (then the runtime reports "cni plugin not initialized").
+    first_refusal: Refusal | None
+    #: One sentence for logs and for ``chainfsm explain``.
+    detail: str
+
+    @property
+    def effective(self) -> bool:
+        return self.effect is Effect.EFFECTIVE
+
+    @property
+    def runtime_ready(self) -> bool:
+        """Whether the runtime's load succeeds (with our chain or without it)."""
+        return self.first is not None and self.first_refusal is None
+
+    def runtime_report(self) -> str:
+        """The runtime's verdict in its own terms: the one place that says it (``explain``
+        quotes it)."""
+        if self.first is None:
+            return f"{NOT_INITIALIZED}, because the conf dir holds no config file"
+        if self.first_refusal is not None:
+            return f"{NOT_INITIALIZED}, because {self.first_refusal.sentence}"
+        return f"network ready, loading {self.first}"
+
+
+def load(name: str, contents: Contents) -> NetworkList | Refusal:
+    """The verdict on one file from the contents the caller read (not read: not there)."""
+    return validation.verdict(name, contents.get(name))
+
+
+def verify(
+    names: Iterable[str],
+    contents: Contents,
+    output: str,
+    expected_plugins: Sequence[Mapping[str, Any]] | None = None,
+) -> Verification:
+    """Whether the runtime, reading a directory of ``names``, would run our chain.
+
+    ``contents`` holds the bytes (or a read refusal) of at least the first config file and of
+    ``output``. With ``expected_plugins``, our output must hold exactly those plugins.
+    """
+    order = discovery.runtime_order(names)
+    if not order:
+        return Verification(Effect.NO_CONFIG, None, None, "the conf dir holds no config file")
+    first = order[0]
+    first_verdict = load(first, contents)
+    first_refusal = first_verdict if isinstance(first_verdict, Refusal) else None
+    if output not in order:
+        tail = f", which is invalid: {first_refusal.detail}" if first_refusal else ""
+        return Verification(
+            Effect.MISSING,
+            first,
+            first_refusal,
+            f"{output} is absent; the runtime loads {first}{tail}",
+        )
+    if first != output:
+        if first_refusal:
+            return Verification(
+                Effect.BLOCKED,
+                first,
+                first_refusal,
+                f"{first} sorts before {output} and is invalid ({first_refusal.detail}),"
+                " so the runtime loads nothing",
+            )
+        return Verification(
+            Effect.SHADOWED,
+            first,
+            None,
+            f"{first} sorts before {output}, so the runtime loads it and never reads ours",
+        )
+    if isinstance(first_verdict, Refusal):
+        return Verification(
+            Effect.INVALID, first, first_verdict, f"{first_verdict}, so the runtime loads nothing"
+        )
+    if expected_plugins is not None and list(first_verdict.plugins) != list(expected_plugins):
+        have = ", ".join(first_verdict.plugin_types)
+        want = ", ".join(str(p.get("type")) for p in expected_plugins)
+        same = " (same types, other settings)" if have == want else ""
+        return Verification(
+            Effect.STALE, first, None, f"{output} runs [{have}], not [{want}]{same}"
+        )
+    return Verification(
+        Effect.EFFECTIVE,
+        first,
+        None,
+        f"{output} is first and runs [{', '.join(first_verdict.plugin_types)}]",
+    )

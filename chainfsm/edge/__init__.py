@@ -1,0 +1,1 @@
+"""The file system, inotify and plugin execs: what the core decides about, read and written."""

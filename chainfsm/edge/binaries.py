@@ -1,0 +1,242 @@
+"""Whether the plugin binaries of a chain are installed and speak the chain's ``cniVersion``.
+
+The runtime finds a plugin by its ``type`` in the CNI bin dir and, before running a list,
+asks each binary (``CNI_COMMAND=VERSION``) which spec versions it supports (libcni's
+``ValidateNetworkList``). libcni checks each plugin's ``type`` only: an ``ipam.type`` is a binary
+only when the plugin delegates to it (bridge to host-local), and Azure CNS nodes name
+``azure-cns``, which is no binary at all, so IPAM types are never required. A chain whose binary
+is missing or too old fails every pod; with ``--bin-dir`` the agent, ``explain`` and ``render``
+all ask this one check. The first part of this module is pure (which binaries, what a VERSION
+answer means); the second does the file and process I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainfsm.core.validation import Refusal, Rule
+
+#: What a list without ``cniVersion`` means (libcni's ConfigDecoder).
+DEFAULT_CNI_VERSION = "0.1.0"
+#: libcni's answer for a plugin that predates VERSION and says so with this error message.
+UNKNOWN_VERSION_COMMAND = "unknown CNI_COMMAND: VERSION"
+#: Seconds a binary gets to answer VERSION; one that hangs must not hang the agent.
+VERSION_TIMEOUT = 5.0
+#: A VERSION answer is a few hundred bytes; read no more than this.
+MAX_REPLY = 64 * 1024
+
+
+# -- pure ---------------------------------------------------------------------------------------
+
+
+def required_types(plugins: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Pure. The binaries the runtime runs for a chain, in order, once each: every plugin's
+    ``type``, as libcni looks them up."""
+    found: list[str] = []
+    for plugin in plugins:
+        kind = plugin.get("type")
+        if isinstance(kind, str) and kind and kind not in found:
+            found.append(kind)
+    return found
+
+
+def ipam_types(plugins: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Pure. The ``ipam.type`` each plugin names, once each: information only, since whether it
+    is a binary is the plugin's business (``azure-cns`` is a daemon, ``host-local`` a binary)."""
+    found: list[str] = []
+    for plugin in plugins:
+        ipam = plugin.get("ipam")
+        kind = ipam.get("type") if isinstance(ipam, dict) else None
+        if isinstance(kind, str) and kind and kind not in found:
+            found.append(kind)
+    return found
+
+
+def list_version(document: Mapping[str, Any]) -> str:
+    """Pure. The version a list asks of its plugins: its ``cniVersion``, or 0.1.0 without one."""
+    version = document.get("cniVersion")
+    return version if isinstance(version, str) and version else DEFAULT_CNI_VERSION
+
+
+def parse_version_reply(stdout: bytes, exit_code: int) -> tuple[str, ...] | str:
+    """Pure. The versions a plugin supports from its VERSION answer, or why there are none.
+
+    As libcni's ``GetVersionInfo`` and ``PluginDecoder``: an error whose ``msg`` is "unknown
+    CNI_COMMAND: VERSION" means 0.1.0 only; a reply needs a string ``cniVersion``; a missing
+    ``supportedVersions`` is accepted only from a 0.2.0 plugin (which means 0.1.0 and 0.2.0).
+    """
+    try:
+        reply = json.loads(stdout.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        reply = None
+    if exit_code != 0:
+        message = reply.get("msg") if isinstance(reply, dict) else None
+        if message == UNKNOWN_VERSION_COMMAND:
+            return (DEFAULT_CNI_VERSION,)
+        said = f": {message}" if isinstance(message, str) and message else ""
+        return f"failed the VERSION command (exit code {exit_code}){said}"
+    if not isinstance(reply, dict):
+        return "answered VERSION with something other than a JSON object"
+    version = reply.get("cniVersion")
+    if not isinstance(version, str) or not version:
+        return 'answered VERSION without a "cniVersion"'
+    supported = reply.get("supportedVersions")
+    if supported is None or supported == []:
+        if version == "0.2.0":
+            return ("0.1.0", "0.2.0")
+        return 'answered VERSION without "supportedVersions"'
+    if not isinstance(supported, list) or not all(isinstance(v, str) for v in supported):
+        return 'answered VERSION with a "supportedVersions" that is not a list of strings'
+    return tuple(supported)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def describe_versions(supported: Sequence[str]) -> str:
+    """Pure. "0.3.0-1.0.0" for a list of versions (lowest to highest), or the one version."""
+    ordered = sorted(supported, key=_version_key)
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]}-{ordered[-1]}"
+
+
+def supports(supported: Sequence[str], version: str) -> bool:
+    """Pure. Whether a plugin supports ``version``: an exact match in its list, as in libcni."""
+    return version in supported
+
+
+# -- I/O --------------------------------------------------------------------------------------
+
+
+@dataclass
+class VersionCache:
+    """VERSION answers by binary (path, inode, size, mtime): a re-validation does not run every
+    binary again, and a replaced binary is asked afresh."""
+
+    answers: dict[tuple[str, int, int, int], tuple[str, ...] | str] = field(default_factory=dict)
+
+    def get(self, path: Path, info: os.stat_result) -> tuple[str, ...] | str | None:
+        return self.answers.get(self._key(path, info))
+
+    def put(self, path: Path, info: os.stat_result, answer: tuple[str, ...] | str) -> None:
+        self.answers[self._key(path, info)] = answer
+
+    @staticmethod
+    def _key(path: Path, info: os.stat_result) -> tuple[str, int, int, int]:
+        return (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...] | str, bool]:
+    """Ask ``binary`` which versions it supports, as the runtime does, or say why it could not
+    answer; and whether that answer is the binary's own (worth caching) rather than a hang or a
+    failure to start it, which may pass. A hang is cut off after VERSION_TIMEOUT."""
+    env = {
+        "CNI_COMMAND": "VERSION",
+        # Plugins built on an old skel insist on these; libcni sends the same placeholders.
+        "CNI_NETNS": "dummy",
+        "CNI_IFNAME": "dummy",
+        "CNI_PATH": "dummy",
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+    try:
+        process = await asyncio.create_subprocess_exec(
+            binary,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # a signal to the agent's group is not the plugin's business
+        )
+    except OSError as err:
+        return f"cannot be run: {err.strerror}", False
+    request = json.dumps({"cniVersion": cni_version}).encode()
+    try:
+        async with asyncio.timeout(VERSION_TIMEOUT):
+            stdout, _ = await process.communicate(request)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return f"did not answer VERSION within {VERSION_TIMEOUT:g} s", False
+    except OSError as err:  # it exited before reading its stdin
+        await process.wait()
+        return f"failed the VERSION command: {err.strerror}", True
+    assert process.returncode is not None
+    return parse_version_reply(stdout[:MAX_REPLY], process.returncode), True
+
+
+async def _check_one(
+    bin_dir: Path, file: str, kind: str, version: str, cache: VersionCache
+) -> Refusal | None:
+    path = bin_dir / kind
+    try:
+        info = await asyncio.to_thread(path.stat)
+    except FileNotFoundError:
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" is not in {bin_dir}')
+    except OSError as err:
+        return Refusal(
+            file, Rule.PLUGIN_BINARY, f'plugin "{kind}": cannot stat {path}: {err.strerror}'
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not a file')
+    if not os.access(path, os.X_OK):
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not executable')
+    answer = cache.get(path, info)
+    if answer is None:
+        answer, lasting = await query_version(path, version)
+        if lasting:
+            cache.put(path, info, answer)
+    if isinstance(answer, str):
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" ({path}) {answer}')
+    if not supports(answer, version):
+        return Refusal(
+            file,
+            Rule.PLUGIN_BINARY,
+            f'plugin "{kind}" supports cniVersion {describe_versions(answer)}, not {version}',
+        )
+    return None
+
+
+async def check_chain(
+    bin_dir: Path,
+    file: str,
+    document: Mapping[str, Any],
+    cache: VersionCache,
+) -> tuple[Refusal, ...]:
+    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
+    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
+    speaking the list's ``cniVersion``. Empty when every binary is in place."""
+    plugins = document.get("plugins")
+    version = list_version(document)
+    found = []
+    for kind in required_types(plugins if isinstance(plugins, list) else []):
+        refusal = await _check_one(bin_dir, file, kind, version, cache)
+        if refusal is not None:
+            found.append(refusal)
+    return tuple(found)
+
+
+def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> tuple[Refusal, ...]:
+    """``check_chain`` for the one-shot commands (``explain``, ``render``), outside any loop."""
+    return asyncio.run(check_chain(bin_dir, file, document, VersionCache()))
+
+
+def absent_ipam(bin_dir: Path, document: Mapping[str, Any]) -> list[str]:
+    """The IPAM types of ``document`` with no executable in ``bin_dir``: information for
+    ``explain``, never a failure (see ``ipam_types``)."""
+    plugins = document.get("plugins")
+    return [
+        kind
+        for kind in ipam_types(plugins if isinstance(plugins, list) else [])
+        if not (bin_dir / kind).is_file() or not os.access(bin_dir / kind, os.X_OK)
+    ]

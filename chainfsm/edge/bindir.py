@@ -1,0 +1,42 @@
+"""--bin-dir as the agent sees it: the last check of the chain's plugin binaries there."""
+
+from __future__ import annotations
+
+import json
+
+from chainfsm.core.validation import Refusal
+from chainfsm.edge import binaries
+from chainfsm.settings import Settings
+
+
+class BinDir:
+    """The chain's plugin binaries in --bin-dir, checked after each write and at each change
+    there; with no --bin-dir, never missing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._versions = binaries.VersionCache()
+        #: Why each plugin binary of the chain cannot run, at the last check.
+        self.problems: tuple[Refusal, ...] = ()
+
+    async def missing(self, primary: str, rendered: bytes) -> str | None:
+        """Why the chain ``rendered`` (made from ``primary``) cannot run pods yet; None when
+        every plugin binary is installed and speaks the list's cniVersion, or there is no
+        --bin-dir.
+
+        Asked after the write, never before: a chain withheld until its binary exists leaves
+        the runtime on the primary alone, and pods would start without our plugin and keep
+        running that way (fail open). Written, pods fail and are retried until it is there."""
+        bin_dir = self.settings.bin_dir
+        if bin_dir is None:
+            self.problems = ()
+            return None
+        document = json.loads(rendered)
+        self.problems = await binaries.check_chain(bin_dir, primary, document, self._versions)
+        if not self.problems:
+            return None
+        said = "; ".join(p.detail for p in self.problems)
+        return (
+            f"{self.settings.output} is in place, but {said}: pods on this node cannot start"
+            f" until it is installed in {bin_dir} (chainfsm re-checks on every change there)"
+        )

@@ -1,0 +1,272 @@
+"""inotify on the conf dir, turned into one flag: "something the runtime reads has changed".
+
+The agent always rescans the whole directory after a change, so events need not be kept:
+a burst of them collapses into one rescan, and a queue overflow is just another change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import asyncinotify
+from asyncinotify import Mask
+
+from chainfsm.core import discovery
+
+#: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
+#: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
+#: read on it is only "not ready yet"; the writer's close or rename brings the next look.
+DIR_MASK = (
+    Mask.CREATE
+    | Mask.MODIFY
+    | Mask.CLOSE_WRITE
+    | Mask.MOVED_TO
+    | Mask.MOVED_FROM
+    | Mask.DELETE
+    | Mask.DELETE_SELF
+    | Mask.MOVE_SELF
+    | Mask.ONLYDIR
+)
+#: The bin dir: also a mode change, since a binary copied in may be made executable after.
+BIN_DIR_MASK = DIR_MASK | Mask.ATTRIB
+#: Events that mean the watch itself is gone or no longer sees the directory by that path.
+LOST = Mask.DELETE_SELF | Mask.MOVE_SELF | Mask.UNMOUNT | Mask.IGNORED
+#: The kernel flags this file (POLLPRI) whenever a mount or unmount changes our mount table.
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+def relevant_name(name: str) -> bool:
+    """Whether a change to ``name`` in the conf dir can change what the runtime loads. Pure.
+
+    A config name, or one of kubelet's ``..data``-style names: a ConfigMap volume updates by
+    renaming a new ``..data`` symlink over the old one, and a primary mounted that way (a
+    symlink through ``..data``) changes with no event on its own name.
+    """
+    return discovery.is_config_name(name) or name.startswith("..")
+
+
+class DirWatch:
+    """An armed inotify watch on one directory, reporting into ``on_change``.
+
+    ``relevant`` decides which names matter (by default: ``relevant_name``). The watch
+    is armed in the constructor, so a scan made after it misses nothing.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        on_change: Callable[[str | None], None],
+        on_lost: Callable[[str], None],
+        relevant: Callable[[str], bool] = relevant_name,
+        mask: Mask = DIR_MASK,
+        taps: Sequence[Callable[[str], None]] = (),
+    ) -> None:
+        self.path = path
+        #: Called with every name read, relevant or not: a test syncs with the pump on them.
+        self._taps = taps
+        self._on_change = on_change
+        self._on_lost = on_lost
+        self._relevant = relevant
+        self._inotify = asyncinotify.Inotify()
+        try:
+            self._inotify.add_watch(path, mask)
+            info = path.stat()
+        except OSError:
+            self._inotify.close()
+            raise
+        #: Which directory the watch is on: the path may later name another one.
+        self.identity = (info.st_dev, info.st_ino)
+        self.armed = True
+
+    def check_identity(self) -> None:
+        """Report the watch lost when the path now names another directory (a new mount over
+        it, or the dir recreated): inotify says nothing about a mount, and the old watch
+        would then hear only the hidden directory underneath."""
+        if not self.armed:
+            return
+        try:
+            info = self.path.stat()
+        except OSError as err:
+            why = f"{self.path} cannot be looked at any more ({err.strerror})"
+        else:
+            if (info.st_dev, info.st_ino) == self.identity:
+                return
+            why = f"{self.path} is now another directory (a new mount over it, or recreated)"
+        self.armed = False
+        self._on_lost(why)
+
+    async def pump(self) -> None:
+        """Read events until the watch is lost (or the task is cancelled)."""
+        async for event in self._inotify:
+            mask = event.mask
+            if mask & Mask.Q_OVERFLOW:
+                self._on_change(None)
+            elif mask & LOST:
+                self.armed = False
+                self._on_lost(f"the watch on {self.path} ended ({mask!r})")
+                return
+            elif event.name is not None:
+                name = str(event.name)
+                for tap in self._taps:
+                    tap(name)
+                if self._relevant(name):
+                    self._on_change(name)
+
+    def close(self) -> None:
+        self.armed = False
+        self._inotify.close()
+
+    def __enter__(self) -> DirWatch:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MountWatch:
+    """Calls ``on_mount`` after every change to this process's mount table.
+
+    /proc/self/mountinfo reports one as a priority event; asyncio's selector only waits for
+    "readable", so the file sits in an epoll of its own whose fd is readable when it fires.
+    Where /proc is missing the watch is simply off (``active`` false).
+    """
+
+    def __init__(self, on_mount: Callable[[], None]) -> None:
+        self._on_mount = on_mount
+        self._fd: int | None = None
+        self._epoll: select.epoll | None = None
+        try:
+            self._fd = os.open(MOUNTINFO, os.O_RDONLY | os.O_CLOEXEC)
+            self._epoll = select.epoll()
+            self._epoll.register(self._fd, select.EPOLLPRI | select.EPOLLERR)
+            asyncio.get_running_loop().add_reader(self._epoll.fileno(), self._ready)
+        except OSError:
+            self.close()
+
+    @property
+    def active(self) -> bool:
+        return self._epoll is not None
+
+    def _ready(self) -> None:
+        assert self._epoll is not None
+        # Each poll of the file consumes the event, and the loop's own check of our epoll
+        # already polled it: so this call is the news, and the poll below only drains.
+        self._epoll.poll(0)
+        self._on_mount()
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._epoll.fileno())
+            self._epoll.close()
+            self._epoll = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> MountWatch:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Watches:
+    """The agent's watches: inotify on the conf dir and on --bin-dir, and the mount watch,
+    reporting into ``on_change`` and ``on_lost``. ``arm`` puts them on an exit stack."""
+
+    def __init__(
+        self,
+        net_dir: Path,
+        bin_dir: Path | None,
+        on_change: Callable[[str | None], None],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self.net_dir = net_dir
+        self.bin_dir = bin_dir
+        self._on_change = on_change
+        self._on_lost = on_lost
+        #: Called with every name the watches read: tests sync with them.
+        self.taps: list[Callable[[str], None]] = []
+        self._dir: DirWatch | None = None
+
+    @property
+    def armed(self) -> bool:
+        return self._dir is not None and self._dir.armed
+
+    def check_identity(self) -> None:
+        """``DirWatch.check_identity`` of the conf dir's watch, once it is armed."""
+        if self._dir is not None:
+            self._dir.check_identity()
+
+    def arm(self, stack: contextlib.AsyncExitStack) -> str | None:
+        """Arm every watch; None when armed, else why not. Closing ``stack`` closes them,
+        each pump stopped first."""
+        try:
+            watch = DirWatch(self.net_dir, self._on_change, self._on_lost, taps=self.taps)
+        except OSError as err:
+            return f"cannot watch {self.net_dir}: {err.strerror}"
+        stack.callback(watch.close)
+        stack.enter_context(MountWatch(watch.check_identity))
+        stack.push_async_callback(stop, start(watch, "chainfsm-watch"))
+        if self.bin_dir is not None:
+            # A binary installed, replaced or made executable there is a change to re-check.
+            try:
+                bin_watch = DirWatch(
+                    self.bin_dir,
+                    self._on_change,
+                    self._on_lost,
+                    relevant=lambda _: True,
+                    mask=BIN_DIR_MASK,
+                    taps=self.taps,
+                )
+            except OSError as err:
+                return f"cannot watch --bin-dir {self.bin_dir}: {err.strerror}"
+            stack.callback(bin_watch.close)
+            stack.push_async_callback(stop, start(bin_watch, "chainfsm-watch-bin-dir"))
+        self._dir = watch
+        return None
+
+    def disarm(self) -> None:
+        """Forget the conf dir's watch (its stack has closed it)."""
+        self._dir = None
+
+
+def start(watch: DirWatch, name: str) -> asyncio.Task[None]:
+    """Run ``watch.pump`` as a named task whose crash is reported at once, not at exit."""
+    task = asyncio.create_task(watch.pump(), name=name)
+
+    def report(done: asyncio.Task[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            watch.armed = False
+            watch._on_lost(f"the watch on {watch.path} crashed: {done.exception()!r}")
+
+    task.add_done_callback(report)
+    return task
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel a ``start``-ed pump and let it finish before its inotify is closed.
+
+    asyncinotify's reader callback may already be queued on the loop; closing the inotify
+    under it made it raise ("Can not work with closed inotify") as a traceback at exit.
+    """
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)  # run a reader callback that was queued before the cancel

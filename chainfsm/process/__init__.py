@@ -1,0 +1,1 @@
+"""Around the agent: its lifecycle, signals, probes, metrics and the state dump."""

@@ -1,0 +1,150 @@
+"""The process around the agent: signals, the --once timeout, the state dump, the optional
+endpoints and ready file, and the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from chainfsm import logs
+from chainfsm.agent import exits
+from chainfsm.agent.agent import Agent
+from chainfsm.process import ready_marker, state_dump
+from chainfsm.settings import Settings, split_listen
+
+if TYPE_CHECKING:
+    from chainfsm.process import http_endpoints
+
+
+def install_stop_signals(agent: Agent) -> None:
+    """SIGTERM and SIGINT ask the agent to stop after the step in progress.
+
+    The handler only sets a flag; the agent's own task finishes any write and exits.
+    """
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.request_stop)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logs.event("crashed", logging.ERROR, task=task.get_name(), reason=repr(task.exception()))
+
+
+@asynccontextmanager
+async def dumping_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[state_dump.Dumper]:
+    """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
+    dumper = state_dump.Dumper(agent.status, settings.dump_file)
+    task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
+    task.add_done_callback(_report_crash)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, dumper.request)
+    try:
+        yield dumper
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class CannotListen(Exception):
+    """An address of ``--listen`` or ``--metrics-listen`` cannot be bound; one line why."""
+
+
+@asynccontextmanager
+async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[http_endpoints.Server]]:
+    """With ``--listen``, /healthz, /readyz and /metrics; with ``--metrics-listen``, /metrics
+    alone on its own address (the one a cluster's Prometheus scrapes, while the probes stay on
+    loopback). prometheus_client and the server are imported only then, so the agent's
+    start-up does not pay for them. Yields the servers, ``--listen``'s first."""
+    if settings.listen is None and settings.metrics_listen is None:
+        yield []
+        return
+    from chainfsm.process import http_endpoints, metrics
+
+    wanted = [
+        (name, address, paths)
+        for name, address, paths in (
+            ("probes", settings.listen, http_endpoints.ALL_PATHS),
+            ("metrics", settings.metrics_listen, http_endpoints.METRICS_ONLY),
+        )
+        if address is not None
+    ]
+    counted = metrics.Metrics(agent.status)
+    agent.journal.listeners.append(counted.observe)
+    cap = http_endpoints.fd_budget_cap(len(wanted))
+    async with contextlib.AsyncExitStack() as stack:
+        servers: list[http_endpoints.Server] = []
+        for name, address, paths in wanted:
+            host, port = split_listen(address)
+            server = http_endpoints.Server(agent.status, counted, host, port, paths, cap)
+            try:
+                await server.start()
+            except OSError as err:
+                # create_server's message repeats the address: the system's words suffice (a
+                # name that does not resolve has a negative errno and its own words).
+                code = err.errno or 0
+                why = os.strerror(code) if code > 0 else err.strerror or str(err)
+                raise CannotListen(f"cannot listen on {address}: {why}") from err
+            stack.push_async_callback(server.close)
+            counted.count_refusals(name, server.refusals)
+            bound_host, bound_port = server.bound
+            logs.event(
+                "listening",
+                address=f"{bound_host}:{bound_port}",
+                paths=" ".join(sorted(server.paths)),
+                connections=cap,
+            )
+            servers.append(server)
+        yield servers
+
+
+async def serve(settings: Settings, agent: Agent | None = None) -> int:
+    """Run the agent to its end and return the process exit code."""
+    agent = agent or Agent(settings)
+    install_stop_signals(agent)
+    ready_file = ready_marker.ReadyFile(settings.ready_file) if settings.ready_file else None
+    if ready_file is not None:
+        ready_file.withdraw()  # one left by an earlier run says nothing about this one
+        agent.journal.listeners.append(ready_file.observe)
+    try:
+        async with dumping_on_sigusr1(agent, settings), endpoints(agent, settings):
+            return await _run(agent, settings)
+    except CannotListen as err:
+        # Loud and fatal, like a missing conf dir: the kubelet restarts the container.
+        return exits.fail(str(err))
+    finally:
+        if ready_file is not None:
+            ready_file.withdraw()
+
+
+async def _run(agent: Agent, settings: Settings) -> int:
+    timer: asyncio.TimerHandle | None = None
+    if settings.once and settings.timeout is not None:
+
+        def give_up() -> None:
+            logs.event(
+                "timeout",
+                logging.ERROR,
+                state=agent.state.value,
+                reason=f"not Verified after {settings.timeout:g} s (still {agent.state.value}:"
+                f" {agent.status().situation})",
+            )
+            agent.request_stop(exit_code=exits.FAILED)
+
+        timer = asyncio.get_running_loop().call_later(settings.timeout, give_up)
+    try:
+        return await agent.run()
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def main(settings: Settings) -> int:
+    return asyncio.run(serve(settings))

@@ -1,0 +1,152 @@
+"""Prometheus metrics of the agent, in the client library's own registry and text format.
+
+Imported only with ``--listen``. Counts that only grow are kept by the agent's journal already
+(writes, retries) and read from its status at scrape time; what the agent does not keep
+(transitions by edge, failures by reason, the time of the last Verified) is counted here from
+its transition listener.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from chainfsm import __version__
+from chainfsm.agent.status import Status
+from chainfsm.core import states
+from chainfsm.core.states import State, Transition
+
+# No *_created series: a timestamp per label set doubles the output and no alert uses it.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+#: The Content-Type of ``render``'s bytes.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Triggers that lead into Failed: the reasons failures are counted by.
+FAILURE_REASONS = tuple(
+    str(row["trigger"]) for row in states.TRANSITIONS if row["dest"] is State.Failed
+)
+
+
+class _AgentCollector(Collector):
+    """What the agent keeps itself, read from its status when Prometheus scrapes."""
+
+    def __init__(self, status: Callable[[], Status]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        status = self.status()
+        state = GaugeMetricFamily(
+            "chainfsm_state", "1 for the state the agent is in, 0 for the others", labels=["state"]
+        )
+        for each in State:
+            state.add_metric([each.value], 1.0 if status.state is each else 0.0)
+        yield state
+        yield GaugeMetricFamily(
+            "chainfsm_state_since_timestamp_seconds",
+            "When the agent entered its current state (Unix time)",
+            value=status.state_since,
+        )
+        yield CounterMetricFamily(
+            "chainfsm_writes", "Chained configs written (atomically)", value=status.writes
+        )
+        yield CounterMetricFamily(
+            "chainfsm_retries",
+            "Validations of a primary config that was not ready yet",
+            value=status.retries,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_consecutive_failures",
+            "Entries into Failed since the last Verified",
+            value=status.failures,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_chain_binaries_missing",
+            "Plugin binaries of the chain missing from --bin-dir or not speaking its cniVersion"
+            " at the last check (0: all present, or no --bin-dir); above 0 the chain is written"
+            " but pods on the node cannot start",
+            value=len(status.binary_problems),
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_watch_armed",
+            "1 while the inotify watch on the conf dir is armed",
+            value=1.0 if status.watch_armed else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_start_timestamp_seconds",
+            "When the agent started (Unix time)",
+            value=status.started,
+        )
+        info = InfoMetricFamily("chainfsm_build", "The agent's version and output file")
+        info.add_metric([], {"version": __version__, "output": status.settings.output})
+        yield info
+
+
+class _RefusalCollector(Collector):
+    """Connections each listener refused, read from the listeners when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], int]] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        refused = CounterMetricFamily(
+            "chainfsm_http_refused",
+            "Connections refused because a listener had its most open at once, or accept()"
+            " failed for want of descriptors",
+            labels=["listener"],
+        )
+        for name, count in sorted(self.sources.items()):
+            refused.add_metric([name], count())
+        yield refused
+
+
+class Metrics:
+    """The agent's metrics; ``observe`` goes in ``agent.journal.listeners``."""
+
+    def __init__(self, status: Callable[[], Status]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_AgentCollector(status))
+        self._refusals = _RefusalCollector()
+        self.registry.register(self._refusals)
+        self.transitions = Counter(
+            "chainfsm_transitions",
+            "State transitions, by source, dest and trigger",
+            ["source", "dest", "trigger"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "chainfsm_failures",
+            "Entries into Failed, by reason (the trigger that led there)",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in FAILURE_REASONS:
+            self.failures.labels(reason=reason)  # present at 0 before the first failure
+        self.last_verified = Gauge(
+            "chainfsm_last_verified_timestamp_seconds",
+            "When the agent last entered Verified (Unix time; 0: never)",
+            registry=self.registry,
+        )
+        for record in status().history:
+            self.observe(record)
+
+    def count_refusals(self, listener: str, count: Callable[[], int]) -> None:
+        """Report ``count()`` as the refusals of ``listener`` (e.g. "probes", "metrics")."""
+        self._refusals.sources[listener] = count
+
+    def observe(self, record: Transition) -> None:
+        self.transitions.labels(
+            source=record.source, dest=record.dest, trigger=record.trigger
+        ).inc()
+        if record.dest == State.Failed.value:
+            self.failures.labels(reason=record.trigger).inc()
+        if record.dest == State.Verified.value:
+            self.last_verified.set(record.time)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

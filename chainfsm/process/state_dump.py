@@ -1,0 +1,192 @@
+"""The state dump: on SIGUSR1, one JSON document of what the agent knows, in a file and a log line.
+
+The signal handler only sets an event; the ``chainfsm-dump`` task takes the snapshot and
+writes it. The agent's status is one frozen value taken on the event loop (so it is
+consistent), the file reads and the write happen after, and a burst of signals collapses
+into one more dump: the machine is never waited on, and it never waits on a dump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chainfsm import __version__, logs
+from chainfsm.core import chaining, printing, validation
+from chainfsm.edge import pids, reading, writing
+from chainfsm.edge.confdir import sha256
+from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.agent.status import Status
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, chaining.Rewrite):
+        return {"type": value.type, "key": value.key, "from": value.old, "to": value.new}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def settings_fields(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON values. Pure."""
+    return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+
+
+def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
+    """A file's name, sha256 and the runtime's verdict on it, as JSON values. Pure."""
+    if name is None:
+        return {"file": None, "sha256": None, "valid": None, "verdict": "no such file"}
+    if data is None:
+        return {"file": name, "sha256": None, "valid": None, "verdict": validation.ABSENT}
+    verdict = validation.verdict(name, data)
+    if isinstance(verdict, validation.Refusal):
+        return {
+            "file": name,
+            "sha256": sha256(data),
+            "valid": False,
+            "verdict": verdict.detail,
+            "rule": str(verdict.rule),
+        }
+    return {
+        "file": name,
+        "sha256": sha256(data),
+        "valid": True,
+        "verdict": f"valid: {verdict.summary}",
+    }
+
+
+def agent_fields(status: Status, now: float) -> dict[str, Any]:
+    """What the agent knows, from its status at one moment, as JSON values. Pure."""
+    history = status.history
+    return {
+        "version": __version__,
+        "pid": os.getpid(),
+        "time": _iso(now),
+        "uptime_seconds": round(now - status.started, 3),
+        "state": status.state.value,
+        "state_since": _iso(status.state_since),
+        "seconds_in_state": round(now - status.state_since, 3),
+        "watch_armed": status.watch_armed,
+        "last_error": status.last_error,
+        "counters": {
+            "attempt": status.attempt,
+            "retries": status.retries,
+            "failures": status.failures,
+            "writes": status.writes,
+        },
+        "chained_from": (
+            {"file": status.chained_from, "sha256": sha256(status.chained_from_data)}
+            if status.chained_from is not None
+            else None
+        ),
+        "verified_output_sha256": sha256(status.verified_output),
+        # Fail closed: the chain may be written while its binaries are not there yet.
+        "binaries": {
+            "bin_dir": _plain(status.settings.bin_dir),
+            "missing": [p.detail for p in status.binary_problems],
+        },
+        "history": {
+            "capacity": status.history_capacity,
+            "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
+        },
+        "settings": settings_fields(status.settings),
+    }
+
+
+async def snapshot(status: Status) -> dict[str, Any]:
+    """The whole dump: the agent's status, then the primary and our output as they are now."""
+    doc = agent_fields(status, time.time())
+    settings = status.settings
+    primary = status.primary
+    primary_data = await reading.read(settings.net_dir, primary) if primary else None
+    output_data = await reading.read(settings.net_dir, settings.output)
+    doc["primary"] = verdict_fields(primary, primary_data)
+    doc["output"] = verdict_fields(settings.output, output_data)
+    return doc
+
+
+def encode(doc: Mapping[str, Any]) -> bytes:
+    # A file name that is not UTF-8 (lone surrogates) must not crash the dump.
+    return printing.encode(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def pid_file(dump_file: Path) -> Path:
+    """Where the agent leaves its pid for ``chainfsm dump`` to signal."""
+    return dump_file.with_name(dump_file.name + ".pid")
+
+
+class Dumper:
+    """Writes a dump each time ``request`` is called (from a signal handler: no work there)."""
+
+    def __init__(self, status: Callable[[], Status], path: Path) -> None:
+        self.status = status
+        self.path = path
+        self.dumps = 0
+        self._wanted = asyncio.Event()
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    async def dump_once(self) -> None:
+        """Take and write one snapshot; a failure is logged, never raised into the agent."""
+        doc = await snapshot(self.status())
+        self.dumps += 1
+        # The line first: once the file is there, so is the line.
+        logs.event("dump", file=str(self.path), snapshot=doc)
+        try:
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            # The same atomic write as the chain's (a reader sees the old dump or the new one),
+            # but not on the conf dir's writer thread: a dump must come out while a write
+            # there hangs in fsync, which is when it is wanted most.
+            await writing.write_atomic(self.path.parent, self.path.name, encode(doc), executor=None)
+        except OSError as err:
+            logs.event(
+                "dump", logging.WARNING, file=str(self.path), reason=f"not written: {err.strerror}"
+            )
+        except writing.WriteError as err:
+            logs.event("dump", logging.WARNING, file=str(self.path), reason=f"not written: {err}")
+
+    def _write_pid(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The start time beside the pid lets ``chainfsm dump`` tell this process from a
+            # later one given the same number after we are gone.
+            started = pids.start_time(os.getpid())
+            pid_file(self.path).write_text(f"{os.getpid()} {started or ''}".rstrip() + "\n")
+        except OSError as err:
+            logs.event(
+                "dump",
+                logging.WARNING,
+                file=str(pid_file(self.path)),
+                reason=f"no pid file ({err.strerror}); chainfsm dump needs --pid",
+            )
+
+    async def run(self) -> None:
+        """Serve dump requests until cancelled."""
+        await asyncio.to_thread(self._write_pid)
+        try:
+            while True:
+                await self._wanted.wait()
+                # Cleared before the snapshot: a signal during the write asks for one more.
+                self._wanted.clear()
+                await self.dump_once()
+        finally:
+            pid_file(self.path).unlink(missing_ok=True)
