@@ -10,11 +10,10 @@ docs/settings.md.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm import logs
 from chainfsm.core import chaining
@@ -107,7 +106,7 @@ def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
+        value = 0.0
     if not value > 0:  # false for nan too
         raise ValueError(f"{text!r} is not a number above zero")
     return value
@@ -132,8 +131,9 @@ def boolean(text: str) -> bool:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Only:
+# Only, Spec and Setting are NamedTuples, not dataclasses: made at import, where each
+# dataclass costs every start-up about a millisecond (benchmarks/ab.py --start).
+class Only(NamedTuple):
     """The setting means something only while the switch ``other`` is ``on`` (``why`` not)."""
 
     other: str
@@ -141,8 +141,7 @@ class Only:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
-class Spec:
+class Spec(NamedTuple):
     """A field's declaration: its meaning (Markdown, one paragraph) and its command-line face."""
 
     doc: str
@@ -350,8 +349,7 @@ class Settings:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(NamedTuple):
     """One field of ``Settings`` as the command line, the environment and the docs see it."""
 
     name: str

@@ -41,6 +41,13 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         gate.current = None
 
 
+@pytest.fixture(autouse=True)
+def _dump_file_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An agent a test starts as a process would otherwise write its pid file and dumps into
+    # the real /run/chainfsm, where concurrent runs remove each other's.
+    monkeypatch.setenv("CHAINFSM_DUMP_FILE", str(tmp_path / "run" / "dump.json"))
+
+
 @pytest.fixture
 def net_dir(tmp_path: Path) -> Path:
     """An empty conf dir of the test's own."""

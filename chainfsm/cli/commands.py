@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
-from chainfsm.core import discovery, planning, printing, validation
+from chainfsm.cli import output
+from chainfsm.core import discovery, planning, validation
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
@@ -201,9 +202,9 @@ def _validate(files: Sequence[Path]) -> int:
         shown = validation.printable(str(path))
         if isinstance(verdict, validation.Refusal):
             failed = True
-            printing.out(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]\n")
+            output.out(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]\n")
         else:
-            printing.out(f"{shown}: valid: {verdict.summary}\n")
+            output.out(f"{shown}: valid: {verdict.summary}\n")
     return 1 if failed else 0
 
 
@@ -246,9 +247,9 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
         return 1
     if args.json:
-        printing.out(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
+        output.out(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
     else:
-        printing.out(explanation.text(report))
+        output.out(explanation.text(report))
     return 0 if report.effective else 1
 
 

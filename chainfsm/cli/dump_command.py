@@ -20,7 +20,7 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm.core import printing
+from chainfsm.cli import output
 from chainfsm.edge import pids
 from chainfsm.process import state_dump
 
@@ -144,7 +144,7 @@ def main(pid: int | None, dump_file: Path, with_diagram: bool, timeout: float) -
         from chainfsm.core.states import State
 
         doc["diagram"] = diagram.mermaid(State(doc["state"]))
-    printing.out(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    output.out(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     if with_diagram:
-        printing.out("\n" + doc["diagram"])
+        output.out("\n" + doc["diagram"])
     return 0

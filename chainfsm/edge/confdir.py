@@ -9,7 +9,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 
 from chainfsm import logs
 from chainfsm.core import discovery, validation, verification
@@ -104,15 +104,18 @@ class Lost(Exception):
     """Raised out of a look at the dir when the dir itself cannot be listed any more."""
 
 
-class Changes(Protocol):
-    """The record of changes a look answers (the agent's wake-ups)."""
+if TYPE_CHECKING:  # a Protocol class costs start-up a millisecond; only mypy needs it
+    from typing import Protocol
 
-    @property
-    def pending(self) -> bool: ...
+    class Changes(Protocol):
+        """The record of changes a look answers (the agent's wake-ups)."""
 
-    def consume(self) -> None: ...
+        @property
+        def pending(self) -> bool: ...
 
-    def lose(self, why: str) -> None: ...
+        def consume(self) -> None: ...
+
+        def lose(self, why: str) -> None: ...
 
 
 class ConfDir:

@@ -164,7 +164,8 @@ class Dumper:
         except writing.WriteError as err:
             logs.event("dump", logging.WARNING, file=str(self.path), reason=f"not written: {err}")
 
-    def _write_pid(self) -> None:
+    def _write_pid(self) -> bool:
+        """Write our pid beside the dump; True when written (and so ours to remove)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # The start time beside the pid lets ``chainfsm dump`` tell this process from a
@@ -178,10 +179,24 @@ class Dumper:
                 file=str(pid_file(self.path)),
                 reason=f"no pid file ({err.strerror}); chainfsm dump needs --pid",
             )
+            return False
+        return True
+
+    def _remove_pid(self) -> None:
+        try:
+            pid_file(self.path).unlink(missing_ok=True)
+        except OSError as err:
+            # On the way out: one line, never a crashed task.
+            logs.event(
+                "dump",
+                logging.WARNING,
+                file=str(pid_file(self.path)),
+                reason=f"pid file not removed ({err.strerror})",
+            )
 
     async def run(self) -> None:
         """Serve dump requests until cancelled."""
-        await asyncio.to_thread(self._write_pid)
+        wrote_pid = await asyncio.to_thread(self._write_pid)
         try:
             while True:
                 await self._wanted.wait()
@@ -189,4 +204,6 @@ class Dumper:
                 self._wanted.clear()
                 await self.dump_once()
         finally:
-            pid_file(self.path).unlink(missing_ok=True)
+            # Only a pid file we wrote: one we could not overwrite names another agent.
+            if wrote_pid:
+                self._remove_pid()

@@ -235,3 +235,28 @@ def test_the_dump_s_verdict_on_a_file_says_absence_as_validate_does() -> None:
         "is empty (0 bytes)",
         "empty",
     )
+
+
+async def test_a_pid_file_the_dumper_cannot_write_is_left_alone_and_nothing_crashes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Something else holds the pid file's name (root ignores modes, so a directory stands in
+    # for another agent's file we may not overwrite): it must survive our exit, said in a line.
+    settings = _settings(tmp_path)
+    held = state_dump.pid_file(settings.dump_file)
+    held.mkdir(parents=True)
+    (held / "theirs").write_text("1\n")
+    agent = Agent(settings)
+    with caplog.at_level(logging.INFO, logger="chainfsm"):
+        task = asyncio.create_task(lifecycle.serve(settings, agent))
+        await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
+        doc = await _dump(settings)  # the dumper is past its start, in its loop
+        agent.request_stop()
+        await asyncio.wait_for(task, HANG_GUARD)
+    assert doc["state"] == "WaitingPrimary"
+    assert (held / "theirs").read_text() == "1\n"
+    said = [r.fields for r in caplog.records if r.msg == "dump" and "reason" in r.fields]  # type: ignore[attr-defined]
+    assert [f["reason"] for f in said] == [
+        "no pid file (Is a directory); chainfsm dump needs --pid"
+    ]
+    assert not [r for r in caplog.records if r.msg == "crashed"]

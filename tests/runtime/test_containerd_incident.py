@@ -24,7 +24,6 @@ from tests.support.guarded_agent import running
 
 #: A real reference plugin standing in for Antrea, so the chain containerd loads is runnable.
 PLUGIN: dict[str, Any] = {"type": "tuning"}
-HANG_GUARD = 30.0
 #: The runnable primary (bridge + host-local, portmap), as Azure CNS would write it late.
 PRIMARY_BYTES = (PRIMARIES_DIR / RUNNABLE_FIXTURE).read_bytes()
 NETWORK = json.loads(PRIMARY_BYTES)["name"]

@@ -15,7 +15,7 @@ GOLDEN_DIR = TESTDATA / "golden"
 #: The Kubernetes manifests (kustomize bases, components, overlays).
 DEPLOY = ROOT / "deploy"
 
-#: chainfsm's default output name (Settings().output; tests/unit/test_constants.py checks).
+#: chainfsm's default output name (Settings().output; tests/unit/test_runtime_gate.py checks).
 OUTPUT = "05-antrea.conflist"
 #: AKS's historic name for Azure CNI's conflist: the primary of most tests.
 AZURE = "10-azure.conflist"

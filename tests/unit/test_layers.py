@@ -16,7 +16,16 @@ PACKAGE = Path(__file__).resolve().parents[2] / "chainfsm"
 ORDER = ["core", "edge", "agent", "process", "cli"]
 SHARED = {"chainfsm", "chainfsm.settings", "chainfsm.logs"}
 #: What the pure core must never import: the event loop, files, inotify, processes.
-IO_MODULES = {"asyncio", "aiofiles", "asyncinotify", "subprocess", "socket", "signal", "tenacity"}
+IO_MODULES = {
+    "asyncio",
+    "aiofiles",
+    "asyncinotify",
+    "subprocess",
+    "socket",
+    "signal",
+    "sys",
+    "tenacity",
+}
 
 
 def imports(path: Path) -> set[str]:
