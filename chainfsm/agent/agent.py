@@ -24,7 +24,7 @@ import tenacity
 
 from chainfsm import logs
 from chainfsm.agent import drift, exits, journal, retry, wakeups
-from chainfsm.core import planning, verification
+from chainfsm.core import discovery, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.states import State, Trigger
 from chainfsm.core.validation import Refusal
@@ -394,9 +394,8 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
 
 
 def _loss_reason(settings: Settings, plan: Plan | None) -> str:
-    which = f" matching {settings.primary!r}" if settings.primary else ""
     gone = f"{plan.primary} is gone; " if plan else ""
-    return f"{gone}no primary config{which} in {settings.net_dir}"
+    return gone + discovery.no_primary(settings.primary, settings.net_dir)
 
 
 def _advice(check: verification.Verification, output: str) -> str:

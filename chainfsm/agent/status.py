@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainfsm.core import discovery
 from chainfsm.core.states import State, Transition
 from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
@@ -57,5 +58,4 @@ class Status:
             return self.last_error
         if self.history:
             return self.history[-1].reason
-        which = f" matching {self.settings.primary!r}" if self.settings.primary else ""
-        return f"no primary config{which} in {self.settings.net_dir} yet"
+        return discovery.no_primary(self.settings.primary, self.settings.net_dir) + " yet"

@@ -69,10 +69,6 @@ class Wakeups:
         return self._stopping.is_set()
 
     @property
-    def lost(self) -> bool:
-        return self._lost.is_set()
-
-    @property
     def ended(self) -> bool:
         """Asked to stop, or the watch is lost: no more waiting for changes."""
         return self._stopping.is_set() or self._lost.is_set()

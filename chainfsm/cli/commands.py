@@ -217,8 +217,7 @@ def _render(args: argparse.Namespace) -> int:
         return 1
     primary = discovery.find_primary(names, args.output, args.primary)
     if primary is None:
-        which = f" matching {args.primary!r}" if args.primary else ""
-        print(f"chainfsm: no primary config{which} in {net_dir}", file=sys.stderr)
+        print(f"chainfsm: {discovery.no_primary(args.primary, net_dir)}", file=sys.stderr)
         return 1
     data = reading.read_sync(net_dir, primary)
     plan = planning.plan(primary, data, args.plugin, args.output, args.rewrite)

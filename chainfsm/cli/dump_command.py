@@ -25,7 +25,7 @@ from chainfsm.edge import pids
 from chainfsm.process import state_dump
 
 
-class AskError(Exception):
+class NoDump(Exception):
     """Why no dump could be had, in one line."""
 
 
@@ -35,19 +35,19 @@ def agent_pid(dump_file: Path) -> tuple[int, int | None]:
     try:
         text = path.read_text()
     except OSError as err:
-        raise AskError(
+        raise NoDump(
             f"cannot read {path} ({err.strerror}): is the agent running with --dump-file"
             f" {dump_file}? Pass --pid otherwise"
         ) from err
     words = text.split()
     if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
-        raise AskError(f"{path} holds {text[:20]!r}, not a pid")
+        raise NoDump(f"{path} holds {text[:20]!r}, not a pid")
     return int(words[0]), int(words[1]) if len(words) == 2 else None
 
 
 def open_agent(pid: int, started: int | None, source: str) -> int:
     """A pidfd of ``pid``, once it is known to be a chainfsm agent (and, with ``started``, the
-    very process that wrote the pid file), or AskError in one line.
+    very process that wrote the pid file), or NoDump in one line.
 
     The pidfd pins the process: if it ends after the check and the number goes to another
     process, a signal sent through the pidfd fails instead of reaching the newcomer. So the
@@ -56,25 +56,25 @@ def open_agent(pid: int, started: int | None, source: str) -> int:
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError as err:
-        raise AskError(f"no process {pid} ({source}): the agent is not running") from err
+        raise NoDump(f"no process {pid} ({source}): the agent is not running") from err
     except OSError as err:
-        raise AskError(f"cannot open process {pid}: {err.strerror}") from err
+        raise NoDump(f"cannot open process {pid}: {err.strerror}") from err
     try:
         try:
             argv = pids.cmdline(pid)
         except OSError as err:
-            raise AskError(f"cannot read process {pid}'s command line: {err.strerror}") from err
+            raise NoDump(f"cannot read process {pid}'s command line: {err.strerror}") from err
         if not pids.is_agent(argv):
             shown = " ".join(argv)[:80] or "a kernel thread"
-            raise AskError(
+            raise NoDump(
                 f"process {pid} ({source}) is {shown!r}, not a chainfsm agent; not signalling it"
             )
         if started is not None and pids.start_time(pid) != started:
-            raise AskError(
+            raise NoDump(
                 f"process {pid} ({source}) is a chainfsm agent started after that pid file was"
                 " written: the file is stale; not signalling it"
             )
-    except AskError:
+    except NoDump:
         os.close(pidfd)
         raise
     return pidfd
@@ -87,7 +87,7 @@ async def request(send: Callable[[], None], dump_file: Path, within: float) -> b
         inotify = asyncinotify.Inotify()
         inotify.add_watch(dump_file.parent, Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.ONLYDIR)
     except OSError as err:
-        raise AskError(f"cannot watch {dump_file.parent}: {err.strerror}") from err
+        raise NoDump(f"cannot watch {dump_file.parent}: {err.strerror}") from err
     with inotify:
         send()
         try:
@@ -96,7 +96,7 @@ async def request(send: Callable[[], None], dump_file: Path, within: float) -> b
                     if event.name is not None and str(event.name) == dump_file.name:
                         break
         except TimeoutError as err:
-            raise AskError(
+            raise NoDump(
                 f"no dump written to {dump_file} within {within:g} s: is that the agent's"
                 " --dump-file?"
             ) from err
@@ -118,9 +118,9 @@ async def ask(
         try:
             signal.pidfd_send_signal(pidfd, signal.SIGUSR1)
         except ProcessLookupError as err:
-            raise AskError(f"process {pid} ended before it was signalled") from err
+            raise NoDump(f"process {pid} ended before it was signalled") from err
         except PermissionError as err:
-            raise AskError(f"not allowed to signal process {pid}") from err
+            raise NoDump(f"not allowed to signal process {pid}") from err
 
     try:
         return await request(send, dump_file, within)
@@ -136,7 +136,7 @@ def main(pid: int | None, dump_file: Path, with_diagram: bool, timeout: float) -
             source = f"from {state_dump.pid_file(dump_file)}"
         data = asyncio.run(ask(pid, dump_file, timeout, started, source))
         doc: dict[str, Any] = json.loads(data)
-    except (AskError, OSError, ValueError) as err:
+    except (NoDump, OSError, ValueError) as err:
         print(f"chainfsm: no dump: {err}", file=sys.stderr)
         return 1
     if with_diagram:

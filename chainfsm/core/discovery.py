@@ -66,3 +66,9 @@ def find_primary(names: Iterable[str], output: str, pattern: str | None = None) 
 def ignored_names(names: Iterable[str]) -> list[str]:
     """Files the runtime does not read (other writers' ``*.tmp``, ``*-old``, backups, ...)."""
     return sorted((n for n in names if not is_config_name(n)), key=os.fsencode)
+
+
+def no_primary(pattern: str | None, net_dir: object) -> str:
+    """What to say when ``find_primary`` finds nothing: the one wording, for logs and commands."""
+    which = f" matching {pattern!r}" if pattern else ""
+    return f"no primary config{which} in {net_dir}"

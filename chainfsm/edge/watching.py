@@ -122,17 +122,6 @@ class DirWatch:
         self.armed = False
         self._inotify.close()
 
-    def __enter__(self) -> DirWatch:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class MountWatch:
     """Calls ``on_mount`` after every change to this process's mount table.

@@ -38,7 +38,7 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 @asynccontextmanager
-async def dumping_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[state_dump.Dumper]:
+async def dumps_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[state_dump.Dumper]:
     """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
     dumper = state_dump.Dumper(agent.status, settings.dump_file)
     task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
@@ -114,7 +114,7 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
         ready_file.withdraw()  # one left by an earlier run says nothing about this one
         agent.journal.listeners.append(ready_file.observe)
     try:
-        async with dumping_on_sigusr1(agent, settings), endpoints(agent, settings):
+        async with dumps_on_sigusr1(agent, settings), endpoints(agent, settings):
             return await _run(agent, settings)
     except CannotListen as err:
         # Loud and fatal, like a missing conf dir: the kubelet restarts the container.

@@ -23,8 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chainfsm.agent.agent import Agent
 from chainfsm.cli import commands
 from chainfsm.core.states import State, Trigger
-from chainfsm.process import lifecycle as runner
-from chainfsm.process import state_dump
+from chainfsm.process import lifecycle, state_dump
 from chainfsm.process.http_endpoints import Server
 from chainfsm.settings import Settings
 from tests.support.antrea_standin import antrea_step
@@ -65,7 +64,7 @@ def shipped_settings(
 async def node(settings: Settings) -> AsyncIterator[tuple[Agent, Server]]:
     settings.net_dir.mkdir()
     agent = Agent(settings)
-    async with runner.endpoints(agent, settings) as servers:
+    async with lifecycle.endpoints(agent, settings) as servers:
         server = servers[0]  # --listen's: the probes
         task = asyncio.create_task(agent.run())
         await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
@@ -197,7 +196,7 @@ async def test_once_writes_the_chain_and_exits_1_naming_the_missing_binary(
     settings.net_dir.mkdir()
     shutil.copy(CNS_PRIMARY, settings.net_dir / PRIMARY)
     agent = Agent(settings)
-    assert await asyncio.wait_for(runner.serve(settings, agent), HANG_GUARD) == 1
+    assert await asyncio.wait_for(lifecycle.serve(settings, agent), HANG_GUARD) == 1
     assert agent.status().history[-1].trigger == Trigger.BINARY_MISSING
     assert '"antrea"' in agent.status().situation
     assert (settings.net_dir / settings.output).is_file()

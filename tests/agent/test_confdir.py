@@ -16,17 +16,23 @@ from tests.support.constants import OUTPUT
 from tests.support.primaries import primary_bytes
 
 
-def conf_dir_for(net_dir: Path, **overrides: object) -> tuple[confdir.ConfDir, Wakeups, list[str]]:
+def conf_dir_for(
+    net_dir: Path, checks: list[None] | None = None, **overrides: object
+) -> tuple[confdir.ConfDir, Wakeups, list[str]]:
     wakeups, errors = Wakeups(), list[str]()
     settings = Settings(net_dir=net_dir, **overrides)  # type: ignore[arg-type]
-    return confdir.ConfDir(settings, wakeups, lambda: None, errors.append), wakeups, errors
+    check = (lambda: checks.append(None)) if checks is not None else (lambda: None)
+    return confdir.ConfDir(settings, wakeups, check, errors.append), wakeups, errors
 
 
 async def test_a_look_is_handed_over_once_and_only_while_nothing_changed(net_dir: Path) -> None:
     (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
-    dir_, wakeups, _ = conf_dir_for(net_dir)
+    checks: list[None] = []
+    dir_, wakeups, _ = conf_dir_for(net_dir, checks)
     snap = await dir_.look()
     assert (dir_.looks, dir_.primary) == (1, "10-azure.conflist")
+    # Every look first asks whether the watched dir is still the one mounted there.
+    assert len(checks) == 1
     dir_.hand_over(snap)
     assert dir_.handed_over() is snap
     assert dir_.handed_over() is None  # taken once: a retry looks afresh
