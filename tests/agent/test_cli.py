@@ -12,6 +12,7 @@ import pytest
 
 from chainfsm.cli import commands
 from tests.support import primaries
+from tests.support.constants import OUTPUT
 
 AZURE = primaries.fixture("aks-overlay")
 ENV_VARS = ("CHAINFSM_NET_DIR", "CHAINFSM_PLUGIN", "CHAINFSM_OUTPUT", "CHAINFSM_PRIMARY")
@@ -54,7 +55,7 @@ def test_validate_exits_1_and_names_the_rule_on_the_invalid_files_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = _put(tmp_path, AZURE)
-    empty = tmp_path / "05-antrea.conflist"
+    empty = tmp_path / OUTPUT
     empty.write_bytes(b"")
     path_type = tmp_path / "20-x.conf"
     path_type.write_text('{"name":"n","type":"../../bin/sh"}')
@@ -108,7 +109,7 @@ def test_render_ignores_our_output_and_leftovers_when_choosing_the_primary(
     tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     _put(tmp_path, AZURE)
-    (tmp_path / "05-antrea.conflist").write_bytes(b"")
+    (tmp_path / OUTPUT).write_bytes(b"")
     (tmp_path / "00-a.conflist-old").write_bytes(b"")
     (tmp_path / ".00.conflist").write_bytes(b"")
     assert commands.main(["render", "--net-dir", str(tmp_path)]) == 0

@@ -10,6 +10,7 @@ import pytest
 
 from chainfsm.core.validation import MAX_BYTES, Refusal, Rule
 from chainfsm.edge import reading
+from tests.support.constants import AZURE, OUTPUT
 
 
 def _read_in_thread(net_dir: Path, name: str) -> reading.Read:
@@ -27,9 +28,9 @@ def _read_in_thread(net_dir: Path, name: str) -> reading.Read:
 def test_a_fifo_named_like_a_config_file_is_listed_and_refused_as_not_regular(
     tmp_path: Path,
 ) -> None:
-    os.mkfifo(tmp_path / "05-antrea.conflist")
-    assert reading.list_names(tmp_path) == ["05-antrea.conflist"]
-    refusal = _read_in_thread(tmp_path, "05-antrea.conflist")
+    os.mkfifo(tmp_path / OUTPUT)
+    assert reading.list_names(tmp_path) == [OUTPUT]
+    refusal = _read_in_thread(tmp_path, OUTPUT)
     assert isinstance(refusal, Refusal)
     assert refusal.rule is Rule.NOT_REGULAR
     assert str(refusal) == "05-antrea.conflist: is not a regular file"
@@ -116,12 +117,12 @@ async def test_the_async_read_returns_the_bytes_and_none_for_an_absent_file(tmp_
 
 
 def test_an_empty_file_reads_as_empty_bytes(tmp_path: Path) -> None:
-    (tmp_path / "05-antrea.conflist").write_bytes(b"")
-    assert reading.read_sync(tmp_path, "05-antrea.conflist") == b""
+    (tmp_path / OUTPUT).write_bytes(b"")
+    assert reading.read_sync(tmp_path, OUTPUT) == b""
 
 
 def test_listing_keeps_leftovers_and_dot_files_for_discovery_to_judge(tmp_path: Path) -> None:
-    names = ["10-azure.conflist", "10-azure.conflist-old", ".hidden.conflist", "README"]
+    names = [AZURE, "10-azure.conflist-old", ".hidden.conflist", "README"]
     for name in names:
         (tmp_path / name).write_bytes(b"")
     assert sorted(reading.list_names(tmp_path)) == sorted(names)

@@ -20,7 +20,7 @@ from chainfsm.core.states import Transition
 from chainfsm.edge import writing
 from chainfsm.process import lifecycle, state_dump
 from chainfsm.settings import Settings
-from tests.support.constants import HANG_GUARD
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.guarded_agent import record, until, write_in_place
 from tests.support.primaries import primary_bytes
 
@@ -52,7 +52,7 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     seen = record(agent)
     task = asyncio.create_task(lifecycle.serve(settings, agent))
     await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
-    primary = settings.net_dir / "10-azure.conflist"
+    primary = settings.net_dir / AZURE
     write_in_place(primary, b"")
     await until(seen, trigger="primary_invalid")
     write_in_place(primary, primary_bytes())
@@ -67,17 +67,17 @@ async def test_the_dump_after_real_transitions_holds_every_field(
     assert doc["state_since"].startswith("20")
     assert doc["seconds_in_state"] >= 0
     assert doc["primary"] == {
-        "file": "10-azure.conflist",
+        "file": AZURE,
         "sha256": hashlib.sha256(primary_bytes()).hexdigest(),
         "valid": True,
         "verdict": "valid: network 'azure', plugins [azure-vnet, portmap]",
     }
-    assert doc["output"]["file"] == "05-antrea.conflist"
+    assert doc["output"]["file"] == OUTPUT
     assert doc["output"]["sha256"] == hashlib.sha256(output).hexdigest()
     assert doc["output"]["valid"] is True
     assert doc["verified_output_sha256"] == doc["output"]["sha256"]
     assert doc["chained_from"] == {
-        "file": "10-azure.conflist",
+        "file": AZURE,
         "sha256": hashlib.sha256(primary_bytes()).hexdigest(),
     }
     assert doc["last_error"] is None
@@ -129,7 +129,7 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
         return sent
 
     storming = asyncio.create_task(storm())
-    primary = settings.net_dir / "10-azure.conflist"
+    primary = settings.net_dir / AZURE
     for round_ in range(30):
         write_in_place(primary, b"")
         await until(seen, trigger="primary_invalid")
@@ -182,7 +182,7 @@ async def test_a_dump_comes_out_while_an_fsync_of_the_conf_dir_hangs(
     task = asyncio.create_task(lifecycle.serve(settings, agent))
     try:
         await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
-        write_in_place(settings.net_dir / "10-azure.conflist", primary_bytes())
+        write_in_place(settings.net_dir / AZURE, primary_bytes())
         assert await asyncio.to_thread(reached.wait, HANG_GUARD)
         doc = await _dump(settings)
         assert doc["state"] == "Writing"
@@ -222,14 +222,14 @@ def test_dump_command_without_an_agent_says_so_in_one_line(
 
 
 def test_the_dump_s_verdict_on_a_file_says_absence_as_validate_does() -> None:
-    assert state_dump.verdict_fields("05-antrea.conflist", None) == {
-        "file": "05-antrea.conflist",
+    assert state_dump.verdict_fields(OUTPUT, None) == {
+        "file": OUTPUT,
         "sha256": None,
         "valid": None,
         "verdict": "does not exist",
     }
     assert state_dump.verdict_fields(None, None)["verdict"] == "no such file"
-    empty = state_dump.verdict_fields("05-antrea.conflist", b"")
+    empty = state_dump.verdict_fields(OUTPUT, b"")
     assert (empty["valid"], empty["verdict"], empty["rule"]) == (
         False,
         "is empty (0 bytes)",

@@ -26,7 +26,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 import chainfsm
-from tests.support.constants import HANG_GUARD, PRIMARIES_DIR, ROOT
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR, ROOT
 from tests.support.gate import CNI_BIN_DIR, need
 from tests.support.requirements_lock import pins
 
@@ -117,7 +117,7 @@ def test_help_runs_inside_the_image(container: str) -> None:
 def test_run_once_chains_a_mounted_conf_dir_as_the_image_user(
     container: str, tmp_path: Path
 ) -> None:
-    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", "10-azure.conflist", IMAGE_UID)
+    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", AZURE, IMAGE_UID)
     done = run_in(
         container,
         "chainfsm",
@@ -134,14 +134,14 @@ def test_run_once_chains_a_mounted_conf_dir_as_the_image_user(
     )
     assert done.returncode == 0, done.stderr
     assert not_info(done.stderr) == []
-    primary = json.loads((net / "10-azure.conflist").read_text())
-    chained_path = net / "05-antrea.conflist"
+    primary = json.loads((net / AZURE).read_text())
+    chained_path = net / OUTPUT
     chained = json.loads(chained_path.read_text())
     assert chained["name"] == primary["name"]
     assert chained["cniVersion"] == primary["cniVersion"]
     assert chained["plugins"] == [*primary["plugins"], {"type": "antrea"}]
     assert chained_path.stat().st_uid == IMAGE_UID
-    assert sorted(p.name for p in net.iterdir()) == ["05-antrea.conflist", "10-azure.conflist"]
+    assert sorted(p.name for p in net.iterdir()) == [OUTPUT, AZURE]
     assert '"dest": "Verified"' in done.stderr
 
 
@@ -177,7 +177,7 @@ def test_run_once_takes_its_settings_from_the_environment_as_root(
     chained_path = net / "05-cilium.conflist"
     assert json.loads(chained_path.read_text())["plugins"][-1] == plugin
     assert chained_path.stat().st_uid == 0
-    assert not (net / "05-antrea.conflist").exists()
+    assert not (net / OUTPUT).exists()
 
 
 def test_run_once_fails_on_a_broken_primary_and_writes_nothing(
@@ -185,7 +185,7 @@ def test_run_once_fails_on_a_broken_primary_and_writes_nothing(
 ) -> None:
     net = tmp_path / "net.d"
     net.mkdir()
-    (net / "10-azure.conflist").write_bytes(b"")  # the half-written primary of the AKS race
+    (net / AZURE).write_bytes(b"")  # the half-written primary of the AKS race
     os.chown(net, IMAGE_UID, IMAGE_UID)
     done = run_in(
         container,
@@ -200,9 +200,9 @@ def test_run_once_fails_on_a_broken_primary_and_writes_nothing(
         env={"CHAINFSM_RETRY_ATTEMPTS": "2", "CHAINFSM_BACKOFF_INITIAL": "0.01"},
     )
     assert done.returncode == 1, done.stderr
-    assert "10-azure.conflist" in done.stderr
+    assert AZURE in done.stderr
     assert "Traceback" not in done.stderr
-    assert [p.name for p in net.iterdir()] == ["10-azure.conflist"]
+    assert [p.name for p in net.iterdir()] == [AZURE]
 
 
 #: Where the deploy mounts the node's CNI bin dir (and sets CHAINFSM_BIN_DIR to).
@@ -237,7 +237,7 @@ def test_run_once_with_the_bin_dir_runs_every_plugin_of_the_chain_inside_the_ima
     assert done.returncode == 0, done.stderr
     assert not_info(done.stderr) == []
     assert '"dest": "Verified"' in done.stderr
-    chained = json.loads((net / "05-antrea.conflist").read_text())
+    chained = json.loads((net / OUTPUT).read_text())
     assert [p["type"] for p in chained["plugins"]] == ["bridge", "portmap", "tuning"]
 
     told = run_in(
@@ -267,7 +267,7 @@ def test_run_once_with_a_plugin_missing_from_the_bin_dir_fails_and_names_it(
     (failed,) = [line for line in not_info(done.stderr) if line.get("dest") == "Failed"]
     assert failed["trigger"] == "binary_missing"
     assert f'plugin "antrea" is not in {NODE_BIN_DIR}' in failed["reason"]
-    chained = json.loads((net / "05-antrea.conflist").read_text())
+    chained = json.loads((net / OUTPUT).read_text())
     assert [p["type"] for p in chained["plugins"]] == ["bridge", "portmap", "antrea"]
 
     told = run_in(container, "chainfsm", "explain", "--bin-dir", NODE_BIN_DIR, mounts=mounts)
@@ -385,7 +385,7 @@ def test_every_chainfsm_module_imports_inside_the_image(container: str) -> None:
 
 def test_one_shot_commands_run_inside_the_image(container: str, tmp_path: Path) -> None:
     """validate, render, explain, diagram and demo: each one as a user runs it."""
-    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", "10-azure.conflist", IMAGE_UID)
+    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", AZURE, IMAGE_UID)
     (net / "bad.conflist").write_bytes(b"")
     mounts = {net: "/etc/cni/net.d"}
 
@@ -410,7 +410,7 @@ def test_one_shot_commands_run_inside_the_image(container: str, tmp_path: Path) 
     # Nothing written yet: the runtime would load the primary alone, so explain says no.
     told = run_in(container, "chainfsm", "explain", "--json", mounts=mounts)
     assert told.returncode == 1, told.stderr
-    assert json.loads(told.stdout)["output"] == "05-antrea.conflist"
+    assert json.loads(told.stdout)["output"] == OUTPUT
     text = run_in(container, "chainfsm", "explain", mounts=mounts)
     assert text.returncode == 1, text.stderr
     assert "verdict:" in text.stdout
@@ -460,7 +460,7 @@ async def test_the_agent_serves_dumps_and_turns_healthy(
     """The long-running agent as uid 10001, and as root as the manifests run it: --listen
     answers, `chainfsm dump` reaches it from another process (as the same user), the
     HEALTHCHECK fails before Verified and passes in it, and SIGTERM stops it with exit 0."""
-    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", "10-azure.conflist", uid)
+    net = conf_dir(tmp_path, "aks-overlay.10-azure.conflist", AZURE, uid)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     os.chown(run_dir, uid, uid)
@@ -519,4 +519,4 @@ async def test_the_agent_serves_dumps_and_turns_healthy(
         if agent.returncode is None:
             agent.kill()
             await agent.wait()
-    assert json.loads((net / "05-antrea.conflist").read_text())["plugins"][-1] == {"type": "antrea"}
+    assert json.loads((net / OUTPUT).read_text())["plugins"][-1] == {"type": "antrea"}

@@ -16,6 +16,7 @@ from chainfsm.agent.journal import Journal
 from chainfsm.agent.status import Status
 from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.settings import Settings
+from tests.support.constants import AZURE, OUTPUT
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ async def test_a_transition_is_logged_kept_and_told(
     assert (record.reason, record.primary, record.output, record.attempt) == (
         "10-azure.conflist is the primary",
         "x",
-        "05-antrea.conflist",
+        OUTPUT,
         3,
     )
     (line,) = [r for r in caplog.records if r.msg == "transition"]
@@ -109,11 +110,11 @@ async def test_the_history_keeps_the_newest_and_the_status_is_a_frozen_copy(
     for n in range(2):
         await book.fire(Trigger.PRIMARY_INVALID, f"not ready {n}", None)
     book.retries, book.writes = 2, 1
-    status = _status(book, primary="10-azure.conflist")
+    status = _status(book, primary=AZURE)
     assert [r.reason for r in status.history] == ["not ready 0", "not ready 1"]
     assert status.history_capacity == 2
     assert (status.state, status.retries, status.writes) == (State.Validating, 2, 1)
-    assert status.primary == "10-azure.conflist"
+    assert status.primary == AZURE
     await book.fire(Trigger.PRIMARY_INVALID, "not ready 2", None)
     assert [r.reason for r in status.history] == ["not ready 0", "not ready 1"]
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -8,11 +8,12 @@ import asyncio
 import pytest
 
 from chainfsm.agent.wakeups import Stopping, Wakeups
+from tests.support.constants import AZURE, OUTPUT
 
 
 async def test_a_change_before_the_wait_ends_it_at_once_and_is_consumed() -> None:
     wakeups = Wakeups()
-    wakeups.notify_change("10-azure.conflist")
+    wakeups.notify_change(AZURE)
     assert wakeups.pending
     assert await wakeups.wait() is True
     assert not wakeups.pending
@@ -23,7 +24,7 @@ async def test_a_change_during_the_wait_wakes_it() -> None:
     waiting = asyncio.create_task(wakeups.wait())
     await wakeups.quiet()  # the wait has begun, with nothing to handle
     assert not waiting.done()
-    wakeups.notify_change("10-azure.conflist")
+    wakeups.notify_change(AZURE)
     assert await waiting is True
     assert not wakeups.pending
 
@@ -48,7 +49,7 @@ async def test_a_stop_request_ends_a_wait_and_keeps_the_exit_code_asked_for() ->
 
 async def test_a_stop_wins_over_a_pending_change() -> None:
     wakeups = Wakeups()
-    wakeups.notify_change("10-azure.conflist")
+    wakeups.notify_change(AZURE)
     wakeups.request_stop()
     assert wakeups.exit_code is None
     assert await wakeups.wait() is False
@@ -70,7 +71,7 @@ async def test_a_lost_watch_ends_every_wait_for_good() -> None:
 
 async def test_a_retry_sleep_ends_early_on_a_change_and_raises_once_stopped() -> None:
     wakeups = Wakeups()
-    wakeups.notify_change("10-azure.conflist")
+    wakeups.notify_change(AZURE)
     await wakeups.retry_sleep(3600.0)  # returns on the change, not after an hour
     assert not wakeups.pending
     sleeping = asyncio.create_task(wakeups.retry_sleep(3600.0))
@@ -89,22 +90,22 @@ async def test_a_retry_sleep_raises_when_the_watch_is_lost() -> None:
 
 def test_only_changed_tells_a_look_at_our_own_write_from_another_change() -> None:
     wakeups = Wakeups()
-    assert wakeups.only_changed("05-antrea.conflist")  # nothing changed at all
-    wakeups.notify_change("05-antrea.conflist")
-    assert wakeups.only_changed("05-antrea.conflist")
-    wakeups.notify_change("10-azure.conflist")
-    assert not wakeups.only_changed("05-antrea.conflist")
+    assert wakeups.only_changed(OUTPUT)  # nothing changed at all
+    wakeups.notify_change(OUTPUT)
+    assert wakeups.only_changed(OUTPUT)
+    wakeups.notify_change(AZURE)
+    assert not wakeups.only_changed(OUTPUT)
     wakeups.consume()
-    assert wakeups.only_changed("05-antrea.conflist")
+    assert wakeups.only_changed(OUTPUT)
     wakeups.notify_change()  # an overflow: anything may have changed
-    wakeups.notify_change("05-antrea.conflist")
-    assert not wakeups.only_changed("05-antrea.conflist")
+    wakeups.notify_change(OUTPUT)
+    assert not wakeups.only_changed(OUTPUT)
 
 
 async def test_quiet_returns_only_while_a_wait_has_nothing_to_handle() -> None:
     wakeups = Wakeups()
     quiet = asyncio.create_task(wakeups.quiet())
-    wakeups.notify_change("10-azure.conflist")
+    wakeups.notify_change(AZURE)
     assert await wakeups.wait() is True  # answered at once: the agent never idled
     await asyncio.sleep(0)  # one turn of the loop: quiet runs up to its own wait
     assert not quiet.done()
@@ -112,7 +113,7 @@ async def test_quiet_returns_only_while_a_wait_has_nothing_to_handle() -> None:
     await quiet
     assert not waiting.done()
     # A change while it idles: quiet must wait for the next idle wait, not see this one.
-    wakeups.notify_change("10-azure.conflist")
+    wakeups.notify_change(AZURE)
     again = asyncio.create_task(wakeups.quiet())
     assert await waiting is True
     assert not again.done()
