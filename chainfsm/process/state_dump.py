@@ -173,12 +173,7 @@ class Dumper:
             started = pids.start_time(os.getpid())
             pid_file(self.path).write_text(f"{os.getpid()} {started or ''}".rstrip() + "\n")
         except OSError as err:
-            logs.event(
-                "dump",
-                logging.WARNING,
-                file=str(pid_file(self.path)),
-                reason=f"no pid file ({err.strerror}); chainfsm dump needs --pid",
-            )
+            self._pid_trouble(f"no pid file ({err.strerror}); chainfsm dump needs --pid")
             return False
         return True
 
@@ -187,12 +182,10 @@ class Dumper:
             pid_file(self.path).unlink(missing_ok=True)
         except OSError as err:
             # On the way out: one line, never a crashed task.
-            logs.event(
-                "dump",
-                logging.WARNING,
-                file=str(pid_file(self.path)),
-                reason=f"pid file not removed ({err.strerror})",
-            )
+            self._pid_trouble(f"pid file not removed ({err.strerror})")
+
+    def _pid_trouble(self, reason: str) -> None:
+        logs.event("dump", logging.WARNING, file=str(pid_file(self.path)), reason=reason)
 
     async def run(self) -> None:
         """Serve dump requests until cancelled."""
