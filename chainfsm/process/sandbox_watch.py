@@ -1,0 +1,300 @@
+"""Pods networked without the chain: passes over the runtime's sandboxes, the record on the
+host, and the opt-in repair.
+
+Each pass lists the sandboxes, then asks the runtime which config it has loaded, then lets
+core/sandbox_verdicts judge the listing by the record (core/chain_record) and writes the record
+back. A pass runs at start, every ``--sandbox-interval`` seconds, and after each transition of
+the agent, asking again with a short back-off until the runtime says it loaded our chain (its
+reload follows our write by milliseconds). The chain work never waits on a pass: the passes
+run in their own task, and a runtime that does not answer costs one line, not a transition.
+
+With ``--repair-unchained stop``, a pass stops (CRI ``StopPodSandbox``) the ``unchained``
+sandboxes outside the excluded namespaces, at most ``--repair-max-per-minute``; the kubelet
+then makes the pod a new sandbox, through the chain. ``dry-run`` logs what it would stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chainfsm import logs
+from chainfsm.core import chain_record, cri_messages, sandbox_verdicts
+from chainfsm.core.chain_record import Record
+from chainfsm.core.sandbox_verdicts import Seen, Verdicts
+from chainfsm.core.states import State, Transition
+from chainfsm.edge import cri, record_file
+from chainfsm.settings import Settings
+
+#: After a transition, ask again from this delay, doubling up to the interval, until the
+#: runtime says our chain (or the agent leaves Verified).
+QUICK_FIRST = 0.02
+QUICK_LAST = 5.0
+
+
+def iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+
+
+def loaded_is_ours(status: cri_messages.RuntimeStatus, ours: bytes | None) -> bool | None:
+    """Pure. Whether the runtime's loaded config is our chain as we wrote it: True, False, or
+    None when the runtime does not say which config it loaded (then nothing is proven)."""
+    try:
+        config = status.cni_config()
+    except cri_messages.MalformedMessage:
+        return None
+    if config is None:
+        return None
+    if not status.network_ready or ours is None:
+        return False
+    loaded = [n for n in config.networks if n.name != "cni-loopback"]
+    return bool(loaded) and loaded[0].source.encode() == ours
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The latest pass, for the dump, the metrics and ``explain``."""
+
+    record: Record
+    verdicts: Verdicts
+    #: When the pass ended (Unix time), and why the last pass failed (None: it did not).
+    at: float
+    error: str | None = None
+    stops: int = 0
+    record_file: str = ""
+
+    def fields(self) -> dict[str, Any]:
+        """As the dump shows it (JSON values)."""
+        record = self.record
+        return {
+            "record": {
+                "file": self.record_file,
+                "boot_id": record.boot_id,
+                "observed_since": _maybe_iso(record.observed_since),
+                "confirmed_since": _maybe_iso(record.confirmed_since),
+                "lost_at": _maybe_iso(record.lost_at),
+                "spans": [
+                    {"chained": s.chained, "since": iso(s.since), "until": iso(s.until)}
+                    for s in record.spans
+                ],
+            },
+            "checked": iso(self.at),
+            "error": self.error,
+            "unchained_sandboxes": [sandbox_fields(s) for s in self.verdicts.unchained],
+            "counts": {
+                "unchained": len(self.verdicts.unchained),
+                "chained": self.verdicts.chained,
+                "unknown": self.verdicts.unknown,
+            },
+            "repair": {"stops": self.stops},
+        }
+
+
+def sandbox_fields(sandbox: Seen) -> dict[str, str]:
+    return {
+        "id": sandbox.id,
+        "namespace": sandbox.namespace,
+        "name": sandbox.name,
+        "created": iso(sandbox.created),
+    }
+
+
+def _maybe_iso(stamp: float | None) -> str | None:
+    return None if stamp is None else iso(stamp)
+
+
+async def look(client: cri.CriClient, known: dict[str, bool]) -> list[Seen]:
+    """The runtime's sandboxes, each with whether it is on the host network (asked once per
+    sandbox, kept in ``known``: a sandbox's namespaces never change)."""
+    listed = await client.list_sandboxes()
+    seen = []
+    for sandbox in listed:
+        host = known.get(sandbox.id)
+        if host is None:
+            host = known[sandbox.id] = (await client.sandbox_status(sandbox.id)).host_network
+        seen.append(
+            Seen(
+                id=sandbox.id,
+                namespace=sandbox.namespace,
+                name=sandbox.name,
+                created_at=sandbox.created_at,
+                ready=sandbox.state is cri_messages.SandboxState.READY,
+                host_network=host,
+            )
+        )
+    for gone in known.keys() - {s.id for s in listed}:
+        del known[gone]
+    return seen
+
+
+class SandboxWatch:
+    """The passes, in the ``chainfsm-sandboxes`` task; ``report`` is the latest."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        socket: Path,
+        ours: Callable[[], bytes | None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.client = cri.CriClient(socket)
+        self.ours = ours
+        self.clock = clock
+        self.path = settings.record_file
+        self.report: Report | None = None
+        self.stops = 0
+        self._record: Record | None = None
+        self._continuing = False
+        self._known: dict[str, bool] = {}
+        self._stopped_at: list[float] = []
+        self._announced: set[str] = set()
+        self._wake = asyncio.Event()
+        self._quick = False
+        self._last_error: str | None = None
+        #: Set after each pass (tests and ``explain`` await it).
+        self.passed = asyncio.Event()
+
+    def observe(self, record: Transition) -> None:
+        """A journal listener: a transition may change what the runtime loads; look soon."""
+        self._quick = record.dest == State.Verified.value
+        self._wake.set()
+
+    async def _start(self) -> None:
+        boot = await asyncio.to_thread(record_file.boot_id)
+        self._record, why = await record_file.load(self.path, boot)
+        if why is not None:
+            logs.event("record", file=str(self.path), reason=why)
+
+    async def pass_once(self) -> Report:
+        """One pass: list, ask, judge, write the record, repair. A runtime that cannot be
+        asked ends the pass with the reason (the record keeps what it had)."""
+        if self._record is None:
+            await self._start()
+        record = self._record
+        assert record is not None
+        error: str | None = None
+        verdicts = self.report.verdicts if self.report else Verdicts()
+        try:
+            listed_at = self.clock()
+            seen = await look(self.client, self._known)
+            answer = loaded_is_ours(await self.client.status(), self.ours())
+            at = self.clock()
+            span = None
+            if answer is None:
+                self._continuing = False
+            else:
+                record = chain_record.observe(record, answer, at, self._continuing)
+                self._continuing = True
+                current = record.current
+                if current is not None and current.since <= listed_at:
+                    span = current
+            record, verdicts = sandbox_verdicts.classify(record, seen, span)
+        except cri.CriError as err:
+            self._continuing = False
+            error = str(err)
+        self._record = record
+        try:
+            await record_file.save(self.path, record)
+        except record_file.RecordError as err:
+            error = error or str(err)
+        if error != self._last_error and error is not None:
+            logs.event("sandboxes", logging.WARNING, reason=error)
+        self._last_error = error
+        if error is None:
+            await self._repair(verdicts)
+        self.report = Report(record, verdicts, self.clock(), error, self.stops, str(self.path))
+        self.passed.set()
+        self.passed = asyncio.Event()
+        return self.report
+
+    async def _repair(self, verdicts: Verdicts) -> None:
+        mode = self.settings.repair_unchained
+        if mode == "off":
+            return
+        chosen, _ = sandbox_verdicts.repairable(
+            verdicts.unchained, self.settings.repair_exclude_namespaces
+        )
+        if mode == "dry-run":
+            for sandbox in chosen:
+                if sandbox.id not in self._announced:
+                    self._announced.add(sandbox.id)
+                    logs.event("repair", **_repair_fields(sandbox), action="would stop")
+            return
+        now = self.clock()
+        room = sandbox_verdicts.allowance(
+            self._stopped_at, now, self.settings.repair_max_per_minute
+        )
+        self._stopped_at = [t for t in self._stopped_at if now - t < sandbox_verdicts.RATE_WINDOW]
+        for sandbox in chosen[:room]:
+            try:
+                await self.client.stop_sandbox(sandbox.id)
+            except cri.CriError as err:
+                logs.event("repair", logging.WARNING, **_repair_fields(sandbox), reason=str(err))
+                return
+            self.stops += 1
+            self._stopped_at.append(self.clock())
+            logs.event("repair", **_repair_fields(sandbox), action="stopped")
+
+    async def run(self) -> None:
+        """Passes until cancelled: at start, every interval, and soon after a transition."""
+        interval = self.settings.sandbox_interval
+        while True:
+            report = await self.pass_once()
+            delay = interval
+            if self._quick:
+                current = report.record.current
+                if report.error is None and current is not None and current.chained:
+                    self._quick = False
+                else:
+                    delay = self._next_quick(delay)
+            else:
+                self._backoff = QUICK_FIRST
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    _backoff = QUICK_FIRST
+
+    def _next_quick(self, interval: float) -> float:
+        delay = min(self._backoff, interval)
+        self._backoff = min(self._backoff * 2, QUICK_LAST)
+        return delay
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _repair_fields(sandbox: Seen) -> dict[str, str]:
+    return {
+        "pod": sandbox.pod,
+        "sandbox": sandbox.id,
+        "created": iso(sandbox.created),
+        "why": "networked without the chain (the record proves the runtime had not loaded it)",
+    }
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    settings: Settings, socket: Path | None, ours: Callable[[], bytes | None]
+) -> AsyncIterator[SandboxWatch | None]:
+    """The watch in its task while the agent runs, when a CRI socket is set; else None."""
+    if socket is None:
+        yield None
+        return
+    watch = SandboxWatch(settings, socket, ours)
+    task = asyncio.create_task(watch.run(), name="chainfsm-sandboxes")
+    try:
+        yield watch
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        watch.close()
