@@ -226,7 +226,7 @@ class SandboxWatch:
             for sandbox in chosen:
                 if sandbox.id not in self._announced:
                     self._announced.add(sandbox.id)
-                    logs.event("repair", **_repair_fields(sandbox), action="would stop")
+                    _log_repair(sandbox, "would stop")
             return
         now = self.clock()
         room = sandbox_verdicts.allowance(
@@ -237,11 +237,11 @@ class SandboxWatch:
             try:
                 await self.client.stop_sandbox(sandbox.id)
             except cri.CriError as err:
-                logs.event("repair", logging.WARNING, **_repair_fields(sandbox), reason=str(err))
+                _log_repair(sandbox, f"not stopped: {err}", logging.WARNING)
                 return
             self.stops += 1
             self._stopped_at.append(self.clock())
-            logs.event("repair", **_repair_fields(sandbox), action="stopped")
+            _log_repair(sandbox, "stopped")
 
     async def run(self) -> None:
         """Passes until cancelled: at start, every interval, and soon after a transition."""
@@ -273,13 +273,17 @@ class SandboxWatch:
         self.client.close()
 
 
-def _repair_fields(sandbox: Seen) -> dict[str, str]:
-    return {
-        "pod": sandbox.pod,
-        "sandbox": sandbox.id,
-        "created": iso(sandbox.created),
-        "why": "networked without the chain (the record proves the runtime had not loaded it)",
-    }
+def _log_repair(sandbox: Seen, action: str, level: int = logging.INFO) -> None:
+    """One line per sandbox, naming the pod."""
+    logs.event(
+        "repair",
+        level,
+        action=action,
+        pod=sandbox.pod,
+        sandbox=sandbox.id,
+        created=iso(sandbox.created),
+        reason="networked without the chain (the record proves the runtime had not loaded it)",
+    )
 
 
 @contextlib.asynccontextmanager
