@@ -366,6 +366,21 @@ class Settings:
         shown="`json`, or `text` when stderr is a terminal",
         fallback=logs.default_format,
     )
+    cri_socket: Path | None = _setting(
+        None,
+        doc="""The container runtime's CRI socket (`/run/containerd/containerd.sock` on AKS).
+        When set, Verified also needs the runtime's own word: a verbose CRI `Status` with
+        NetworkReady, read from `--net-dir` (so mount the host's conf dir at the same path),
+        whose loaded config is our chain byte for byte (a runtime that does not say which
+        config it loaded, such as CRI-O, is confirmed on NetworkReady alone). Otherwise, or
+        when the runtime cannot be asked, the agent is Failed (`runtime_unconfirmed`) saying
+        what the runtime loaded instead; the chain is written either way. `explain` shows the
+        runtime's verdict beside its own.""",
+        parse=_file,
+        commands=("run", "explain"),
+        metavar="PATH",
+        shown="none: the runtime is not asked",
+    )
     record_file: Path = _setting(
         Path("/run/chainfsm/node/record.json"),
         doc="""With `--cri-socket`: the record of when the runtime's loaded config was our
@@ -374,6 +389,7 @@ class Settings:
         node's `/run/chainfsm` here). Written atomically, stamped with the boot id; a record
         from another boot is started afresh.""",
         parse=_file,
+        commands=("run", "explain"),
         metavar="PATH",
     )
     sandbox_interval: float = _setting(

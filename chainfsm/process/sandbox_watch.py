@@ -162,6 +162,14 @@ class SandboxWatch:
         #: Set after each pass (tests and ``explain`` await it).
         self.passed = asyncio.Event()
 
+    def dump_fields(self) -> dict[str, Any]:
+        """The dump's ``unchained_sandboxes`` and ``sandboxes`` (None before the first pass)."""
+        report = self.report
+        if report is None:
+            return {"unchained_sandboxes": None, "sandboxes": None}
+        fields = report.fields()
+        return {"unchained_sandboxes": fields.pop("unchained_sandboxes"), "sandboxes": fields}
+
     def observe(self, record: Transition) -> None:
         """A journal listener: a transition may change what the runtime loads; look soon."""
         self._quick = record.dest == State.Verified.value
@@ -209,11 +217,45 @@ class SandboxWatch:
             logs.event("sandboxes", logging.WARNING, reason=error)
         self._last_error = error
         if error is None:
+            self._say_changes(record, verdicts)
             await self._repair(verdicts)
         self.report = Report(record, verdicts, self.clock(), error, self.stops, str(self.path))
         self.passed.set()
         self.passed = asyncio.Event()
         return self.report
+
+    def _say_changes(self, record: Record, verdicts: Verdicts) -> None:
+        """One line when the runtime's verdict on our chain turns, and one when the verdicts
+        on the sandboxes change: never a line per pass."""
+        before = self.report
+        span = record.current
+        if span is not None and (
+            before is None
+            or before.record.current is None
+            or before.record.current.since != span.since
+        ):
+            logs.event(
+                "runtime_chain",
+                chained=span.chained,
+                since=iso(span.since),
+                reason="the runtime's loaded config is our chain"
+                if span.chained
+                else "the runtime's loaded config is not our chain",
+            )
+        old = before.verdicts if before is not None else None
+        if old is None or (
+            [s.id for s in old.unchained],
+            old.chained,
+            old.unknown,
+        ) != ([s.id for s in verdicts.unchained], verdicts.chained, verdicts.unknown):
+            logs.event(
+                "sandboxes",
+                logging.WARNING if verdicts.unchained else logging.INFO,
+                unchained=len(verdicts.unchained),
+                chained=verdicts.chained,
+                unknown=verdicts.unknown,
+                pods=" ".join(s.pod for s in verdicts.unchained),
+            )
 
     async def _repair(self, verdicts: Verdicts) -> None:
         mode = self.settings.repair_unchained

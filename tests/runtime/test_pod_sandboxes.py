@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support import cri_client, pod_sandboxes
 from tests.support.containerd_daemon import Sampler, sampling
-from tests.support.pod_sandboxes import PRIMARY, PRIMARY_BYTES, PRIMARY_NAME, STUB, Pods
+from tests.support.pod_sandboxes import PRIMARY, PRIMARY_NAME, STUB, Pods
 
 
 def chain_loaded(status: cri_client.Status) -> bool:
@@ -36,22 +35,23 @@ async def sampler(pods: Pods) -> AsyncIterator[Sampler]:
     pods.remove_all()
     for path in pods.conf_dir.iterdir():
         path.unlink()
-    (pods.conf_dir / PRIMARY_NAME).write_bytes(PRIMARY_BYTES)
+    (pods.conf_dir / PRIMARY_NAME).write_bytes(pods.primary_bytes)
     async with sampling(pods.containerd) as sampler:
         await sampler.until("the primary alone", primary_loaded)
         yield sampler
 
 
-def write_chain(conf_dir: Path) -> None:
-    chain = {**PRIMARY, "plugins": [*PRIMARY["plugins"], {"type": STUB}]}
-    (conf_dir / "05-chain.conflist").write_text(json.dumps(chain))
+def write_chain(pods: Pods) -> None:
+    primary = json.loads(pods.primary_bytes)
+    chain = {**primary, "plugins": [*primary["plugins"], {"type": STUB}]}
+    (pods.conf_dir / "05-chain.conflist").write_text(json.dumps(chain))
 
 
 async def test_the_stub_sees_exactly_the_sandboxes_run_through_the_chain(
     pods: Pods, sampler: Sampler
 ) -> None:
     before = pods.run("before")
-    write_chain(pods.conf_dir)
+    write_chain(pods)
     await sampler.until("the chain", chain_loaded)
     after = pods.run("after")
     assert pods.chained() == {after}
@@ -61,7 +61,7 @@ async def test_the_stub_sees_exactly_the_sandboxes_run_through_the_chain(
 async def test_a_host_network_sandbox_is_in_the_node_namespace_and_runs_no_cni(
     pods: Pods, sampler: Sampler
 ) -> None:
-    write_chain(pods.conf_dir)
+    write_chain(pods)
     await sampler.until("the chain", chain_loaded)
     host = pods.run("host", host_network=True)
     pod = pods.run("pod")

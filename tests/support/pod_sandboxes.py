@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.support import cri_client, gate, sandbox_image
 from tests.support.containerd_daemon import Containerd, require_containerd
@@ -27,7 +28,7 @@ STUB = "chainstub"
 REFERENCE = ("bridge", "host-local", "loopback")
 #: The primary's file name and its list: a private subnet, inside containerd's own netns.
 PRIMARY_NAME = "10-podnet.conflist"
-PRIMARY = {
+PRIMARY: dict[str, Any] = {
     "cniVersion": "1.0.0",
     "name": "podnet",
     "plugins": [
@@ -39,7 +40,15 @@ PRIMARY = {
         }
     ],
 }
-PRIMARY_BYTES = json.dumps(PRIMARY, indent=2).encode()
+
+
+def primary_bytes(ipam_dir: Path) -> bytes:
+    """The primary with host-local's leases under ``ipam_dir`` (not the host's
+    /var/lib/cni/networks), so nothing of a run outlives it."""
+    plugin = dict(PRIMARY["plugins"][0])
+    plugin["ipam"] = {**plugin["ipam"], "dataDir": str(ipam_dir)}
+    return json.dumps({**PRIMARY, "plugins": [plugin]}, indent=2).encode()
+
 
 #: The stub, run by the runtime with the suite's own Python (absolute, so no PATH is needed).
 STUB_SOURCE = f"""#!{sys.executable}
@@ -89,6 +98,7 @@ class Pods:
         self.stub_log = self.bin_dir / "stub.log"
         self.conf_dir = base / "net.d"
         self.conf_dir.mkdir()
+        self.primary_bytes = primary_bytes(base / "ipam")
         self.containerd = Containerd(base, self.conf_dir, self.bin_dir, own_netns=True)
         self.created: list[str] = []
         try:

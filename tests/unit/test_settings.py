@@ -54,6 +54,7 @@ SAMPLES = {
     "metrics_listen": ("10.224.0.4:9809", "127.0.0.1:1"),
     "ready_file": ("/a/ready", "/b/ready"),
     "log_format": ("json", "text"),
+    "cri_socket": ("/a/containerd.sock", "/b/containerd.sock"),
     "record_file": ("/a/record.json", "/b/record.json"),
     "sandbox_interval": ("1", "2.5"),
     "repair_unchained": ("dry-run", "stop"),
