@@ -10,13 +10,16 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
 from chainfsm.cli import output
 from chainfsm.core import discovery, planning, validation
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.cli import sandbox_explanation
 
 _N = TypeVar("_N")
 
@@ -245,11 +248,28 @@ def _explain(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
         return 1
+    pods = _explain_pods(args)
     if args.json:
-        output.out(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
+        doc = report.as_json()
+        if pods is not None:
+            doc["pods"] = pods.as_json()
+        output.out(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         output.out(explanation.text(report))
+        if pods is not None:
+            from chainfsm.cli import sandbox_explanation
+
+            output.out(sandbox_explanation.text(pods))
     return 0 if report.effective else 1
+
+
+def _explain_pods(args: argparse.Namespace) -> sandbox_explanation.Pods | None:
+    """With --cri-socket: the sandboxes the record proves were networked without the chain."""
+    if args.cri_socket is None:
+        return None
+    from chainfsm.cli import sandbox_explanation
+
+    return sandbox_explanation.look(args.cri_socket, args.record_file)
 
 
 def _diagram(fmt: str, output: Path | None) -> int:

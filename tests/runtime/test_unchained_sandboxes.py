@@ -197,3 +197,37 @@ async def test_stop_keeps_to_the_rate(scene: Scene) -> None:
 
 def stopped(agent: AgentProcess) -> set[str]:
     return {d["sandbox"] for d in agent.lines if d["event"] == "repair"}
+
+
+def explain(scene: Scene, *more: str) -> str:
+    args = [a for a in scene.args() if a not in ("--sandbox-interval", "0.2")]
+    args = args[: args.index("--listen")]
+    command = [sys.executable, "-m", "chainfsm", "explain", "--net-dir", str(scene.pods.conf_dir)]
+    done = subprocess.run(
+        [*command, *args, *more],
+        capture_output=True,
+        check=False,
+        timeout=30,
+        text=True,
+    )
+    assert done.stderr == ""
+    return done.stdout
+
+
+def test_explain_lists_the_unchained_sandboxes_from_the_record(scene: Scene) -> None:
+    shown = explain(scene)
+    for sandbox_id in scene.unchained:
+        assert f"sandbox {sandbox_id}" in shown
+    assert scene.host not in shown
+    assert "2 unchained, 1 chained, 0 unknown" in shown
+    doc = json.loads(explain(scene, "--json"))["pods"]
+    assert {s["id"] for s in doc["unchained_sandboxes"]} == scene.unchained
+    assert doc["counts"] == {"unchained": 2, "chained": 1, "unknown": 0}
+
+
+def test_explain_without_a_record_proves_nothing(scene: Scene) -> None:
+    scene.record.unlink()
+    doc = json.loads(explain(scene, "--json"))["pods"]
+    assert doc["unchained_sandboxes"] == []
+    assert doc["counts"] == {"unchained": 0, "chained": 0, "unknown": 3}
+    assert doc["observed_since"] is None
