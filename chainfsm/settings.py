@@ -381,6 +381,14 @@ class Settings:
         metavar="PATH",
         shown="none: the runtime is not asked",
     )
+    cri_confirm_seconds: float = _setting(
+        10.0,
+        doc="""With `--cri-socket`: seconds the runtime has to load the chain we wrote before
+        the agent says it did not (it reloads by itself, in milliseconds; the agent asks
+        again with a backoff from 5 ms to 0.5 s, and a stop cuts the wait short).""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
     record_file: Path = _setting(
         Path("/run/chainfsm/node/record.json"),
         doc="""With `--cri-socket`: the record of when the runtime's loaded config was our

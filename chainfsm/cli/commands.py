@@ -20,6 +20,7 @@ from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
     from chainfsm.cli import sandbox_explanation
+    from chainfsm.core.confirmation import Confirmation
 
 _N = TypeVar("_N")
 
@@ -249,6 +250,10 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
         return 1
     pods = _explain_pods(args)
+    if args.cri_socket is not None:
+        report = explanation.beside_runtime(
+            report, str(args.cri_socket), _ask_runtime(args, report.primary)
+        )
     if args.json:
         doc = report.as_json()
         if pods is not None:
@@ -260,7 +265,32 @@ def _explain(args: argparse.Namespace) -> int:
             from chainfsm.cli import sandbox_explanation
 
             output.out(sandbox_explanation.text(pods))
-    return 0 if report.effective else 1
+    return 0 if report.agreed_effective else 1
+
+
+def _ask_runtime(args: argparse.Namespace, primary: str | None) -> Confirmation:
+    """The runtime's verdict on our output as it is in the conf dir now (--cri-socket)."""
+    import asyncio
+
+    from chainfsm.agent import runtime_check
+    from chainfsm.edge.cri import CriClient
+
+    net_dir: Path = args.net_dir
+    written = reading.read_sync(net_dir, args.output)
+    primary_data = reading.read_sync(net_dir, primary) if primary else None
+    where = str(net_dir.resolve())
+
+    async def ask() -> Confirmation:
+        async with CriClient(args.cri_socket) as client:
+            return await runtime_check.ask(
+                client,
+                where,
+                args.output,
+                written if isinstance(written, bytes) else None,
+                (primary, primary_data) if primary and isinstance(primary_data, bytes) else None,
+            )
+
+    return asyncio.run(ask())
 
 
 def _explain_pods(args: argparse.Namespace) -> sandbox_explanation.Pods | None:

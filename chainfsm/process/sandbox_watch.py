@@ -19,15 +19,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chainfsm import logs
-from chainfsm.core import chain_record, cri_messages, sandbox_verdicts
+from chainfsm.core import chain_record, confirmation, cri_messages, sandbox_verdicts
 from chainfsm.core.chain_record import Record
+from chainfsm.core.confirmation import Verdict
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
 from chainfsm.edge import cri, record_file
@@ -43,19 +44,18 @@ def iso(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
 
 
-def loaded_is_ours(status: cri_messages.RuntimeStatus, ours: bytes | None) -> bool | None:
-    """Pure. Whether the runtime's loaded config is our chain as we wrote it: True, False, or
-    None when the runtime does not say which config it loaded (then nothing is proven)."""
-    try:
-        config = status.cni_config()
-    except cri_messages.MalformedMessage:
-        return None
-    if config is None:
-        return None
-    if not status.network_ready or ours is None:
-        return False
-    loaded = [n for n in config.networks if n.name != "cni-loopback"]
-    return bool(loaded) and loaded[0].source.encode() == ours
+#: What each verdict of the runtime's report proves for the record: our chain loaded (True),
+#: another config or none (False), or nothing (None: it did not say what it loaded, it reads
+#: another dir than --net-dir, which may be ours mounted elsewhere, or it could not be asked).
+PROVES: dict[Verdict, bool | None] = {
+    Verdict.CONFIRMED: True,
+    Verdict.NOT_READY: False,
+    Verdict.LOAD_ERROR: False,
+    Verdict.OTHER_CONFIG: False,
+    Verdict.READY_UNSAID: None,
+    Verdict.OTHER_DIR: None,
+    Verdict.UNASKED: None,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +141,14 @@ class SandboxWatch:
         self,
         settings: Settings,
         socket: Path,
-        ours: Callable[[], bytes | None],
+        ours: Callable[[], Awaitable[bytes | None]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.client = cri.CriClient(socket)
+        #: Our chain as written: what the runtime's loaded config is compared with.
         self.ours = ours
+        self.net_dir = str(settings.net_dir.resolve())
         self.clock = clock
         self.path = settings.record_file
         self.report: Report | None = None
@@ -193,7 +195,11 @@ class SandboxWatch:
         try:
             listed_at = self.clock()
             seen = await look(self.client, self._known)
-            answer = loaded_is_ours(await self.client.status(), self.ours())
+            status = await self.client.status()
+            judged = confirmation.confirm(
+                status, self.net_dir, self.settings.output, await self.ours()
+            )
+            answer = PROVES[judged.verdict]
             at = self.clock()
             span = None
             if answer is None:
@@ -330,7 +336,7 @@ def _log_repair(sandbox: Seen, action: str, level: int = logging.INFO) -> None:
 
 @contextlib.asynccontextmanager
 async def watching(
-    settings: Settings, socket: Path | None, ours: Callable[[], bytes | None]
+    settings: Settings, socket: Path | None, ours: Callable[[], Awaitable[bytes | None]]
 ) -> AsyncIterator[SandboxWatch | None]:
     """The watch in its task while the agent runs, when a CRI socket is set; else None."""
     if socket is None:
