@@ -48,6 +48,12 @@ async def load(path: Path, boot: str) -> tuple[Record, str | None]:
 async def save(path: Path, record: Record) -> None:
     try:
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    except FileExistsError:
+        # mkdir's own words ("File exists") would hide that a file stands where the dir goes.
+        raise RecordError(f"cannot write record {path}: {path.parent} is not a directory") from None
+    except OSError as err:
+        raise RecordError(f"cannot write record {path}: {err.strerror}") from None
+    try:
         await writing.write_atomic(
             path.parent, path.name, chain_record.encode(record), executor=None
         )

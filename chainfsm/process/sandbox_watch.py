@@ -161,6 +161,7 @@ class SandboxWatch:
         self._wake = asyncio.Event()
         self._quick = False
         self._last_error: str | None = None
+        self._no_boot: str | None = None
         #: Set after each pass (tests and ``explain`` await it).
         self.passed = asyncio.Event()
 
@@ -177,20 +178,35 @@ class SandboxWatch:
         self._quick = record.dest == State.Verified.value
         self._wake.set()
 
-    async def _start(self) -> None:
-        boot = await asyncio.to_thread(record_file.boot_id)
-        self._record, why = await record_file.load(self.path, boot)
+    async def _start(self) -> str | None:
+        """The record to go on with; why it could not be had (then the passes go on, with a
+        fresh record they cannot write: nothing is proven that would not be kept)."""
+        try:
+            boot = await asyncio.to_thread(record_file.boot_id)
+        except record_file.RecordError as err:
+            self._no_boot = str(err)
+            self._record = chain_record.fresh("")
+            return self._no_boot
+        try:
+            self._record, why = await record_file.load(self.path, boot)
+        except record_file.RecordError as err:
+            self._record = chain_record.fresh(boot)
+            return str(err)
         if why is not None:
             logs.event("record", file=str(self.path), reason=why)
+        return None
 
     async def pass_once(self) -> Report:
         """One pass: list, ask, judge, write the record, repair. A runtime that cannot be
         asked ends the pass with the reason (the record keeps what it had)."""
+        error: str | None = None
         if self._record is None:
-            await self._start()
+            error = await self._start()
+        if self._no_boot is not None:
+            # Without the boot id no record can be told from another boot's: prove nothing.
+            return self._reported(self._record, Verdicts(), self._no_boot)
         record = self._record
         assert record is not None
-        error: str | None = None
         verdicts = self.report.verdicts if self.report else Verdicts()
         try:
             listed_at = self.clock()
@@ -213,18 +229,23 @@ class SandboxWatch:
             record, verdicts = sandbox_verdicts.classify(record, seen, span)
         except cri.CriError as err:
             self._continuing = False
-            error = str(err)
+            error = _also(error, str(err))
         self._record = record
         try:
             await record_file.save(self.path, record)
         except record_file.RecordError as err:
-            error = error or str(err)
+            error = _also(error, str(err))
+        if error is None:
+            self._say_changes(record, verdicts)
+            # Only with the record written: a stop rests on a proof that must be kept.
+            await self._repair(verdicts)
+        return self._reported(record, verdicts, error)
+
+    def _reported(self, record: Record | None, verdicts: Verdicts, error: str | None) -> Report:
         if error != self._last_error and error is not None:
             logs.event("sandboxes", logging.WARNING, reason=error)
         self._last_error = error
-        if error is None:
-            self._say_changes(record, verdicts)
-            await self._repair(verdicts)
+        record = record or chain_record.fresh("")
         self.report = Report(record, verdicts, self.clock(), error, self.stops, str(self.path))
         self.passed.set()
         self.passed = asyncio.Event()
@@ -334,6 +355,15 @@ def _log_repair(sandbox: Seen, action: str, level: int = logging.INFO) -> None:
     )
 
 
+def _also(error: str | None, more: str) -> str:
+    return more if error is None else f"{error}; {more}"
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logs.event("crashed", logging.ERROR, task=task.get_name(), reason=repr(task.exception()))
+
+
 @contextlib.asynccontextmanager
 async def watching(
     settings: Settings, socket: Path | None, ours: Callable[[], Awaitable[bytes | None]]
@@ -344,6 +374,7 @@ async def watching(
         return
     watch = SandboxWatch(settings, socket, ours)
     task = asyncio.create_task(watch.run(), name="chainfsm-sandboxes")
+    task.add_done_callback(_report_crash)
     try:
         yield watch
     finally:
