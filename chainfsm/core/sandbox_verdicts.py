@@ -3,7 +3,8 @@ them a repair may stop now.
 
 A sandbox on the host network never runs CNI: it is never classified, listed or counted. A
 sandbox not ready has no network to judge (a stopped one waits for the kubelet to remove it):
-it is not reported. Every other sandbox is ``unchained`` or ``chained`` when the record holds
+it is not reported. A sandbox whose network namespace the runtime does not tell is ``unknown``.
+Every other sandbox is ``unchained`` or ``chained`` when the record holds
 a proof for it (see chain_record), else ``unknown``: nothing proves either, e.g. it was set up
 before the agent's first look on this boot, while no agent ran, or across a change of the
 runtime's config.
@@ -32,7 +33,8 @@ class Seen:
     #: Unix nanoseconds, as the CRI gives it.
     created_at: int
     ready: bool
-    host_network: bool
+    #: None when the runtime did not say which network namespace the sandbox has.
+    host_network: bool | None
 
     @property
     def created(self) -> float:
@@ -70,6 +72,11 @@ def classify(record: Record, listed: Iterable[Seen], span: Span | None) -> tuple
     chained = unknown = 0
     for sandbox in listed:
         if sandbox.host_network:
+            continue
+        if sandbox.host_network is None:
+            # Perhaps on the host network, which never runs CNI: never proven, never stopped.
+            if sandbox.ready:
+                unknown += 1
             continue
         verdict = record.verdicts.get(sandbox.id) or proven(span, sandbox)
         if verdict is not None:

@@ -29,6 +29,7 @@ from chainfsm import logs
 from chainfsm.core import chain_record, confirmation, cri_messages, sandbox_verdicts
 from chainfsm.core.chain_record import Record
 from chainfsm.core.confirmation import Verdict
+from chainfsm.core.cri_messages import NamespaceMode
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
 from chainfsm.edge import cri, record_file
@@ -110,15 +111,17 @@ def _maybe_iso(stamp: float | None) -> str | None:
     return None if stamp is None else iso(stamp)
 
 
-async def look(client: cri.CriClient, known: dict[str, bool]) -> list[Seen]:
+async def look(client: cri.CriClient, known: dict[str, bool | None]) -> list[Seen]:
     """The runtime's sandboxes, each with whether it is on the host network (asked once per
     sandbox, kept in ``known``: a sandbox's namespaces never change)."""
     listed = await client.list_sandboxes()
     seen = []
     for sandbox in listed:
-        host = known.get(sandbox.id)
-        if host is None:
-            host = known[sandbox.id] = (await client.sandbox_status(sandbox.id)).host_network
+        if sandbox.id in known:
+            host = known[sandbox.id]
+        else:
+            mode = (await client.sandbox_status(sandbox.id)).network_mode
+            host = known[sandbox.id] = None if mode is None else mode is NamespaceMode.NODE
         seen.append(
             Seen(
                 id=sandbox.id,
@@ -155,7 +158,7 @@ class SandboxWatch:
         self.stops = 0
         self._record: Record | None = None
         self._continuing = False
-        self._known: dict[str, bool] = {}
+        self._known: dict[str, bool | None] = {}
         self._stopped_at: list[float] = []
         self._announced: set[str] = set()
         self._wake = asyncio.Event()
@@ -292,6 +295,7 @@ class SandboxWatch:
             verdicts.unchained, self.settings.repair_exclude_namespaces
         )
         if mode == "dry-run":
+            self._announced &= {s.id for s in verdicts.unchained}
             for sandbox in chosen:
                 if sandbox.id not in self._announced:
                     self._announced.add(sandbox.id)

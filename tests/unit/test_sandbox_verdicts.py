@@ -11,7 +11,11 @@ BOOT = "boot"
 
 
 def sandbox(
-    name: str, created: float, ready: bool = True, host: bool = False, ns: str = "default"
+    name: str,
+    created: float,
+    ready: bool = True,
+    host: bool | None = False,
+    ns: str = "default",
 ) -> Seen:
     return Seen(
         id=name * 8,
@@ -59,6 +63,14 @@ def test_host_network_sandboxes_are_never_classified_listed_or_counted() -> None
         chain_record.fresh(BOOT), [sandbox("h", 11.0, host=True)], Span(False, 10.0, 20.0)
     )
     assert verdicts == sandbox_verdicts.Verdicts()
+    assert dict(record.verdicts) == {}
+
+
+def test_a_sandbox_whose_network_namespace_is_not_told_is_unknown_and_never_proven() -> None:
+    record, verdicts = sandbox_verdicts.classify(
+        chain_record.fresh(BOOT), [sandbox("m", 11.0, host=None)], Span(False, 10.0, 20.0)
+    )
+    assert verdicts == sandbox_verdicts.Verdicts(unknown=1)
     assert dict(record.verdicts) == {}
 
 
