@@ -142,8 +142,11 @@ async def test_a_record_of_another_boot_is_started_afresh(scene: Scene) -> None:
     async with agent_process(scene.pods.conf_dir, *scene.args()) as agent:
         line = await agent.line("record")
         assert "another boot" in line["reason"]
-        # Nothing proves how the sandboxes of before were set up: unknown, never unchained.
+        # Nothing proves how the sandboxes of before were set up: unknown, never unchained,
+        # and still unknown on the later passes that prove a new one chained.
         await agent.line("sandboxes", unchained=0, unknown=3)
+        scene.pods.run("after-reboot")
+        await agent.line("sandboxes", unchained=0, chained=1, unknown=3)
 
 
 async def test_dry_run_names_each_unchained_pod_and_stops_nothing(scene: Scene) -> None:
