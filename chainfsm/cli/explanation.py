@@ -13,13 +13,15 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainfsm.core import chaining, discovery, planning, validation, verification
-from chainfsm.core.confirmation import Confirmation
 from chainfsm.core.validation import NetworkList, Refusal
 from chainfsm.core.verification import Effect
 from chainfsm.edge import binaries, reading
+
+if TYPE_CHECKING:
+    from chainfsm.core.confirmation import Confirmation
 
 #: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir).
 BinaryCheck = Callable[[str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str]]]
