@@ -20,7 +20,7 @@ def test_quick_benchmark_prints_machine_table_and_command() -> None:
     assert "| metric | figure | target | met |" in lines
     for metric in (
         "reaction latency, p99",
-        "the runtime confirms our chain",
+        "confirms our chain",
         "start to Verified",
         "churn:",
         "scale:",
