@@ -311,9 +311,9 @@ class Settings:
         Path("/run/chainfsm/dump.json"),
         doc="""Where SIGUSR1 makes the agent write its state dump, as JSON (atomically; the dir
         is created if missing). The agent's pid goes beside it, in `<dump-file>.pid`, where
-        `chainfsm dump` finds it.""",
+        `chainfsm dump` and `chainfsm status` find it.""",
         parse=_file,
-        commands=("run", "dump"),
+        commands=("run", "dump", "status"),
         metavar="PATH",
     )
     listen: str | None = _setting(
