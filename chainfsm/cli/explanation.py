@@ -168,7 +168,9 @@ def explain(
         leftovers=tuple(leftovers),
         effect=str(check.effect),
         effective=effective,
-        verdict=_final(check, status, primary, primary_verdict, missing, pattern, unmatched),
+        verdict=_final(
+            check, status, primary, primary_verdict, missing, pattern, unmatched, status_detail
+        ),
     )
 
 
@@ -203,6 +205,7 @@ def _final(
     missing: tuple[str, ...],
     pattern: str | None,
     unmatched: list[str],
+    status_detail: str = "",
 ) -> str:
     """The one-line verdict, in the runtime's terms."""
     if not check.runtime_ready:
@@ -236,6 +239,9 @@ def _final(
             f"the runtime loads {check.first}, with the right plugins, but it differs from what"
             " chainfsm renders now; the agent rewrites it"
         )
+    if status == "absent":
+        # The check's own words name the file the runtime loads again.
+        return f"the runtime loads {check.first}, not our chain: {status_detail}"
     return f"the runtime loads {check.first}, not our chain: {check.detail}"
 
 

@@ -85,7 +85,7 @@ LAYOUTS: dict[str, tuple[dict[str, bytes], str, str]] = {
     "output absent": (
         {"10-azure.conflist": primary_bytes()},
         "absent",
-        "not our chain: 05-antrea.conflist is absent",
+        "not our chain: 05-antrea.conflist is not in the conf dir",
     ),
     "output truncated": (
         {OUTPUT: _chain()[:40], "10-azure.conflist": primary_bytes()},
