@@ -4,8 +4,8 @@ the usage errors and docs/settings.md."""
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
+import json
 import os
 import subprocess
 import sys
