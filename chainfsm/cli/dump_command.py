@@ -1,8 +1,8 @@
 """``chainfsm dump``: signal the running agent, wait for its fresh dump and print it.
 
-Meant for ``kubectl exec <pod> -- chainfsm dump``: one command, no shell needed. The pid is
-checked before it is signalled (a stale pid file may name an unrelated process now, which
-SIGUSR1 would kill), and the watch on the dump's directory is armed before the signal is sent,
+Meant for ``kubectl exec <pod> -c chainfsm -- chainfsm dump``: one command, no shell needed.
+The pid is checked before it is signalled (a stale pid file may name an unrelated process now,
+which SIGUSR1 would kill), and the watch on the dump's directory is armed before the signal is sent,
 so the new dump cannot be missed.
 """
 

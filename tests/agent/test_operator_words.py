@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from chainfsm import settings
+from chainfsm.cli import commands
 from tests.support.agent_process import agent_process
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.loopback_http import http_get
@@ -72,3 +73,17 @@ async def test_an_agent_listening_on_a_port_alone_answers_on_loopback(net_dir: P
         _, port = agent.address("/healthz /metrics /readyz")
         status, _, body = await asyncio.wait_for(http_get(port, "/healthz"), HANG_GUARD)
         assert status == 200, body
+
+
+def test_diagram_help_says_dot_needs_the_diagrams_extra_as_it_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = " ".join(_chainfsm("diagram", "--help").stdout.split())  # argparse wraps anywhere
+    assert (
+        "graphviz dot source (needs the diagrams extra: pip install 'chainfsm[diagrams]')" in shown
+    )
+    assert "svg or png (the diagrams extra and graphviz's dot program)" in shown
+    # What the help says is so: without the graphviz package, dot is refused naming the extra.
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # find_spec then finds nothing
+    assert commands.main(["diagram", "--format", "dot"]) == 1
+    assert "pip install 'chainfsm[diagrams]'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ two jobs (the antrea binary, the openvswitch module) still happen."""
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
 
@@ -349,3 +350,26 @@ def test_the_deploy_doc_s_aks_section_says_what_antrea_and_the_component_do(
     ]
     missing = [words for words in said if words not in section]
     assert missing == []
+
+
+@pytest.mark.parametrize("name", ["antrea-aks", "example-eks-cilium"])
+def test_an_overlay_copied_as_its_comment_says_still_renders(tmp_path: Path, name: str) -> None:
+    """An overlay names its component or base by a relative path: the copy its comment tells
+    of must keep that path true (run here as written, in a dir holding a checkout's deploy/)."""
+    text = (DEPLOY / "overlays" / name / "kustomization.yaml").read_text()
+    (command,) = [
+        line[1:].split("#")[0].split()
+        for line in text.splitlines()
+        if line.startswith("#") and line[1:].split()[:2] == ["cp", "-r"]
+    ]
+    shutil.copytree(DEPLOY, tmp_path / "deploy")
+    subprocess.run(command, cwd=tmp_path, check=True, timeout=60)
+    shutil.rmtree(tmp_path / "deploy")  # only the copy is left to render
+    copied = tmp_path / command[-1] / "overlays" / name
+    doc = yaml.safe_load((copied / "kustomization.yaml").read_text())
+    if any("://" in r for r in doc["resources"]):  # Antrea's release: the stand-in instead
+        doc["resources"] = [r for r in doc["resources"] if "://" not in r] + ["antrea-aks.yml"]
+        antrea_standin.write(copied / "antrea-aks.yml")
+        (copied / "kustomization.yaml").write_text(yaml.safe_dump(doc))
+    (daemonset,) = [d for d in render_dir(copied) if d["kind"] == "DaemonSet"]
+    assert "chainfsm" in by_name(daemonset["spec"]["template"]["spec"]["containers"])
