@@ -154,12 +154,14 @@ def fetch(pid: int | None, dump_file: Path | None, timeout: float) -> dict[str, 
 def agents_dump_file(pid: int) -> Path:
     """The dump file of the agent ``pid`` (its --dump-file, else its CHAINFSM_DUMP_FILE, else
     the default), as this process reaches it: through ``/proc/PID/root``, so it is found from
-    the node or from another container too. The default when its command line is unreadable
-    (the pid check that follows says why)."""
+    the node or from another container too. The default when ``pid`` is no agent or its
+    command line is unreadable (the pid check that follows says why)."""
     try:
         argv = pids.cmdline(pid)
     except OSError:
         return DEFAULT_FILE
+    if not pids.is_agent(argv):
+        return DEFAULT_FILE  # refused next, its environment unread
     try:
         environ = pids.environ(pid)
     except OSError:
