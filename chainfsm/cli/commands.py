@@ -125,7 +125,9 @@ def build_parser(json_errors: bool = False) -> _Root:
         description="Chain a CNI plugin after the node's primary CNI config, safely."
         " Every setting is a flag and a CHAINFSM_* environment variable; `chainfsm COMMAND"
         " --help` lists a command's."
-        " Exit codes: 0 yes or success, 1 the thing asked for is not so, 2 a usage error.",
+        " Exit codes: 0 yes or success, 1 the thing asked for is not so, 2 a usage error."
+        " With --json (every command that prints data; dump always) stdout is one JSON"
+        " document, a failure too.",
     )
     parser.json_errors = json_errors
     parser.add_argument("--version", action="version", version=f"chainfsm {__version__}")
