@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING
 import tenacity
 
 from chainfsm import logs
-from chainfsm.agent import drift, exits, journal, retry, runtime_check, wakeups
+from chainfsm.agent import drift, exits, journal, retry, wakeups
 from chainfsm.core import discovery, planning, verification
-from chainfsm.core.confirmation import Confirmation, Verdict
 from chainfsm.core.planning import Plan
 from chainfsm.core.states import State, Trigger
 from chainfsm.core.validation import Refusal
@@ -33,7 +32,9 @@ from chainfsm.edge import bindir, confdir, watching, writing
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import RuntimeCheck
     from chainfsm.agent.status import Status
+    from chainfsm.core.confirmation import Confirmation
 
 
 class Agent:
@@ -57,11 +58,12 @@ class Agent:
         #: When someone else replaced our output lately (monotonic seconds).
         self._reverts: tuple[float, ...] = ()
         #: --cri-socket: the runtime, asked before Verified.
-        self.runtime = (
-            runtime_check.RuntimeCheck(settings, settings.cri_socket)
-            if settings.cri_socket is not None
-            else None
-        )
+        self.runtime: RuntimeCheck | None = None
+        if settings.cri_socket is not None:
+            # Imported only then: an agent without the socket starts no slower for it.
+            from chainfsm.agent import runtime_check
+
+            self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
 
     @property
     def state(self) -> State:
@@ -345,6 +347,9 @@ class Agent:
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
+        elif not finished and self.wakeups.exit_code is None:
+            # A plain stop (SIGTERM, SIGINT) says so; any other stop said why already.
+            logs.event("stopped", state=self.state.value, exit_code=code)
         if self.settings.cleanup_on_exit and not once:
             await self.confdir.withdraw_on_exit()
         return code
@@ -428,6 +433,8 @@ def _loss_reason(settings: Settings, plan: Plan | None) -> str:
 
 def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str:
     """Why the runtime did not confirm the chain we wrote: the reason of runtime_unconfirmed."""
+    from chainfsm.core.confirmation import Verdict
+
     if answer.verdict is Verdict.UNASKED:
         return (
             f"{output} is written, but {answer.detail}; not Verified until the runtime"

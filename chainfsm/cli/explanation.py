@@ -13,13 +13,15 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainfsm.core import chaining, discovery, planning, validation, verification
-from chainfsm.core.confirmation import Confirmation
 from chainfsm.core.validation import NetworkList, Refusal
 from chainfsm.core.verification import Effect
 from chainfsm.edge import binaries, reading
+
+if TYPE_CHECKING:
+    from chainfsm.core.confirmation import Confirmation
 
 #: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir).
 BinaryCheck = Callable[[str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str]]]
@@ -201,7 +203,9 @@ def explain(
         leftovers=tuple(leftovers),
         effect=str(check.effect),
         effective=effective,
-        verdict=_final(check, status, primary, primary_verdict, missing, pattern, unmatched),
+        verdict=_final(
+            check, status, primary, primary_verdict, missing, pattern, unmatched, output
+        ),
     )
 
 
@@ -236,6 +240,7 @@ def _final(
     missing: tuple[str, ...],
     pattern: str | None,
     unmatched: list[str],
+    output: str,
 ) -> str:
     """The one-line verdict, in the runtime's terms."""
     if not check.runtime_ready:
@@ -268,6 +273,14 @@ def _final(
         return (
             f"the runtime loads {check.first}, with the right plugins, but it differs from what"
             " chainfsm renders now; the agent rewrites it"
+        )
+    # The check's own words name the file the runtime loads again: said once here.
+    if status == "absent":
+        return f"the runtime loads {check.first}, not our chain: {output} is not in the conf dir"
+    if status == "shadowed":
+        return (
+            f"the runtime loads {check.first}, not our chain: it sorts before {output}, which"
+            " the runtime never reads"
         )
     return f"the runtime loads {check.first}, not our chain: {check.detail}"
 

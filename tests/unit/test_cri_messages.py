@@ -1,13 +1,12 @@
 """The CRI v1 codec on bytes: requests as the runtime expects them, answers as runtimes send them.
 
-The expected bytes are written out here with a small encoder of our own (``field``), from the
+The expected bytes are written out with the tests' own encoder (support/cri_wire.py), from the
 field numbers of k8s.io/cri-api's api.proto, and one answer is a real containerd 1.6 capture.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -21,30 +20,10 @@ from chainfsm.core.cri_messages import (
     Sandbox,
     SandboxState,
 )
+from tests.support.constants import TESTDATA
+from tests.support.cri_wire import entry, field, varint
 
-TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "cri"
-
-
-def varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(number: int, value: int | str | bytes) -> bytes:
-    """One protobuf field: an int as a varint, text and bytes length-delimited."""
-    if isinstance(value, int):
-        return varint(number << 3) + varint(value)
-    raw = value.encode() if isinstance(value, str) else value
-    return varint(number << 3 | 2) + varint(len(raw)) + raw
-
-
-def entry(number: int, key: str, value: str) -> bytes:
-    return field(number, field(1, key) + field(2, value))
+CRI_DATA = TESTDATA / "cri"
 
 
 def metadata(name: str, uid: str, namespace: str, attempt: int = 0) -> bytes:
@@ -79,7 +58,7 @@ def test_requests_encode_to_the_fields_of_api_proto(encoded: bytes, expected: by
 
 def test_a_real_containerd_status_decodes_to_its_conditions_and_loaded_config() -> None:
     status = cri_messages.decode_status_response(
-        (TESTDATA / "status-containerd-1.6.bin").read_bytes()
+        (CRI_DATA / "status-containerd-1.6.bin").read_bytes()
     )
     assert status.conditions == (
         Condition("RuntimeReady", True),
