@@ -165,8 +165,8 @@ class SandboxWatch:
         self._quick = False
         self._last_error: str | None = None
         self._no_boot: str | None = None
-        #: Set after each pass (tests and ``explain`` await it).
-        self.passed = asyncio.Event()
+        #: The next delay of the quick passes after a transition into Verified.
+        self._backoff = QUICK_FIRST
 
     def dump_fields(self) -> dict[str, Any]:
         """The dump's ``unchained_sandboxes`` and ``sandboxes`` (None before the first pass)."""
@@ -250,8 +250,6 @@ class SandboxWatch:
         self._last_error = error
         record = record or chain_record.fresh("")
         self.report = Report(record, verdicts, self.clock(), error, self.stops, str(self.path))
-        self.passed.set()
-        self.passed = asyncio.Event()
         return self.report
 
     def _say_changes(self, record: Record, verdicts: Verdicts) -> None:
@@ -320,6 +318,8 @@ class SandboxWatch:
         """Passes until cancelled: at start, every interval, and soon after a transition."""
         interval = self.settings.sandbox_interval
         while True:
+            # Cleared before the pass: a transition during it asks for one more.
+            self._wake.clear()
             report = await self.pass_once()
             delay = interval
             if self._quick:
@@ -330,12 +330,9 @@ class SandboxWatch:
                     delay = self._next_quick(delay)
             else:
                 self._backoff = QUICK_FIRST
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
-
-    _backoff = QUICK_FIRST
 
     def _next_quick(self, interval: float) -> float:
         delay = min(self._backoff, interval)
