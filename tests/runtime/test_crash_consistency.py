@@ -20,7 +20,7 @@ import pytest
 
 from tests.support import gate, syscall_log
 from tests.support.agent_process import AgentProcess, agent_process
-from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT, ROOT
 from tests.support.guarded_agent import write_by_rename
 from tests.support.primaries import golden, primary_bytes
 
@@ -115,3 +115,42 @@ async def test_cleanup_on_exit_removes_the_chain_durably(net_dir: Path, tmp_path
     assert placed(found) == [golden()]
     assert [r.name for r in found.removals] == [OUTPUT]
     assert not (net_dir / OUTPUT).exists()
+
+
+def test_the_commands_in_the_docs_record_and_audit_a_run(net_dir: Path, tmp_path: Path) -> None:
+    # docs/reliability.md: strace with the audit's --args, then the audit on the log.
+    def module(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tests.support.syscall_log", *args]
+        return subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD, check=False
+        )
+
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    trace = tmp_path / "strace.log"
+    strace_args = module("--args").stdout.split()
+    agent = [sys.executable, "-m", "chainfsm", "run", "--once", "--net-dir", str(net_dir)]
+    done = subprocess.run(
+        ["strace", *strace_args, "-o", str(trace), *agent],
+        capture_output=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert done.returncode == 0
+    said = module(str(trace), str(net_dir))
+    assert said.returncode == 0, said.stdout
+    (line,) = said.stdout.splitlines()
+    assert f"put {OUTPUT} in place from .{OUTPUT}." in line
+    assert line.endswith(f"({len(golden())} bytes)")
+    # A log with a rename that nothing synced: one line naming the rule, exit 1.
+    temp = net_dir / f".{OUTPUT}.0123456789ab.chainfsm.tmp"
+    broken = tmp_path / "broken.log"
+    broken.write_text(
+        f'1 openat(AT_FDCWD</>, "{temp}", O_WRONLY|O_CREAT|O_EXCL, 0644) = 3<{temp}>\n'
+        f'1 rename("{temp}", "{net_dir / OUTPUT}") = 0\n'
+    )
+    said = module(str(broken), str(net_dir))
+    assert said.returncode == 1
+    assert [line.split(": ")[1] for line in said.stdout.splitlines()[1:]] == [
+        "TEMP_NOT_SYNCED",
+        "DIR_NOT_SYNCED_AFTER_RENAME",
+    ]

@@ -570,3 +570,28 @@ def audit(log: str | Iterable[Call], conf_dir: str, output: str) -> Audit:
 def breaches_text(found: Audit) -> Iterator[str]:
     """One line per breach, for an assertion message."""
     return (str(b) for b in found.breaches)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.support.syscall_log LOG CONF_DIR [OUTPUT]``: audit a log taken with
+    ``STRACE_ARGS`` (``--args`` prints them); one line per placement, removal and breach;
+    exit 1 on a breach."""
+    if argv == ["--args"]:
+        print(" ".join(STRACE_ARGS))
+        return 0
+    log, conf_dir, output = (*argv, "05-antrea.conflist")[:3]
+    with open(log, encoding="utf-8", errors="surrogateescape") as handle:
+        found = audit(handle.read(), conf_dir, output)
+    for p in found.placements:
+        print(f"line {p.line}: put {p.target} in place from {p.temp} ({len(p.data)} bytes)")
+    for r in found.removals:
+        print(f"line {r.line}: removed {r.name}")
+    for text in breaches_text(found):
+        print(text)
+    return 1 if found.breaches else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
