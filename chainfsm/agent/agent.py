@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import tenacity
@@ -33,6 +34,7 @@ from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
     from chainfsm.agent.status import Status
+    from chainfsm.core.taints import View
 
 
 class Agent:
@@ -55,6 +57,8 @@ class Agent:
         self.plan: Plan | None = None
         #: When someone else replaced our output lately (monotonic seconds).
         self._reverts: tuple[float, ...] = ()
+        #: --untaint: the view of the task that lifts the taint (set by the process around).
+        self.untaint_view: Callable[[], View] | None = None
 
     @property
     def state(self) -> State:
@@ -75,6 +79,7 @@ class Agent:
             chained_from=(plan.primary, plan.primary_data) if plan else None,
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
+            untaint=self.untaint_view() if self.untaint_view is not None else None,
         )
 
     async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:

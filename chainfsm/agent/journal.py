@@ -20,6 +20,7 @@ from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
     from chainfsm.agent.status import Status
+    from chainfsm.core.taints import View
 
 
 class _Machine(AsyncMachine):
@@ -124,6 +125,7 @@ class Journal:
         chained_from: tuple[str, bytes] | None,
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
+        untaint: View | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
@@ -150,4 +152,5 @@ class Journal:
             chained_from_data=chained_from[1] if chained_from else None,
             verified_output=verified_output,
             binary_problems=binary_problems,
+            untaint=untaint,
         )

@@ -19,7 +19,7 @@ from chainfsm.process import ready_marker, state_dump
 from chainfsm.settings import Settings, split_listen
 
 if TYPE_CHECKING:
-    from chainfsm.process import http_endpoints
+    from chainfsm.process import http_endpoints, untainting
 
 
 def install_stop_signals(agent: Agent) -> None:
@@ -49,6 +49,30 @@ async def dumps_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[st
         yield dumper
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def lifts_taint(
+    agent: Agent, settings: Settings
+) -> AsyncIterator[untainting.Untainter | None]:
+    """With ``--untaint``, the task that lifts the node's start-up taint once Verified: a
+    task of its own, so nothing it waits for (the API, its retries) holds the agent back.
+    Imported only then, like the Kubernetes client under it."""
+    if settings.untaint is None:
+        yield None
+        return
+    from chainfsm.process import untainting
+
+    untainter = untainting.Untainter(settings)
+    agent.journal.listeners.append(untainter.observe)
+    agent.untaint_view = untainter.view
+    task = asyncio.create_task(untainter.run(), name="chainfsm-untaint")
+    task.add_done_callback(_report_crash)
+    try:
+        yield untainter
+    finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -114,7 +138,11 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
         ready_file.withdraw()  # one left by an earlier run says nothing about this one
         agent.journal.listeners.append(ready_file.observe)
     try:
-        async with dumps_on_sigusr1(agent, settings), endpoints(agent, settings):
+        async with (
+            dumps_on_sigusr1(agent, settings),
+            endpoints(agent, settings),
+            lifts_taint(agent, settings),
+        ):
             return await _run(agent, settings)
     except CannotListen as err:
         # Loud and fatal, like a missing conf dir: the kubelet restarts the container.
