@@ -55,17 +55,19 @@ async def dumps_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[st
 
 @asynccontextmanager
 async def lifts_taint(
-    agent: Agent, settings: Settings
+    agent: Agent, settings: Settings, untainter: untainting.Untainter | None = None
 ) -> AsyncIterator[untainting.Untainter | None]:
     """With ``--untaint``, the task that lifts the node's start-up taint once Verified: a
     task of its own, so nothing it waits for (the API, its retries) holds the agent back.
-    Imported only then, like the Kubernetes client under it."""
+    Imported only then, like the Kubernetes client under it. ``untainter``: one made by a
+    test (its own environment and timeout)."""
     if settings.untaint is None:
         yield None
         return
-    from chainfsm.process import untainting
+    if untainter is None:
+        from chainfsm.process import untainting
 
-    untainter = untainting.Untainter(settings)
+        untainter = untainting.Untainter(settings)
     agent.journal.listeners.append(untainter.observe)
     agent.untaint_view = untainter.view
     task = asyncio.create_task(untainter.run(), name="chainfsm-untaint")
