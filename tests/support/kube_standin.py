@@ -216,12 +216,7 @@ def apply_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
         here = parent[at] if present else None
         if kind == "test":
             if "value" not in op or not present or here != op["value"]:
-                raise PatchFailed(
-                    422,
-                    "Invalid",
-                    "the server rejected our request due to an error in our request:"
-                    f" testing value {op['path']} failed: test failed",
-                )
+                raise PatchFailed(422, "Invalid", f"testing value {op['path']} failed: test failed")
         elif kind in ("add", "replace"):
             if "value" not in op:
                 raise PatchFailed(422, "Invalid", f"{kind} at {op['path']} has no value")
@@ -482,7 +477,17 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError as err:
                 return 400, status(400, "BadRequest", f"error decoding patch: {err}")
             except PatchFailed as err:
-                return err.code, status(err.code, err.reason, err.message, name)
+                # The API's words for a patch that does not apply (NewGenericServerResponse:
+                # a fixed message, the patch library's error as the one cause).
+                failed = status(
+                    err.code,
+                    err.reason,
+                    "the server rejected our request due to an error in our request",
+                )
+                failed["details"] = {
+                    "causes": [{"reason": "UnexpectedServerResponse", "message": err.message}]
+                }
+                return err.code, failed
             version = stored["metadata"]["resourceVersion"]
             if patched["metadata"].get("resourceVersion") != version:
                 return 409, status(

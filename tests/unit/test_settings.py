@@ -54,6 +54,9 @@ SAMPLES = {
     "metrics_listen": ("10.224.0.4:9809", "127.0.0.1:1"),
     "ready_file": ("/a/ready", "/b/ready"),
     "log_format": ("json", "text"),
+    "untaint": ("chainfsm.io/chain-not-ready", "startup"),
+    "node_name": ("aks-user-0", "aks-user-1"),
+    "kubeconfig": ("/a/kubeconfig", "/b/kubeconfig"),
 }
 
 
@@ -128,6 +131,8 @@ def _settings(argv: list[str]) -> Settings:
 def _mode(setting: settings.Setting) -> list[str]:
     """The flags a setting needs beside it to mean something."""
     only = setting.spec.only
+    if setting.name == "untaint":  # a taint is lifted from a node named
+        return ["--node-name", "aks-user-9"]
     return [settings.by_name(only.other).flag] if only is not None and only.on else []
 
 
