@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,13 @@ def _quick_backoff() -> None:
 
 
 @pytest.fixture
-def standin(tmp_path: Path) -> AsyncIterator[StandIn]:
+def standin(tmp_path: Path) -> Iterator[StandIn]:
     tls_dir = tmp_path / "tls"
     tls_dir.mkdir()
     server = StandIn(kube_standin.make_tls(tls_dir))
     server.add_node(NODE, [taint(OURS), OTHERS, taint(OURS, "NoExecute")])
     with server.serving():
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def settings_for(net_dir: Path, kubeconfig: Path, **overrides: Any) -> Settings:

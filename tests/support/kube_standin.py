@@ -287,7 +287,7 @@ class StandIn:
 
     def taints(self, name: str) -> list[dict[str, Any]] | None:
         with self.lock:
-            found = self.nodes[name]["spec"].get("taints")
+            found: list[dict[str, Any]] | None = self.nodes[name]["spec"].get("taints")
             return copy.deepcopy(found)
 
     def change(self, name: str, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -357,7 +357,7 @@ class StandIn:
             thread.join(HANG_GUARD)
 
 
-_DISCOVERY = {
+_DISCOVERY: dict[str, dict[str, Any]] = {
     "/version": {"major": "1", "minor": "30", "gitVersion": "v1.30.0-chainfsm-standin"},
     "/api": {
         "kind": "APIVersions",
