@@ -26,9 +26,11 @@ from chainfsm.edge import nodes
 from chainfsm.process import lifecycle, state_dump, untainting
 from chainfsm.settings import Settings
 from tests.support import kube_standin
+from tests.support.agent_process import agent_process
 from tests.support.constants import AKS_FIXTURE, AZURE, HANG_GUARD, PRIMARIES_DIR
 from tests.support.guarded_agent import record, until
 from tests.support.kube_standin import Fault, StandIn, taint
+from tests.support.loopback_http import http_get
 from tests.support.manifests import KUBERNETES_VERSION
 
 NODE = "aks-user-12345678-vmss000000"
@@ -358,3 +360,27 @@ def test_no_service_account_and_no_kubeconfig_is_one_line(tmp_path: Path) -> Non
         nodes.load_config(None, {"KUBERNETES_SERVICE_HOST": "127.0.0.1"}, tmp_path / "none")
     with pytest.raises(nodes.NoConfig, match="kubeconfig"):
         nodes.load_config(tmp_path / "no-such-kubeconfig", {})
+
+
+async def test_the_agent_process_lifts_the_taint_and_its_metrics_say_so(
+    net_dir: Path, tmp_path: Path, standin: StandIn
+) -> None:
+    """``chainfsm run`` as a process, wired as the container runs it: its own lines, its own
+    metrics, the API through the kubeconfig."""
+    config = standin.kubeconfig(tmp_path)
+    args = ("--untaint", OURS, "--node-name", NODE, "--kubeconfig", str(config))
+    async with agent_process(net_dir, *args, "--listen", "127.0.0.1:0") as agent:
+        kept = await agent.line("untaint", taints=f"{OURS}:NoSchedule, {OURS}:NoExecute")
+        assert "kept until the chain is Verified" in kept["reason"]
+        _, port = agent.address("/healthz /metrics /readyz")
+        _, _, before = await http_get(port, "/metrics")
+        assert b"chainfsm_node_taint_present 1.0" in before
+        assert patches(standin) == []
+        (net_dir / AZURE).write_bytes((PRIMARIES_DIR / AKS_FIXTURE).read_bytes())
+        removed = await agent.line("untaint", removed=f"{OURS}:NoSchedule, {OURS}:NoExecute")
+        _, _, after = await http_get(port, "/metrics")
+        assert await agent.stop() == 0
+    assert NODE in removed["reason"]
+    assert b"chainfsm_node_taint_present 0.0" in after
+    assert standin.taints(NODE) == [OTHERS]
+    assert agent.stray == []
