@@ -1,9 +1,10 @@
 """``--untaint KEY``: lift this node's start-up taint once the chain is Verified.
 
 A task of its own, beside the agent's: it reads the node at start (so the gauge says whether
-the taint is there), waits for the first Verified, then removes every taint with KEY by a
-JSON patch that ``test``s the list as read, so a change by anyone else in between is never
-lost: the API refuses the patch (422, or 409), and the task reads again. Every problem (no
+the taint is there), waits for Verified, then, while the agent is still Verified, removes
+every taint with KEY by a JSON patch that ``test``s the list as read, so a change by anyone
+else in between is never lost: the API refuses the patch (422, or 409), and the task reads
+again. Every problem (no
 credentials, RBAC, a wrong node name, an API that does not answer) is one log line and a
 retry with backoff; none of them ever waits for the agent or holds it up, and the agent never
 waits for this task. It removes, never adds: a chain that fails later does not taint the node
@@ -61,7 +62,8 @@ class Untainter:
         self.removed: str | None = None
         self.last_error: str | None = None
         self.calls = 0
-        #: Set at each Verified until done; the task clears it when it acts on it.
+        #: Set while the agent is Verified: the taint is removed only then (fail closed: a
+        #: chain that broke after Verified, while the API was away, keeps the node tainted).
         self.verified = asyncio.Event()
         #: Set at each Verified: cuts a backoff short.
         self._nudge = asyncio.Event()
@@ -70,9 +72,11 @@ class Untainter:
         self._said: set[str] = set()
 
     def observe(self, record: Transition) -> None:
-        if record.dest == State.Verified.value and not self.done:
+        if record.dest == State.Verified.value:
             self.verified.set()
             self._nudge.set()
+        elif record.source == State.Verified.value:
+            self.verified.clear()
 
     def view(self) -> taints.View:
         return taints.View(
@@ -151,11 +155,11 @@ class Untainter:
             await self._nudge.wait()
 
     async def _step(self, api: nodes.Nodes) -> None:
-        """Read the node; before Verified, note what is there and wait for Verified; after,
-        remove ours. Raises ApiProblem for the retry policy."""
-        verified = self.verified.is_set()
+        """Read the node; while not Verified, note what is there and wait for Verified;
+        while Verified, remove ours. Raises ApiProblem for the retry policy."""
         self.calls += 1
         node = await api.get()
+        verified = self.verified.is_set()  # as it is now, after the read
         found = taints.removal(node, self.key)
         self.last_error = None
         if not found.needed:
@@ -182,7 +186,6 @@ class Untainter:
         self.present = False
         self.done = True
         self.last_error = None
-        self.verified.clear()
         if removed is None:
             self._once(f"no taint {self.key} on node {self.node}: nothing to remove")
         else:

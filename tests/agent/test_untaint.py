@@ -384,3 +384,27 @@ async def test_the_agent_process_lifts_the_taint_and_its_metrics_say_so(
     assert b"chainfsm_node_taint_present 0.0" in after
     assert standin.taints(NODE) == [OTHERS]
     assert agent.stray == []
+
+
+async def test_a_chain_that_broke_while_the_patch_was_refused_keeps_the_taint(
+    net_dir: Path, tmp_path: Path, standin: StandIn
+) -> None:
+    """Fail closed: the taint goes only while the agent is Verified, not because it was once."""
+    standin.denied.add("patch")
+    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
+    async with node(settings) as running:
+        await running.verified(net_dir)
+        await running.until(lambda u: u.last_error is not None)
+        (net_dir / AZURE).unlink()  # the primary goes: the agent leaves Verified
+        async with asyncio.timeout(HANG_GUARD):
+            while (await running.transitions.get()).dest == State.Verified.value:
+                pass
+        standin.denied.clear()  # the RBAC is fixed, but the chain is not there now
+        read_from = running.untainter.calls
+        await running.until(lambda u: u.calls > read_from and u.last_error is None)
+        assert running.agent.state is not State.Verified
+        assert standin.taints(NODE) == [taint(OURS), OTHERS, taint(OURS, "NoExecute")]
+        assert not running.untainter.view().done
+        await running.verified(net_dir)
+        await running.until(lambda u: u.done)
+    assert standin.taints(NODE) == [OTHERS]
