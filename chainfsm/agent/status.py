@@ -15,6 +15,7 @@ from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import Check
     from chainfsm.core.taints import View
 
 
@@ -48,6 +49,8 @@ class Status:
     verified_output: bytes | None
     #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
     binary_problems: tuple[Refusal, ...]
+    #: --cri-socket: the runtime's last answer (None: not set, or not asked yet).
+    runtime: Check | None = None
     #: --untaint: what the task that lifts the start-up taint knows (None: not set).
     untaint: View | None = None
 
