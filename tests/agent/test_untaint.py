@@ -25,9 +25,12 @@ from chainfsm.core.states import State
 from chainfsm.edge import nodes
 from chainfsm.process import lifecycle, state_dump, untainting
 from chainfsm.settings import Settings
-from tests.support import kube_standin
+
+# The fake CRI runtime and the import probe of the --cri-socket tests (issue 18), reused.
+from tests.agent.test_runtime_confirmation import fake_runtime, imported
+from tests.support import cri_wire, kube_standin
 from tests.support.agent_process import agent_process
-from tests.support.constants import AKS_FIXTURE, AZURE, HANG_GUARD, PRIMARIES_DIR
+from tests.support.constants import AKS_FIXTURE, AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR
 from tests.support.guarded_agent import record, until
 from tests.support.kube_standin import Fault, StandIn, taint
 from tests.support.loopback_http import http_get
@@ -408,3 +411,71 @@ async def test_a_chain_that_broke_while_the_patch_was_refused_keeps_the_taint(
         await running.verified(net_dir)
         await running.until(lambda u: u.done)
     assert standin.taints(NODE) == [OTHERS]
+
+
+async def test_with_the_cri_socket_the_taint_waits_for_the_runtime_s_confirmation(
+    net_dir: Path, tmp_path: Path, standin: StandIn
+) -> None:
+    """With --cri-socket, Verified needs the runtime's word (issue 18): the taint stays while
+    the runtime still reports the primary alone, and goes once it reports our chain."""
+    where = str(net_dir)
+    confirmed = False
+
+    def answer() -> bytes:
+        if not confirmed:  # containerd not reloaded yet: the primary alone
+            source = (net_dir / AZURE).read_bytes()
+            return cri_wire.status_response(
+                True,
+                {
+                    "lastCNILoadStatus": "OK",
+                    "cniconfig": cri_wire.cniconfig(where, "azure", ["azure-vnet"], source),
+                },
+            )
+        source = (net_dir / OUTPUT).read_bytes()
+        chain = json.loads(source)
+        types = [plugin["type"] for plugin in chain["plugins"]]
+        info = {
+            "lastCNILoadStatus": "OK",
+            "cniconfig": cri_wire.cniconfig(where, chain["name"], types, source),
+        }
+        return cri_wire.status_response(True, info)
+
+    async with fake_runtime(tmp_path / "cri.sock", answer) as runtime:
+        settings = settings_for(
+            net_dir,
+            standin.kubeconfig(tmp_path),
+            cri_socket=runtime.socket,
+            cri_confirm_seconds=1e9,
+        )
+        async with node(settings) as running:
+            (net_dir / AZURE).write_bytes((PRIMARIES_DIR / AKS_FIXTURE).read_bytes())
+            async with asyncio.timeout(HANG_GUARD):
+                await runtime.asked.wait()
+            await running.until(lambda u: u.calls >= 1 and u.last_error is None)
+            assert (net_dir / OUTPUT).exists()  # written, not confirmed
+            assert running.agent.state is not State.Verified
+            assert patches(standin) == []
+            confirmed = True
+            await until(running.transitions, dest=State.Verified.value)
+            await running.until(lambda u: u.done)
+    assert standin.taints(NODE) == [OTHERS]
+
+
+#: What only --untaint needs: without it, an agent's start-up loads none of it.
+UNTAINT_MODULES = {
+    "lightkube",
+    "httpx2",
+    "yaml",
+    "chainfsm.edge.nodes",
+    "chainfsm.core.taints",
+    "chainfsm.process.untainting",
+}
+
+
+def test_run_once_without_untaint_imports_nothing_of_the_kubernetes_client(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    (net_dir / AZURE).write_bytes((PRIMARIES_DIR / AKS_FIXTURE).read_bytes())
+    loaded = imported("run", "--once", "--net-dir", str(net_dir), cwd=tmp_path)
+    assert "chainfsm.agent.agent" in loaded  # it did run
+    assert loaded & UNTAINT_MODULES == set()
