@@ -44,7 +44,7 @@ class NoConfig(ApiProblem):
 
 
 class Denied(ApiProblem):
-    """401 or 403: the credentials, or the RBAC rule, are missing."""
+    """401 (credentials not accepted) or 403 (the RBAC rule is missing)."""
 
 
 class NoSuchNode(ApiProblem):
@@ -223,7 +223,12 @@ class Nodes:
                 raise Unreachable(f"{method} {self.path}: the answer is not a JSON object")
             return node
         said = _message(response)
-        if code in (401, 403):
+        if code == 401:
+            raise Denied(
+                f"{method} {self.path} refused (401): the API server did not accept the"
+                f" credentials (the service account's token, or the kubeconfig's user): {said}"
+            )
+        if code == 403:
             verb = "patch" if method == "PATCH" else "get"
             raise Denied(
                 f"{method} {self.path} refused ({code}): the pod's service account needs a"

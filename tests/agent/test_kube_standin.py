@@ -88,3 +88,18 @@ def test_kubectl_meets_rbac_denial_an_unknown_node_and_a_wrong_token(
     unauthorized = run(standin.kubeconfig(tmp_path, token="wrong"), "get", "node", NODE)
     assert unauthorized.returncode != 0
     assert "Unauthorized" in unauthorized.stderr or "credentials" in unauthorized.stderr
+
+
+def test_kubectl_meets_a_stale_resource_version_as_the_api_s_conflict(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    ops = [
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": "1"},
+        {"op": "replace", "path": "/spec/taints", "value": []},
+    ]
+    done = run(
+        standin.kubeconfig(tmp_path), "patch", "node", NODE, "--type=json", "-p", json.dumps(ops)
+    )
+    assert done.returncode != 0
+    assert "the object has been modified" in done.stderr
+    assert standin.taints(NODE) == [OURS, OTHERS]

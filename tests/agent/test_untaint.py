@@ -479,3 +479,17 @@ def test_run_once_without_untaint_imports_nothing_of_the_kubernetes_client(
     loaded = imported("run", "--once", "--net-dir", str(net_dir), cwd=tmp_path)
     assert "chainfsm.agent.agent" in loaded  # it did run
     assert loaded & UNTAINT_MODULES == set()
+
+
+async def test_credentials_the_api_does_not_accept_are_named_as_such(
+    net_dir: Path, tmp_path: Path, standin: StandIn
+) -> None:
+    settings = settings_for(net_dir, standin.kubeconfig(tmp_path, token="expired"))
+    async with node(settings) as running:
+        await running.until(lambda u: u.last_error is not None)
+        await running.verified(net_dir)
+    error = running.untainter.view().last_error
+    assert error is not None
+    assert "(401)" in error
+    assert "credentials" in error
+    assert "ClusterRole" not in error  # not an RBAC rule: the token itself
