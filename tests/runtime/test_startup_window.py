@@ -123,11 +123,13 @@ def chain_once(pods: Pods) -> None:
     )
 
 
-@pytest.mark.parametrize("record_of", ["none", "another boot"])
-async def test_with_an_output_already_there_the_earlier_sandboxes_are_unknown(
-    pods: Pods,
-    tmp_path: Path,
-    record_of: str,
+def loaded(pods: Pods) -> list[list[str]]:
+    """The plugin types of each config the runtime reports it loaded."""
+    return [plugins for _, plugins in pods.containerd.status().networks]
+
+
+async def test_with_our_chain_already_there_the_earlier_sandboxes_are_unknown(
+    pods: Pods, tmp_path: Path
 ) -> None:
     fresh_node(pods)
     chain_once(pods)
@@ -136,6 +138,52 @@ async def test_with_an_output_already_there_the_earlier_sandboxes_are_unknown(
     # The oracle: they went through the chain, so calling them unchained would be wrong; and
     # nothing the agent can see tells how they were set up, so chained would be a guess.
     assert pods.chained() == before
+    record = tmp_path / "node" / "record.json"
+    async with agent_process(pods.conf_dir, *watched(pods, record)) as agent:
+        await agent.line("runtime_chain", chained=True)
+        await agent.line("sandboxes", unchained=0, chained=0, unknown=2)
+        doc = dump(agent)
+        assert not any("since the boot" in line.get("reason", "") for line in agent.lines)
+    assert doc["unchained_sandboxes"] == []
+    assert doc["sandboxes"]["record"]["observed_since"] != booted()
+
+
+#: A primary the agent waits for and that never comes: the agent never writes, so the runtime's
+#: first answer is about the dir as it was before the agent.
+LATER = "30-later.conflist"
+
+
+@pytest.mark.parametrize(
+    ("record_of", "scene"),
+    [
+        ("none", "our output behind"),
+        ("another boot", "our output behind"),
+        ("none", "another chain"),
+    ],
+)
+async def test_a_first_answer_not_our_chain_proves_nothing_after_a_chain(
+    pods: Pods, tmp_path: Path, record_of: str, scene: str
+) -> None:
+    fresh_node(pods)
+    if scene == "our output behind":
+        # Our chain ran the earlier sandboxes; then a config without the plugin came first in
+        # the runtime's order (a primary renamed, say), so the runtime's first answer is "not
+        # our chain": only our output, found at the first look, says a chain may have run.
+        chain_once(pods)
+        before = {pods.run("early-a"), pods.run("early-b", namespace="shop")}
+        (pods.conf_dir / "01-first.conflist").write_bytes(pods.primary_bytes)
+    else:
+        # Another tool's chain with our plugin, under another name (as Antrea's own install-cni
+        # patches the primary): no output of ours, but the runtime's config runs our plugin.
+        doc = json.loads(pods.primary_bytes)
+        doc["plugins"].append({"type": STUB})
+        (pods.conf_dir / "01-theirs.conflist").write_text(json.dumps(doc))
+        wait_for("their chain loaded", lambda: loaded(pods)[-1:] == [["bridge", STUB]], HANG_GUARD)
+        before = {pods.run("early-a"), pods.run("early-b", namespace="shop")}
+    pods.run("early-host", namespace="kube-system", host_network=True)
+    assert pods.chained() == before
+    if scene == "our output behind":
+        wait_for("the first file loaded", lambda: loaded(pods)[-1:] == [["bridge"]], HANG_GUARD)
     record = tmp_path / "node" / "record.json"
     if record_of == "another boot":
         record.parent.mkdir()
@@ -150,10 +198,8 @@ async def test_with_an_output_already_there_the_earlier_sandboxes_are_unknown(
                 }
             )
         )
-    async with agent_process(pods.conf_dir, *watched(pods, record)) as agent:
-        await agent.line("runtime_chain", chained=True)
+    waits = ["--primary", LATER, *watched(pods, record)[2:]]
+    async with agent_process(pods.conf_dir, *waits) as agent:
+        await agent.line("runtime_chain", chained=False)
         await agent.line("sandboxes", unchained=0, chained=0, unknown=2)
-        doc = dump(agent)
         assert not any("since the boot" in line.get("reason", "") for line in agent.lines)
-    assert doc["unchained_sandboxes"] == []
-    assert doc["sandboxes"]["record"]["observed_since"] != booted()
