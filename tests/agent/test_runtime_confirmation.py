@@ -127,6 +127,11 @@ async def test_without_the_socket_the_dump_has_no_runtime(net_dir: Path) -> None
         status = run.agent.status()
     assert "runtime" not in verified.reason
     assert state_dump.runtime_fields(status) is None
+    # One convention for every optional part: the key is there, null when its setting is off.
+    doc = await state_dump.snapshot(status)
+    for key in ("runtime", "unchained_sandboxes", "sandboxes", "untaint"):
+        assert key in doc
+        assert doc[key] is None
 
 
 async def test_a_runtime_that_keeps_the_primary_alone_is_asked_until_the_budget_ends(
