@@ -62,6 +62,8 @@ TRANSITIONS: list[dict[str, Any]] = [
         "dest": State.Failed,
     },
     {"trigger": Trigger.CHANGE_DETECTED, "source": State.Verified, "dest": State.Validating},
+    # A change that came while a plugin binary was slow to answer VERSION: the conf dir first.
+    {"trigger": Trigger.CHANGE_DETECTED, "source": State.Writing, "dest": State.Validating},
     {"trigger": Trigger.REVERT_DETECTED, "source": State.Verified, "dest": State.Failed},
     {
         "trigger": Trigger.CHANGE_DETECTED,

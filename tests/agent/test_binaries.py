@@ -5,21 +5,26 @@ tests/runtime/test_runtime_agreement.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncinotify
 import pytest
+from asyncinotify import Mask
 
 from chainfsm.cli import commands
 from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.core.validation import Refusal, Rule
 from chainfsm.edge import binaries
-from tests.support.constants import AKS_FIXTURE, AZURE, OUTPUT, PRIMARIES_DIR
+from tests.support.constants import AKS_FIXTURE, AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR
 from tests.support.guarded_agent import SLOW, running
 from tests.support.plugin_checks import chain, refusal
 from tests.support.standin_plugins import SPEC, answering, install, plugin_script
+from tests.support.stuck_plugins import alive, exited, runs_of, stuck
 
 # -- pure -----------------------------------------------------------------------------------
 
@@ -132,6 +137,51 @@ async def test_a_hanging_binary_cannot_hang_the_agent(
     found = await refusal(tmp_path, chain("1.0.0", "stuck"))
     assert found is not None
     assert found.detail == f'plugin "stuck" ({tmp_path}/stuck) did not answer VERSION within 0.2 s'
+
+
+async def test_a_timeout_kills_the_plugin_s_whole_group_and_waits_on_no_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script stuck in a child that holds its stdout: killing the script alone left the
+    check waiting on the pipe for as long as the child lived (30 s for a `sleep 30`)."""
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 1.0)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    async with runs_of(tmp_path / "runs") as runs:
+        plugin_script(bin_dir, "stuck", stuck(runs.dir))
+        started = asyncio.ensure_future(runs.next())
+        async with asyncio.timeout(HANG_GUARD):  # the child sleeps 600 s
+            found = await refusal(bin_dir, chain("1.0.0", "stuck"))
+        assert found is not None
+        assert found.detail == f'plugin "stuck" ({bin_dir}/stuck) did not answer VERSION within 1 s'
+        script, child = await started
+        await exited(script)
+        await exited(script)
+        await exited(child)
+
+
+async def test_a_query_given_up_kills_the_plugin_s_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent leaving cuts a VERSION query under way, the plugin's children too."""
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 10 * HANG_GUARD)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    async with runs_of(tmp_path / "runs") as runs:
+        plugin_script(bin_dir, "stuck", stuck(runs.dir))
+        cache = binaries.VersionCache()
+        check = asyncio.ensure_future(
+            binaries.check_chain(bin_dir, AZURE, chain("1.0.0", "stuck"), cache)
+        )
+        script, child = await runs.next()
+        check.cancel()
+        await asyncio.gather(check, return_exceptions=True)
+        assert alive(script)
+        assert alive(child)  # a check given up leaves its query running
+        await cache.close()
+        await exited(script)
+        await exited(script)
+        await exited(child)
 
 
 async def test_answers_are_cached_until_the_binary_changes(tmp_path: Path) -> None:
@@ -249,3 +299,134 @@ def test_bin_dir_comes_from_the_flag_or_the_environment(monkeypatch: pytest.Monk
     assert commands.settings_from(args).bin_dir == Path("/host/opt/cni/bin")
     monkeypatch.delenv("CHAINFSM_BIN_DIR")
     assert commands.settings_from(commands.build_parser().parse_args(["run"])).bin_dir is None
+
+
+# -- a plugin stuck on VERSION delays no answer to the conf dir --------------------------------
+
+
+@contextlib.asynccontextmanager
+async def arrivals(net_dir: Path, name: str) -> AsyncIterator[asyncio.Queue[None]]:
+    """One item each time ``name`` is renamed into ``net_dir`` (the agent's only way to
+    write it)."""
+    queue: asyncio.Queue[None] = asyncio.Queue()
+    inotify = asyncinotify.Inotify()
+    inotify.add_watch(net_dir, Mask.MOVED_TO | Mask.ONLYDIR)
+
+    async def pump() -> None:
+        async for event in inotify:
+            if event.name is not None and str(event.name) == name:
+                queue.put_nowait(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        yield queue
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        inotify.close()
+
+
+async def restored(queue: asyncio.Queue[None]) -> None:
+    async with asyncio.timeout(HANG_GUARD):
+        await queue.get()
+
+
+def azure_node(tmp_path: Path, *binaries_there: str) -> tuple[Path, Path]:
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / AZURE).write_text(json.dumps(chain("0.3.0", "azure-vnet")))
+    return net_dir, install(tmp_path / "bin", *binaries_there)
+
+
+@pytest.fixture
+def version_never_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the hang guard: a reaction that waited for the stuck plugin would fail the test."""
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 10 * HANG_GUARD)
+
+
+@pytest.mark.usefixtures("version_never_times_out")
+async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_writing(
+    tmp_path: Path,
+) -> None:
+    net_dir, bin_dir = azure_node(tmp_path, "azure-vnet")
+    async with runs_of(tmp_path / "runs") as runs:
+        plugin_script(bin_dir, "antrea", stuck(runs.dir))
+        async with (
+            arrivals(net_dir, OUTPUT) as arrived,
+            running(net_dir, output=OUTPUT, bin_dir=bin_dir, **SLOW) as run,
+        ):
+            script, child = await runs.next()  # the chain is written; antrea hangs on VERSION
+            await restored(arrived)
+            assert run.agent.state is State.Writing
+            (net_dir / OUTPUT).unlink()
+            changed = await run.until(Trigger.CHANGE_DETECTED)
+            assert changed.source == State.Writing.value
+            assert changed.reason == (
+                f"{AZURE} is now first in the runtime's order; {OUTPUT} was changed by someone"
+                " else: it holds nothing (removed) (seen while the chain's plugin binaries were"
+                " being checked)"
+            )
+            await restored(arrived)
+            # Back while the plugin still hangs, and never Verified meanwhile (fail closed).
+            assert alive(script)
+            assert alive(child)
+            assert (net_dir / OUTPUT).exists()
+            assert State.Verified.value not in [r.dest for r in run.seen]
+            # A fix in the bin dir is acted on at once, not after the hung query.
+            plugin_script(bin_dir, "antrea", answering(SPEC))
+            await run.until(Trigger.OUTPUT_VERIFIED)
+            assert alive(child)
+        # The agent leaving cuts the query still under way, children too.
+        await exited(script)
+        await exited(script)
+        await exited(child)
+
+
+@pytest.mark.usefixtures("version_never_times_out")
+async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_verified(
+    tmp_path: Path,
+) -> None:
+    net_dir, bin_dir = azure_node(tmp_path, "azure-vnet", "antrea")
+    async with runs_of(tmp_path / "runs") as runs:
+        async with (
+            arrivals(net_dir, OUTPUT) as arrived,
+            running(net_dir, output=OUTPUT, bin_dir=bin_dir, **SLOW) as run,
+        ):
+            await run.until(Trigger.OUTPUT_VERIFIED)
+            await restored(arrived)
+            plugin_script(bin_dir, "antrea", stuck(runs.dir))  # an upgrade that hangs
+            script, child = await runs.next()
+            (net_dir / OUTPUT).unlink()
+            changed = await run.until(Trigger.CHANGE_DETECTED)
+            assert changed.source == State.Verified.value
+            await restored(arrived)
+            assert alive(script)
+            assert alive(child)
+            assert run.agent.state is not State.Verified
+        await exited(script)
+        await exited(child)
+
+
+@pytest.mark.usefixtures("version_never_times_out")
+async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_failed(
+    tmp_path: Path,
+) -> None:
+    net_dir, bin_dir = azure_node(tmp_path, "azure-vnet")
+    async with runs_of(tmp_path / "runs") as runs:
+        async with (
+            arrivals(net_dir, OUTPUT) as arrived,
+            running(net_dir, output=OUTPUT, bin_dir=bin_dir, **SLOW) as run,
+        ):
+            await run.until(mentioning('plugin "antrea" is not in'))
+            await restored(arrived)
+            plugin_script(bin_dir, "antrea", stuck(runs.dir))
+            script, child = await runs.next()
+            (net_dir / OUTPUT).unlink()
+            changed = await run.until(Trigger.CHANGE_DETECTED)
+            assert changed.source == State.Failed.value
+            await restored(arrived)
+            assert alive(script)
+            assert alive(child)
+            assert run.agent.state is not State.Verified
+        await exited(script)
+        await exited(child)
