@@ -40,7 +40,7 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 @asynccontextmanager
 async def dumps_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[state_dump.Dumper]:
     """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
-    dumper = state_dump.Dumper(agent.status, settings.dump_file)
+    dumper = state_dump.Dumper(agent.status, settings.dump_file, agent.ready)
     task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
     task.add_done_callback(_report_crash)
     loop = asyncio.get_running_loop()
