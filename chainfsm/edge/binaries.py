@@ -13,11 +13,9 @@ answer means); the second does the file and process I/O.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import os
-import signal
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chainfsm.core.validation import Refusal, Rule
+from chainfsm.edge import plugin_groups
 
 #: What a list without ``cniVersion`` means (libcni's ConfigDecoder).
 DEFAULT_CNI_VERSION = "0.1.0"
@@ -170,6 +169,7 @@ class VersionCache:
         for query in queries:
             query.cancel()
         await asyncio.gather(*queries, return_exceptions=True)
+        plugin_groups.reap()
 
     @staticmethod
     def _key(path: Path, info: os.stat_result) -> tuple[str, int, int, int]:
@@ -196,6 +196,7 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
     # The request waits in a pipe filled before the plugin starts (it is far below the
     # pipe's buffer): asyncio writing it to a plugin that exits without reading its stdin
     # left a BrokenPipeError that nothing retrieved, printed as a traceback at exit.
+    plugin_groups.reap()
     request = json.dumps({"cniVersion": cni_version}).encode()
     read_end, write_end = os.pipe()
     try:
@@ -233,18 +234,10 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
     finally:
         reply.close()
         if not finished:
-            _kill_group(process.pid)
+            plugin_groups.kill(process.pid)
             await process.wait()  # reaps the plugin itself; no pipe of asyncio's to wait for
+            plugin_groups.orphans_of(process.pid)
     return parse_version_reply(stdout, code), True
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL every process left in a plugin's group (its session leader's pid). While we
-    wait for the group, the leader is unreaped or a member holds our pipe: the number cannot
-    name another group yet."""
-    # Gone already, or left with only a member we may not signal (a setuid binary).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 class _Reply:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -430,3 +432,48 @@ async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_failed(
             assert run.agent.state is not State.Verified
         await exited(script)
         await exited(child)
+
+
+#: As the container's pid 1 (here: a subreaper, which orphans reach the same way), ask a stuck
+#: plugin VERSION, wait until its killed child has exited, and say whether it is still there.
+AS_PID_1 = """
+import asyncio, ctypes, json, os, pathlib, sys
+from chainfsm.edge import binaries, plugin_groups
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+binaries.VERSION_TIMEOUT = 1.0
+plugin, runs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+async def main():
+    answer, _ = await binaries.query_version(plugin, "1.0.0")
+    (run,) = runs.glob("run.*")
+    child = int(run.read_text().split()[1])
+    try:
+        pidfd = os.pidfd_open(child)
+    except ProcessLookupError:
+        return answer, child, False
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().add_reader(pidfd, lambda: done.done() or done.set_result(None))
+    await asyncio.wait_for(done, 30)
+    plugin_groups.reap()
+    return answer, child, pathlib.Path(f"/proc/{child}").exists()
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_the_killed_plugin_s_orphans_are_reaped_when_the_agent_is_pid_1(tmp_path: Path) -> None:
+    """In the image the agent is pid 1: each child of a killed plugin becomes its orphan,
+    and one left unreaped stays a zombie, a pid of the pod's limit, for good."""
+    bin_dir, runs = tmp_path / "bin", tmp_path / "runs"
+    bin_dir.mkdir()
+    runs.mkdir()
+    plugin = plugin_script(bin_dir, "stuck", stuck(runs))
+    done = subprocess.run(
+        [sys.executable, "-c", AS_PID_1, str(plugin), str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer, child, still_there = json.loads(done.stdout)
+    assert answer == "did not answer VERSION within 1 s"
+    assert not still_there, f"process {child} left a zombie"
