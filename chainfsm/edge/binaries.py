@@ -34,6 +34,9 @@ VERSION_TIMEOUT = 5.0
 #: A VERSION answer is a few hundred bytes; read no more than this.
 MAX_REPLY = 64 * 1024
 
+#: What a binary said to VERSION: the versions it supports, or why there are none.
+Answer = tuple[str, ...] | str
+
 
 # -- pure ---------------------------------------------------------------------------------------
 
@@ -130,12 +133,12 @@ class VersionCache:
     the conf dir to answer first) leaves its queries running, and the next check joins them:
     a slow plugin is asked once, not once per change, so a busy conf dir cannot starve it."""
 
-    answers: dict[tuple[str, int, int, int], tuple[str, ...] | str] = field(default_factory=dict)
-    running: dict[tuple[str, int, int, int], asyncio.Task[tuple[tuple[str, ...] | str, bool]]] = (
-        field(default_factory=dict)
+    answers: dict[tuple[str, int, int, int], Answer] = field(default_factory=dict)
+    running: dict[tuple[str, int, int, int], asyncio.Task[tuple[Answer, bool]]] = field(
+        default_factory=dict
     )
 
-    async def ask(self, path: Path, info: os.stat_result, version: str) -> tuple[str, ...] | str:
+    async def ask(self, path: Path, info: os.stat_result, version: str) -> Answer:
         """The binary's answer: cached, joined while under way, or asked now."""
         key = self._key(path, info)
         if (cached := self.answers.get(key)) is not None:
@@ -154,7 +157,7 @@ class VersionCache:
     def _done(
         self,
         key: tuple[str, int, int, int],
-        query: asyncio.Task[tuple[tuple[str, ...] | str, bool]],
+        query: asyncio.Task[tuple[Answer, bool]],
     ) -> None:
         if self.running.get(key) is query:
             del self.running[key]
@@ -176,7 +179,7 @@ class VersionCache:
         return (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...] | str, bool]:
+async def query_version(binary: Path, cni_version: str) -> tuple[Answer, bool]:
     """Ask ``binary`` which versions it supports, as the runtime does, or say why it could not
     answer; and whether that answer is the binary's own (worth caching) rather than a hang or a
     failure to start it, which may pass.
@@ -193,10 +196,10 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
         "CNI_PATH": "dummy",
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     }
+    plugin_groups.reap()  # what groups killed before left us since
     # The request waits in a pipe filled before the plugin starts (it is far below the
     # pipe's buffer): asyncio writing it to a plugin that exits without reading its stdin
     # left a BrokenPipeError that nothing retrieved, printed as a traceback at exit.
-    plugin_groups.reap()
     request = json.dumps({"cniVersion": cni_version}).encode()
     read_end, write_end = os.pipe()
     try:

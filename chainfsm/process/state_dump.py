@@ -216,6 +216,10 @@ class Dumper:
         """Serve dump requests until cancelled; the pid file once the agent is up."""
         taking: asyncio.Future[bool] | None = None
         try:
+            # The dir at once, as before the pid file was put off until the agent is up: a
+            # `chainfsm dump` from then on has a dir to watch (a failure is said later).
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
             if self._up is not None:
                 await self._up.wait()
             # Shielded: an agent that ends at once must still learn whether it wrote the file.

@@ -266,6 +266,7 @@ async def test_an_agent_leaving_removes_the_pid_file_only_while_it_names_the_age
     tmp_path: Path,
 ) -> None:
     settings = _settings(tmp_path)
+    settings.dump_file.parent.mkdir()  # as the manifests mount it: a dump asked at once
     agent = Agent(settings)
     task = asyncio.create_task(lifecycle.serve(settings, agent))
     await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
