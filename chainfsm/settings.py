@@ -311,14 +311,15 @@ class Settings:
         Path("/run/chainfsm/dump.json"),
         doc="""Where SIGUSR1 makes the agent write its state dump, as JSON (atomically; the dir
         is created if missing). The agent's pid goes beside it, in `<dump-file>.pid`, where
-        `chainfsm dump` finds it.""",
+        `chainfsm dump` and `chainfsm status` find it.""",
         parse=_file,
-        commands=("run", "dump"),
+        commands=("run", "dump", "status"),
         metavar="PATH",
     )
     listen: str | None = _setting(
         None,
-        doc="`HOST:PORT` (`[v6]:PORT` for IPv6) for /healthz, /readyz and /metrics.",
+        doc="""`HOST:PORT` (`[v6]:PORT` for IPv6, `:PORT` for every address of the host) for
+        /healthz, /readyz and /metrics.""",
         parse=_listen,
         metavar="HOST:PORT",
         shown="no port",
@@ -346,6 +347,29 @@ class Settings:
         metavar="{json,text}",
         shown="`json`, or `text` when stderr is a terminal",
         fallback=logs.default_format,
+    )
+    cri_socket: Path | None = _setting(
+        None,
+        doc="""The container runtime's CRI socket (`/run/containerd/containerd.sock` on AKS).
+        When set, Verified also needs the runtime's own word: a verbose CRI `Status` with
+        NetworkReady, read from `--net-dir` (so mount the host's conf dir at the same path),
+        whose loaded config is our chain byte for byte (a runtime that does not say which
+        config it loaded, such as CRI-O, is confirmed on NetworkReady alone). Otherwise, or
+        when the runtime cannot be asked, the agent is Failed (`runtime_unconfirmed`) saying
+        what the runtime loaded instead; the chain is written either way. `explain` shows the
+        runtime's verdict beside its own.""",
+        parse=_file,
+        commands=("run", "explain"),
+        metavar="PATH",
+        shown="none: the runtime is not asked",
+    )
+    cri_confirm_seconds: float = _setting(
+        10.0,
+        doc="""With `--cri-socket`: seconds the runtime has to load the chain we wrote before
+        the agent says it did not (it reloads by itself, in milliseconds; the agent asks
+        again with a backoff from 5 ms to 0.5 s, and a stop cuts the wait short).""",
+        parse=positive_float,
+        metavar="SECONDS",
     )
 
 
@@ -501,10 +525,15 @@ def markdown() -> str:
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or ValueError. Pure."""
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or ValueError. Pure.
+
+    ``:PORT`` is every address of the host (the host ``""``), as Go's listeners read it."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9808 or [::1]:9808)")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(
+            f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9808, [::1]:9808, or :9808 for every"
+            " address)"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
