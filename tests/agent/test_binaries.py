@@ -146,7 +146,8 @@ async def test_a_timeout_kills_the_plugin_s_whole_group_and_waits_on_no_pipe(
 ) -> None:
     """A script stuck in a child that holds its stdout: killing the script alone left the
     check waiting on the pipe for as long as the child lived (30 s for a `sleep 30`)."""
-    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 1.0)
+    # Long enough for a loaded machine to start the script and its child before it.
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 2.0)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     async with runs_of(tmp_path / "runs") as runs:
@@ -155,7 +156,7 @@ async def test_a_timeout_kills_the_plugin_s_whole_group_and_waits_on_no_pipe(
         async with asyncio.timeout(HANG_GUARD):  # the child sleeps 600 s
             found = await refusal(bin_dir, chain("1.0.0", "stuck"))
         assert found is not None
-        assert found.detail == f'plugin "stuck" ({bin_dir}/stuck) did not answer VERSION within 1 s'
+        assert found.detail == f'plugin "stuck" ({bin_dir}/stuck) did not answer VERSION within 2 s'
         script, child = await started
         await exited(script)
         await exited(script)
@@ -440,7 +441,7 @@ AS_PID_1 = """
 import asyncio, ctypes, json, os, pathlib, sys
 from chainfsm.edge import binaries, plugin_groups
 assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-binaries.VERSION_TIMEOUT = 1.0
+binaries.VERSION_TIMEOUT = 2.0
 plugin, runs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 async def main():
     answer, _ = await binaries.query_version(plugin, "1.0.0")
@@ -475,5 +476,5 @@ def test_the_killed_plugin_s_orphans_are_reaped_when_the_agent_is_pid_1(tmp_path
     )
     assert done.returncode == 0, done.stderr
     answer, child, still_there = json.loads(done.stdout)
-    assert answer == "did not answer VERSION within 1 s"
+    assert answer == "did not answer VERSION within 2 s"
     assert not still_there, f"process {child} left a zombie"
