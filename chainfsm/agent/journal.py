@@ -21,6 +21,7 @@ from chainfsm.settings import Settings
 if TYPE_CHECKING:
     from chainfsm.agent.runtime_check import Check
     from chainfsm.agent.status import Status
+    from chainfsm.core.taints import View
 
 
 class _Machine(AsyncMachine):
@@ -126,6 +127,7 @@ class Journal:
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
         runtime: Check | None = None,
+        untaint: View | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
@@ -153,4 +155,5 @@ class Journal:
             verified_output=verified_output,
             binary_problems=binary_problems,
             runtime=runtime,
+            untaint=untaint,
         )
