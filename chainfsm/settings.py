@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from chainfsm import logs
-from chainfsm.core import chaining
+from chainfsm.core import chaining, discovery
 
 #: The commands that read a conf dir and the chain made for it.
 TARGET = ("render", "run", "explain")
@@ -453,9 +453,27 @@ def resolve(command: str, flags: Mapping[str, Any], environ: Mapping[str, str]) 
             raise SettingError(f"{source}: needs {other.flag} or {other.env}=1 ({only.why})")
         said = given.get(only.other, other.flag)
         raise SettingError(f"{source}: means nothing with {said} ({only.why})")
+    if command in ("run", "render") and values.get("primary") is not None:
+        _check_order(values["output"], values["primary"], given)
     if "backoff_max" in values:
         values["backoff_max"] = max(values["backoff_max"], values["backoff_initial"])
     return values
+
+
+def _check_order(output: str, pattern: str, given: Mapping[str, str]) -> None:
+    """SettingError when every file ``pattern`` can match sorts before ``output``: the runtime
+    would load the primary and never read the chain. Known here only for an exact --primary
+    or a glob whose literal start decides the order; the agent's verification catches the
+    rest."""
+    if discovery.output_first(output, pattern) is not False:
+        return
+    source = given.get("output") or given.get("primary") or "--output"
+    ours = f"{output!r}" if source in (given.get("output"), "--output") else f"--output {output!r}"
+    if any(c in pattern for c in "*?["):
+        fact = f"{ours} sorts after every name --primary {pattern!r} can match"
+    else:
+        fact = f"{ours} sorts after the primary {pattern!r}"
+    raise SettingError(f"{source}: {fact}; {discovery.sorts_after_primary(output, pattern)}")
 
 
 def help_text(setting: Setting) -> str:

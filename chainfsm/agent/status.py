@@ -7,6 +7,7 @@ agree with each other. Imported on first use, not at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from chainfsm.core import discovery
 from chainfsm.core.states import State, Transition
@@ -44,11 +45,42 @@ class Status:
     verified_output: bytes | None
     #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
     binary_problems: tuple[Refusal, ...]
+    #: When ``last_error`` was said (Unix time; None: no error).
+    last_error_at: float | None
+    #: The first entry into Failed since the last Verified (Unix time; None: not failing),
+    #: and the retry budgets spent since then.
+    failing_since: float | None
+    budgets_spent: int
+    #: --bin-dir: plugins in place whose VERSION cannot be asked from the agent's filesystem.
+    binary_unchecked: tuple[str, ...]
 
     @property
     def reason(self) -> str:
         """The last transition's reason ("starting" before the first): /readyz says it."""
         return self.history[-1].reason if self.history else "starting"
+
+    @property
+    def now(self) -> str:
+        """What /readyz says after the state: an error no transition says (a --primary that
+        matches nothing, a removal that fails) while it is newer than the last transition,
+        else the last transition's reason ("starting" before the first)."""
+        newest = self.history[-1].time if self.history else None
+        said_at = self.last_error_at
+        if self.last_error is not None and said_at is not None and (newest or 0.0) < said_at:
+            return self.last_error
+        return self.reason
+
+    def failing(self, now: float) -> str | None:
+        """Since when and how hard the chain has been failing, in words; None when it has
+        not entered Failed since the last Verified (a start-up still on its way)."""
+        if self.failing_since is None:
+            return None
+        spent = self.budgets_spent
+        return (
+            f"failing since {iso(self.failing_since)}, {duration(now - self.failing_since)} ago"
+            f" (not Verified since): {_times(self.failures, 'entry', 'entries')} into Failed,"
+            f" {_times(spent, 'retry budget', 'retry budgets')} spent"
+        )
 
     @property
     def situation(self) -> str:
@@ -59,3 +91,26 @@ class Status:
         if self.history:
             return self.history[-1].reason
         return discovery.no_primary(self.settings.primary, self.settings.net_dir) + " yet"
+
+
+def iso(stamp: float) -> str:
+    """A Unix time as UTC ISO 8601, to the millisecond. Pure."""
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+
+
+def duration(seconds: float) -> str:
+    """A span in the largest two units that say it ("3 h 12 min", "4 min 5 s", "0.4 s"). Pure."""
+    if seconds < 10:
+        return f"{max(seconds, 0.0):.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def _times(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"

@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
 from chainfsm.cli import output
-from chainfsm.core import discovery, planning, validation
+from chainfsm.core import discovery, planning, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
@@ -217,7 +217,9 @@ def _render(args: argparse.Namespace) -> int:
         return 1
     primary = discovery.find_primary(names, args.output, args.primary)
     if primary is None:
-        print(f"chainfsm: {discovery.no_primary(args.primary, net_dir)}", file=sys.stderr)
+        present = discovery.primary_candidates(names, args.output)
+        said = discovery.no_primary(args.primary, net_dir, present)
+        print(f"chainfsm: {validation.printable(said)}", file=sys.stderr)
         return 1
     data = reading.read_sync(net_dir, primary)
     plan = planning.plan(primary, data, args.plugin, args.output, args.rewrite)
@@ -225,14 +227,33 @@ def _render(args: argparse.Namespace) -> int:
         print(f"chainfsm: no valid primary: {plan}", file=sys.stderr)
         return 1
     sys.stdout.buffer.write(plan.rendered)
+    unread = _unread(net_dir, names, args.output, plan)
+    if unread is not None:
+        print(f"chainfsm: {validation.printable(unread)}", file=sys.stderr)
     if args.bin_dir is None:
-        return 0
+        return 0 if unread is None else 1
     from chainfsm.edge import binaries
 
-    problems = binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered))
+    found = binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered))
+    problems = found.problems
     for problem in problems:
         print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
-    return 1 if problems else 0
+    for note in found.unchecked:
+        print(f"chainfsm: warning: {note} (not a failure: see docs/design.md)", file=sys.stderr)
+    return 1 if problems or unread is not None else 0
+
+
+def _unread(net_dir: Path, names: list[str], output: str, plan: planning.Plan) -> str | None:
+    """What the agent would say after writing ``plan``: why the runtime would not load it
+    (another file sorts first, the primary itself included), with its advice; None when it
+    would."""
+    names = names if output in names else [*names, output]
+    first = discovery.runtime_order(names)[0]
+    contents: dict[str, reading.Read] = {output: plan.rendered}
+    if first != output:
+        contents[first] = reading.read_sync(net_dir, first)
+    check = verification.verify(names, contents, output, plan.expected_plugins)
+    return None if check.effective else verification.advice(check, output, plan.primary)
 
 
 def _explain(args: argparse.Namespace) -> int:

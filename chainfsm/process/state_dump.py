@@ -86,6 +86,18 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "seconds_in_state": round(now - status.state_since, 3),
         "watch_armed": status.watch_armed,
         "last_error": status.last_error,
+        # Since when the chain has been failing (None: not since the last Verified), so a
+        # stuck node does not read like one still starting.
+        "failing": (
+            {
+                "since": _iso(status.failing_since),
+                "seconds": round(now - status.failing_since, 3),
+                "failures": status.failures,
+                "budgets_spent": status.budgets_spent,
+            }
+            if status.failing_since is not None
+            else None
+        ),
         "counters": {
             "attempt": status.attempt,
             "retries": status.retries,
@@ -102,6 +114,8 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "binaries": {
             "bin_dir": _plain(status.settings.bin_dir),
             "missing": [p.detail for p in status.binary_problems],
+            # In place, but their VERSION cannot be asked from here: said, not refused.
+            "unchecked": list(status.binary_unchecked),
         },
         "history": {
             "capacity": status.history_capacity,
