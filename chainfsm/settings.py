@@ -185,7 +185,9 @@ class Settings:
     output: str = _setting(
         "05-antrea.conflist",
         doc="""Our file's name in the conf dir. It must end in `.conflist` (the chain is a list)
-        and should sort before the primary's name, or the runtime never reads it.""",
+        and must sort before the primary's name, or the runtime never reads it: `run` and
+        `render` refuse one that sorts after an exact `--primary`, or after every name a
+        `--primary` glob can match.""",
         parse=_output_name,
         commands=TARGET,
         metavar="NAME",
@@ -225,7 +227,9 @@ class Settings:
         `VERSION`, as libcni does; an IPAM `type` is never required): the agent is Verified
         only then and otherwise Failed (`binary_missing`) naming the binary, and `render` and
         `explain` name it too. The chain is written either way, so pods wait for a missing
-        plugin instead of starting without it.""",
+        plugin instead of starting without it. A plugin that is a script for an interpreter
+        the agent's own filesystem lacks (the image has no `/bin/sh`) cannot be asked: it is
+        said (`binary_unchecked`), not refused.""",
         parse=_dir,
         commands=TARGET,
         metavar="DIR",

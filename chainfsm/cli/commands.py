@@ -134,9 +134,11 @@ def build_parser() -> _Root:
     command(
         "render",
         "print the chained config that would be written for the dir as it is",
-        "Print the chained config. With --bin-dir, also check its plugin binaries"
-        " as the agent does: a missing or incompatible one is named on stderr and the exit code"
-        " is 1 (the config is printed all the same, as the agent writes it all the same).",
+        "Print the chained config. When the runtime would not load it (another file sorts"
+        " first, the primary included), say so on stderr as the agent would and exit 1. With"
+        " --bin-dir, also check its plugin binaries as the agent does: a missing or"
+        " incompatible one is named on stderr and the exit code is 1 (the config is printed all"
+        " the same, as the agent writes it all the same).",
     )
     command(
         "run",
@@ -239,7 +241,8 @@ def _render(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
     for note in found.unchecked:
-        print(f"chainfsm: warning: {note} (not a failure: see docs/design.md)", file=sys.stderr)
+        why = "docs/design.md#where-the-binary-check-runs"
+        print(f"chainfsm: warning: {note} (Verified all the same: {why})", file=sys.stderr)
     return 1 if problems or unread is not None else 0
 
 
