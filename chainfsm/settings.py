@@ -469,9 +469,14 @@ def _check_order(output: str, pattern: str, given: Mapping[str, str]) -> None:
     would load the primary and never read the chain. Known here only for an exact --primary
     or a glob whose literal start decides the order; the agent's verification catches the
     rest."""
+    source = given.get("output") or given.get("primary") or "--output"
+    if pattern == output:
+        raise SettingError(
+            f"{source}: --primary and --output are both {output!r}: the primary"
+            " is never our own output"
+        )
     if discovery.output_first(output, pattern) is not False:
         return
-    source = given.get("output") or given.get("primary") or "--output"
     ours = f"{output!r}" if source in (given.get("output"), "--output") else f"--output {output!r}"
     if any(c in pattern for c in "*?["):
         fact = f"{ours} sorts after every name --primary {pattern!r} can match"

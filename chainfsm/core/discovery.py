@@ -93,7 +93,7 @@ def output_first(output: str, pattern: str) -> bool | None:
     name. Decided by the pattern's literal part before its first wildcard. Pure."""
     cut = min((i for i, c in enumerate(pattern) if c in _GLOB_CHARS), default=None)
     if cut is None:
-        return os.fsencode(output) < os.fsencode(pattern)
+        return None if output == pattern else os.fsencode(output) < os.fsencode(pattern)
     prefix, ours = os.fsencode(pattern[:cut]), os.fsencode(output)
     if ours.startswith(prefix):
         return None

@@ -41,6 +41,7 @@ ADVICE = (
         ("05-antrea.conflist", "1[0-9]-*", True),
         ("05-antrea.conflist", "00-*", False),
         ("05-antrea.conflist", ".*", False),  # a dot sorts before digits
+        ("05-antrea.conflist", "05-antrea.conflist", None),  # never the primary: said apart
     ],
 )
 def test_whether_the_output_sorts_first_is_known_only_from_a_deciding_literal_start(
@@ -65,6 +66,8 @@ def test_resolve_refuses_it_naming_where_it_came_from() -> None:
     )
     with pytest.raises(SettingError, match=r"^CHAINFSM_PRIMARY: --output '05-antrea.conflist'"):
         resolve("render", {}, {"CHAINFSM_PRIMARY": "00-*"})
+    with pytest.raises(SettingError, match=r"^--output: --primary and --output are both"):
+        resolve("run", {"output": LATE, "primary": LATE}, {})
     # explain is how one finds out what the runtime does with such a dir: it is not refused.
     assert resolve("explain", given, {})["output"] == LATE
 

@@ -166,3 +166,9 @@ def test_render_warns_of_a_script_plugin_and_succeeds(
     code = commands.main(["explain", "--net-dir", str(net_dir), "--bin-dir", str(bin_dir)])
     assert code == 0
     assert f'NOT CHECKED here: plugin "antrea" ({script})' in capsys.readouterr().out
+    argv = ["explain", "--json", "--net-dir", str(net_dir), "--bin-dir", str(bin_dir)]
+    assert commands.main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["missing_binaries"] == []
+    (unchecked,) = doc["unchecked_binaries"]
+    assert unchecked.startswith(f'plugin "antrea" ({script}) is a script for {ABSENT_SHELL}')
