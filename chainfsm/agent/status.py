@@ -99,17 +99,21 @@ def iso(stamp: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A span in the largest two units that say it ("3 h 12 min", "4 min 5 s", "0.4 s"). Pure."""
-    if seconds < 10:
-        return f"{max(seconds, 0.0):.1f} s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
+    """``seconds`` as a person reads it: ``850ms``, ``42s``, ``3m12s``, ``2h05m``, ``3d04h``:
+    /readyz and ``chainfsm status`` say spans alike. Pure."""
+    if seconds < 1:
+        return f"{max(seconds, 0.0) * 1000:.0f}ms"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours}h{minutes:02d}m"
     if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
 
 
 def _times(count: int, one: str, many: str) -> str:

@@ -87,6 +87,18 @@ async def test_a_chain_failing_past_its_retry_budget_says_since_when_everywhere(
         first = next(t for t in doc["history"]["transitions"] if t["dest"] == "Failed")
         assert (first["time"], first["trigger"]) == (since, "budget_spent")
 
+        # chainfsm status: the one line says it too.
+        proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "chainfsm", "status"),
+            env=agent.env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), HANG_GUARD)
+        assert proc.returncode == 1
+        assert re.search(
+            rf"; failing since {re.escape(since)} \(for \S+\), \d+ retry budgets?", out.decode()
+        )
+
         stamp = await _gauge(port, "chainfsm_failing_since_timestamp_seconds")
         assert iso(stamp) == since
         spent = await _gauge(port, "chainfsm_failures_total", reason="budget_spent")

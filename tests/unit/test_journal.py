@@ -160,7 +160,7 @@ async def test_failing_since_is_the_first_failure_since_verified_and_readyz_says
     stuck = _status(book)
     assert (stuck.failing_since, stuck.budgets_spent, stuck.failures) == (first, 2, 2)
     assert http_endpoints.readyz(stuck, first + 3725.0).body.decode() == (
-        f"Validating: not ready yet: empty; failing since {iso(first)}, 1 h 2 min ago (not"
+        f"Validating: not ready yet: empty; failing since {iso(first)}, 1h02m ago (not"
         " Verified since): 2 entries into Failed, 2 retry budgets spent\n"
     )
     assert iso(first) == "1970-01-01T00:08:20.000+00:00"
