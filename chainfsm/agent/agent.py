@@ -32,7 +32,9 @@ from chainfsm.edge import bindir, confdir, watching, writing
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import RuntimeCheck
     from chainfsm.agent.status import Status
+    from chainfsm.core.confirmation import Confirmation
 
 
 class Agent:
@@ -55,6 +57,13 @@ class Agent:
         self.plan: Plan | None = None
         #: When someone else replaced our output lately (monotonic seconds).
         self._reverts: tuple[float, ...] = ()
+        #: --cri-socket: the runtime, asked before Verified.
+        self.runtime: RuntimeCheck | None = None
+        if settings.cri_socket is not None:
+            # Imported only then: an agent without the socket starts no slower for it.
+            from chainfsm.agent import runtime_check
+
+            self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
 
     @property
     def state(self) -> State:
@@ -76,6 +85,7 @@ class Agent:
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
             binary_unchecked=self.bindir.unchecked,
+            runtime=self.runtime.last if self.runtime is not None else None,
         )
 
     async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:
@@ -191,10 +201,29 @@ class Agent:
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
             return
-        self.journal.recovered()
         done = "written" if wrote else "already current"
-        unchecked = "".join(f"; not checked here: {note}" for note in self.bindir.unchecked)
-        await self._fire(Trigger.OUTPUT_VERIFIED, f"{output} {done}: {check.detail}{unchecked}")
+        said = f"{output} {done}: {check.detail}"
+        if self.runtime is not None:
+            # Asked only now: the chain is written whatever the runtime says, or whether it
+            # answers at all.
+            try:
+                answer = await self.runtime.confirm(
+                    plan.rendered,
+                    (plan.primary, plan.primary_data),
+                    self.wakeups.pause,
+                    lambda: self.wakeups.pending,
+                )
+            except wakeups.Stopping:
+                return
+            if not answer.confirmed:
+                why = _unconfirmed_reason(answer, output, self.wakeups.pending)
+                await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
+                return
+            said += f"; {answer.detail}"
+        # With --bin-dir, what could not be asked from here is said, not refused.
+        said += "".join(f"; not checked here: {note}" for note in self.bindir.unchecked)
+        self.journal.recovered()
+        await self._fire(Trigger.OUTPUT_VERIFIED, said)
 
     async def _verified(self) -> None:
         if not await self.wakeups.wait():
@@ -329,6 +358,8 @@ class Agent:
                 finished = await self._loop()
             finally:
                 self.watches.disarm()
+                if self.runtime is not None:
+                    self.runtime.close()
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
@@ -414,3 +445,19 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
 def _loss_reason(settings: Settings, plan: Plan | None, present: list[str]) -> str:
     gone = f"{plan.primary} is gone; " if plan else ""
     return gone + discovery.no_primary(settings.primary, settings.net_dir, present)
+
+
+def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str:
+    """Why the runtime did not confirm the chain we wrote: the reason of runtime_unconfirmed."""
+    from chainfsm.core.confirmation import Verdict
+
+    if answer.verdict is Verdict.UNASKED:
+        return (
+            f"{output} is written, but {answer.detail}; not Verified until the runtime"
+            " confirms it (--cri-socket)"
+        )
+    if answer.verdict is Verdict.OTHER_DIR:
+        return f"{output} is written, but {answer.detail}"
+    if changed:
+        return f"{output} is written, but {answer.detail}; the conf dir changed meanwhile"
+    return f"{output} is written and first in the dir, but {answer.detail}"

@@ -19,6 +19,7 @@ from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import Check
     from chainfsm.agent.status import Status
 
 
@@ -137,6 +138,7 @@ class Journal:
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
         binary_unchecked: tuple[str, ...] = (),
+        runtime: Check | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
@@ -167,4 +169,5 @@ class Journal:
             failing_since=self.failing_since,
             budgets_spent=self.budgets_spent,
             binary_unchecked=binary_unchecked,
+            runtime=runtime,
         )

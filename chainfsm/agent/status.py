@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from chainfsm.core import discovery
 from chainfsm.core.states import State, Transition
 from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class Status:
     budgets_spent: int
     #: --bin-dir: plugins in place whose VERSION cannot be asked from the agent's filesystem.
     binary_unchecked: tuple[str, ...]
+    #: --cri-socket: the runtime's last answer (None: not set, or not asked yet).
+    runtime: Check | None = None
 
     @property
     def reason(self) -> str:

@@ -73,6 +73,34 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
     }
 
 
+def runtime_fields(status: Status) -> dict[str, Any] | None:
+    """--cri-socket: the runtime's last answer on our chain (None: no socket set). Pure."""
+    socket = status.settings.cri_socket
+    if socket is None:
+        return None
+    check = status.runtime
+    if check is None:
+        return {
+            "socket": str(socket),
+            "confirmed": False,
+            "loaded": None,
+            "verdict": None,
+            "detail": "not asked yet",
+            "time": None,
+            "questions": 0,
+        }
+    answer = check.confirmation
+    return {
+        "socket": str(check.socket),
+        "confirmed": answer.confirmed,
+        "loaded": answer.loaded,
+        "verdict": str(answer.verdict),
+        "detail": answer.detail,
+        "time": _iso(check.time),
+        "questions": check.questions,
+    }
+
+
 def agent_fields(status: Status, now: float) -> dict[str, Any]:
     """What the agent knows, from its status at one moment, as JSON values. Pure."""
     history = status.history
@@ -119,6 +147,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
             # In place, but their VERSION cannot be asked from here: said, not refused.
             "unchecked": list(status.binary_unchecked),
         },
+        "runtime": runtime_fields(status),
         "history": {
             "capacity": status.history_capacity,
             "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
@@ -152,9 +181,16 @@ def pid_file(dump_file: Path) -> Path:
 class Dumper:
     """Writes a dump each time ``request`` is called (from a signal handler: no work there)."""
 
-    def __init__(self, status: Callable[[], Status], path: Path) -> None:
+    def __init__(
+        self,
+        status: Callable[[], Status],
+        path: Path,
+        more: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self.status = status
         self.path = path
+        #: Fields from beside the agent (the sandbox watch), added to each dump.
+        self.more = more
         self.dumps = 0
         self._wanted = asyncio.Event()
 
@@ -164,6 +200,8 @@ class Dumper:
     async def dump_once(self) -> None:
         """Take and write one snapshot; a failure is logged, never raised into the agent."""
         doc = await snapshot(self.status())
+        if self.more is not None:
+            doc.update(self.more())
         self.dumps += 1
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)
