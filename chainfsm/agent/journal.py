@@ -21,6 +21,7 @@ from chainfsm.settings import Settings
 if TYPE_CHECKING:
     from chainfsm.agent.runtime_check import Check
     from chainfsm.agent.status import Status
+    from chainfsm.core.taints import View
 
 
 class _Machine(AsyncMachine):
@@ -139,6 +140,7 @@ class Journal:
         binary_problems: tuple[Refusal, ...],
         binary_unchecked: tuple[str, ...] = (),
         runtime: Check | None = None,
+        untaint: View | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
@@ -170,4 +172,5 @@ class Journal:
             budgets_spent=self.budgets_spent,
             binary_unchecked=binary_unchecked,
             runtime=runtime,
+            untaint=untaint,
         )

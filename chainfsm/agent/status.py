@@ -17,6 +17,7 @@ from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
     from chainfsm.agent.runtime_check import Check
+    from chainfsm.core.taints import View
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class Status:
     binary_unchecked: tuple[str, ...]
     #: --cri-socket: the runtime's last answer (None: not set, or not asked yet).
     runtime: Check | None = None
+    #: --untaint: what the task that lifts the start-up taint knows (None: not set).
+    untaint: View | None = None
 
     @property
     def reason(self) -> str:
