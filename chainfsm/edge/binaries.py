@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from chainfsm.core.validation import Refusal, Rule
+from chainfsm.edge import interpreters
+from chainfsm.edge.interpreters import Unchecked
+
+#: A VERSION answer: the versions, why there are none, or why it cannot be asked here.
+Answer = tuple[str, ...] | str | Unchecked
 
 #: What a list without ``cniVersion`` means (libcni's ConfigDecoder).
 DEFAULT_CNI_VERSION = "0.1.0"
@@ -124,12 +129,12 @@ class VersionCache:
     """VERSION answers by binary (path, inode, size, mtime): a re-validation does not run every
     binary again, and a replaced binary is asked afresh."""
 
-    answers: dict[tuple[str, int, int, int], tuple[str, ...] | str] = field(default_factory=dict)
+    answers: dict[tuple[str, int, int, int], Answer] = field(default_factory=dict)
 
-    def get(self, path: Path, info: os.stat_result) -> tuple[str, ...] | str | None:
+    def get(self, path: Path, info: os.stat_result) -> Answer | None:
         return self.answers.get(self._key(path, info))
 
-    def put(self, path: Path, info: os.stat_result, answer: tuple[str, ...] | str) -> None:
+    def put(self, path: Path, info: os.stat_result, answer: Answer) -> None:
         self.answers[self._key(path, info)] = answer
 
     @staticmethod
@@ -137,7 +142,7 @@ class VersionCache:
         return (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...] | str, bool]:
+async def query_version(binary: Path, cni_version: str) -> tuple[Answer, bool]:
     """Ask ``binary`` which versions it supports, as the runtime does, or say why it could not
     answer; and whether that answer is the binary's own (worth caching) rather than a hang or a
     failure to start it, which may pass. A hang is cut off after VERSION_TIMEOUT."""
@@ -168,7 +173,7 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
             start_new_session=True,  # a signal to the agent's group is not the plugin's business
         )
     except OSError as err:
-        return f"cannot be run: {err.strerror}", False
+        return interpreters.not_started(binary, err)
     finally:
         os.close(read_end)
     try:
@@ -184,7 +189,7 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
 
 async def _check_one(
     bin_dir: Path, file: str, kind: str, version: str, cache: VersionCache
-) -> Refusal | None:
+) -> Refusal | Unchecked | None:
     path = bin_dir / kind
     try:
         info = await asyncio.to_thread(path.stat)
@@ -203,6 +208,8 @@ async def _check_one(
         answer, lasting = await query_version(path, version)
         if lasting:
             cache.put(path, info, answer)
+    if isinstance(answer, Unchecked):
+        return Unchecked(f'plugin "{kind}" ({path}) {answer.why}')
     if isinstance(answer, str):
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" ({path}) {answer}')
     if not supports(answer, version):
@@ -214,28 +221,52 @@ async def _check_one(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """The binary check of one chain: what stops it (``problems``: the check fails closed on
+    these) and the plugins in place whose VERSION cannot be asked from here (``unchecked``:
+    said, not refused; see ``interpreters.Unchecked``)."""
+
+    problems: tuple[Refusal, ...]
+    unchecked: tuple[str, ...]
+
+
+async def check_chain_fully(
+    bin_dir: Path,
+    file: str,
+    document: Mapping[str, Any],
+    cache: VersionCache,
+) -> ChainCheck:
+    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
+    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
+    speaking the list's ``cniVersion``; and which could not be asked here."""
+    plugins = document.get("plugins")
+    version = list_version(document)
+    found: list[Refusal] = []
+    unchecked: list[str] = []
+    for kind in required_types(plugins if isinstance(plugins, list) else []):
+        outcome = await _check_one(bin_dir, file, kind, version, cache)
+        if isinstance(outcome, Unchecked):
+            unchecked.append(outcome.why)
+        elif outcome is not None:
+            found.append(outcome)
+    return ChainCheck(tuple(found), tuple(unchecked))
+
+
 async def check_chain(
     bin_dir: Path,
     file: str,
     document: Mapping[str, Any],
     cache: VersionCache,
 ) -> tuple[Refusal, ...]:
-    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
-    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
-    speaking the list's ``cniVersion``. Empty when every binary is in place."""
-    plugins = document.get("plugins")
-    version = list_version(document)
-    found = []
-    for kind in required_types(plugins if isinstance(plugins, list) else []):
-        refusal = await _check_one(bin_dir, file, kind, version, cache)
-        if refusal is not None:
-            found.append(refusal)
-    return tuple(found)
+    """``check_chain_fully``'s problems: empty when every binary is in place."""
+    return (await check_chain_fully(bin_dir, file, document, cache)).problems
 
 
-def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> tuple[Refusal, ...]:
-    """``check_chain`` for the one-shot commands (``explain``, ``render``), outside any loop."""
-    return asyncio.run(check_chain(bin_dir, file, document, VersionCache()))
+def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> ChainCheck:
+    """``check_chain_fully`` for the one-shot commands (``explain``, ``render``), outside any
+    loop."""
+    return asyncio.run(check_chain_fully(bin_dir, file, document, VersionCache()))
 
 
 def absent_ipam(bin_dir: Path, document: Mapping[str, Any]) -> list[str]:
