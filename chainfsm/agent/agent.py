@@ -88,6 +88,7 @@ class Agent:
             chained_from=(plan.primary, plan.primary_data) if plan else None,
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
+            binary_unchecked=self.bindir.unchecked,
             runtime=self.runtime.last if self.runtime is not None else None,
             untaint=self.untaint_view() if self.untaint_view is not None else None,
         )
@@ -110,6 +111,12 @@ class Agent:
             if mismatch != self.journal.last_error:
                 logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
             self.journal.note_error(mismatch)
+        elif present := self._candidates(snap):
+            # Config files there, none of them matched by --primary: /readyz names them, so a
+            # typo in the glob does not read like a primary still to come.
+            self.journal.note_error(
+                discovery.no_primary(self.settings.primary, self.settings.net_dir, present)
+            )
         stuck = await self.confdir.tidy_without_primary(snap.output_data, mismatch is not None)
         # A dir made writable again (a remount) sends no inotify event: while a removal
         # fails, a timed retry must bring us back, not only a change.
@@ -122,8 +129,14 @@ class Agent:
             self.journal.note_error(mismatch)
             await self._fire(Trigger.PRIMARY_LOST, mismatch, logging.ERROR)
             return
-        lost = _loss_reason(self.settings, self.plan)
+        lost = _loss_reason(self.settings, self.plan, self._candidates(snap))
         await self._fire(Trigger.PRIMARY_LOST, f"{lost}; {await self.confdir.withdraw()}")
+
+    def _candidates(self, snap: confdir.Snapshot) -> list[str]:
+        """With --primary, the config files there that it might have meant; else none."""
+        if self.settings.primary is None:
+            return []
+        return discovery.primary_candidates(snap.names, self.settings.output)
 
     async def _validating(self) -> None:
         policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep)
@@ -183,7 +196,8 @@ class Agent:
             snap.names, snap.with_output(output), output, plan.expected_plugins
         )
         if not check.effective:
-            await self._fire(Trigger.VERIFY_FAILED, _advice(check, output), logging.ERROR)
+            said = verification.advice(check, output, plan.primary)
+            await self._fire(Trigger.VERIFY_FAILED, said, logging.ERROR)
             return
         baseline = confdir.Baseline(plan.primary, plan.primary_data, snap.first, plan.rendered)
         self.confdir.baseline = baseline
@@ -225,6 +239,8 @@ class Agent:
                 await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
                 return
             said += f"; {answer.detail}"
+        # With --bin-dir, what could not be asked from here is said, not refused.
+        said += "".join(f"; not checked here: {note}" for note in self.bindir.unchecked)
         self.journal.recovered()
         await self._fire(Trigger.OUTPUT_VERIFIED, said)
 
@@ -473,9 +489,9 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
     )
 
 
-def _loss_reason(settings: Settings, plan: Plan | None) -> str:
+def _loss_reason(settings: Settings, plan: Plan | None, present: list[str]) -> str:
     gone = f"{plan.primary} is gone; " if plan else ""
-    return gone + discovery.no_primary(settings.primary, settings.net_dir)
+    return gone + discovery.no_primary(settings.primary, settings.net_dir, present)
 
 
 def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str:
@@ -492,14 +508,3 @@ def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str
     if changed:
         return f"{output} is written, but {answer.detail}; the conf dir changed meanwhile"
     return f"{output} is written and first in the dir, but {answer.detail}"
-
-
-def _advice(check: verification.Verification, output: str) -> str:
-    """What to do about a chain that did not verify: the reason of verify_failed."""
-    if check.effect is verification.Effect.SHADOWED:
-        return (
-            f"{check.detail}: remove {check.first} or choose an --output name that sorts before it"
-        )
-    if check.effect is verification.Effect.BLOCKED:
-        return f"{check.detail}: fix or remove {check.first}; the node stays NotReady until then"
-    return f"{output} did not verify: {check.detail}; another writer may be changing it"

@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from chainfsm.core.validation import Refusal, Rule
-from chainfsm.edge import plugin_groups
+from chainfsm.edge import interpreters, plugin_groups
+from chainfsm.edge.interpreters import Unchecked
+
+#: A VERSION answer: the versions, why there are none, or why it cannot be asked here.
+Answer = tuple[str, ...] | str | Unchecked
 
 #: What a list without ``cniVersion`` means (libcni's ConfigDecoder).
 DEFAULT_CNI_VERSION = "0.1.0"
@@ -33,9 +37,6 @@ UNKNOWN_VERSION_COMMAND = "unknown CNI_COMMAND: VERSION"
 VERSION_TIMEOUT = 5.0
 #: A VERSION answer is a few hundred bytes; read no more than this.
 MAX_REPLY = 64 * 1024
-
-#: What a binary said to VERSION: the versions it supports, or why there are none.
-Answer = tuple[str, ...] | str
 
 
 # -- pure ---------------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ async def query_version(binary: Path, cni_version: str) -> tuple[Answer, bool]:
         )
     except OSError as err:
         os.close(reply_end)
-        return f"cannot be run: {err.strerror}", False
+        return interpreters.not_started(binary, err)
     finally:
         os.close(read_end)
         os.close(plugin_end)
@@ -271,7 +272,7 @@ class _Reply:
 
 async def _check_one(
     bin_dir: Path, file: str, kind: str, version: str, cache: VersionCache
-) -> Refusal | None:
+) -> Refusal | Unchecked | None:
     path = bin_dir / kind
     try:
         info = await asyncio.to_thread(path.stat)
@@ -286,6 +287,8 @@ async def _check_one(
     if not os.access(path, os.X_OK):
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not executable')
     answer = await cache.ask(path, info, version)
+    if isinstance(answer, Unchecked):
+        return Unchecked(f'plugin "{kind}" ({path}) {answer.why}')
     if isinstance(answer, str):
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" ({path}) {answer}')
     if not supports(answer, version):
@@ -297,26 +300,54 @@ async def _check_one(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """The binary check of one chain: what stops it (``problems``: the check fails closed on
+    these) and the plugins in place whose VERSION cannot be asked from here (``unchecked``:
+    said, not refused; see ``interpreters.Unchecked``)."""
+
+    problems: tuple[Refusal, ...]
+    unchecked: tuple[str, ...]
+
+
+async def check_chain_fully(
+    bin_dir: Path,
+    file: str,
+    document: Mapping[str, Any],
+    cache: VersionCache,
+) -> ChainCheck:
+    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
+    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
+    speaking the list's ``cniVersion``; and which could not be asked here."""
+    plugins = document.get("plugins")
+    version = list_version(document)
+    kinds = required_types(plugins if isinstance(plugins, list) else [])
+    # All at once: a plugin that hangs delays no other's answer.
+    outcomes = await asyncio.gather(*(_check_one(bin_dir, file, k, version, cache) for k in kinds))
+    found: list[Refusal] = []
+    unchecked: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Unchecked):
+            unchecked.append(outcome.why)
+        elif outcome is not None:
+            found.append(outcome)
+    return ChainCheck(tuple(found), tuple(unchecked))
+
+
 async def check_chain(
     bin_dir: Path,
     file: str,
     document: Mapping[str, Any],
     cache: VersionCache,
 ) -> tuple[Refusal, ...]:
-    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
-    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
-    speaking the list's ``cniVersion``. Empty when every binary is in place."""
-    plugins = document.get("plugins")
-    version = list_version(document)
-    kinds = required_types(plugins if isinstance(plugins, list) else [])
-    # All at once: a plugin that hangs delays no other's answer.
-    found = await asyncio.gather(*(_check_one(bin_dir, file, k, version, cache) for k in kinds))
-    return tuple(refusal for refusal in found if refusal is not None)
+    """``check_chain_fully``'s problems: empty when every binary is in place."""
+    return (await check_chain_fully(bin_dir, file, document, cache)).problems
 
 
-def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> tuple[Refusal, ...]:
-    """``check_chain`` for the one-shot commands (``explain``, ``render``), outside any loop."""
-    return asyncio.run(check_chain(bin_dir, file, document, VersionCache()))
+def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> ChainCheck:
+    """``check_chain_fully`` for the one-shot commands (``explain``, ``render``), outside any
+    loop."""
+    return asyncio.run(check_chain_fully(bin_dir, file, document, VersionCache()))
 
 
 def absent_ipam(bin_dir: Path, document: Mapping[str, Any]) -> list[str]:

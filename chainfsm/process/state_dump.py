@@ -117,6 +117,18 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "situation": status.situation,
         "watch_armed": status.watch_armed,
         "last_error": status.last_error,
+        # Since when the chain has been failing (None: not since the last Verified), so a
+        # stuck node does not read like one still starting.
+        "failing": (
+            {
+                "since": _iso(status.failing_since),
+                "seconds": round(now - status.failing_since, 3),
+                "failures": status.failures,
+                "budgets_spent": status.budgets_spent,
+            }
+            if status.failing_since is not None
+            else None
+        ),
         "counters": {
             "attempt": status.attempt,
             "retries": status.retries,
@@ -133,6 +145,8 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "binaries": {
             "bin_dir": _plain(status.settings.bin_dir),
             "missing": [p.detail for p in status.binary_problems],
+            # In place, but their VERSION cannot be asked from here: said, not refused.
+            "unchecked": list(status.binary_unchecked),
         },
         "runtime": runtime_fields(status),
         # --untaint: null when not set.
