@@ -199,10 +199,24 @@ class Agent:
             said = verification.advice(check, output, plan.primary)
             await self._fire(Trigger.VERIFY_FAILED, said, logging.ERROR)
             return
-        self.confdir.baseline = confdir.Baseline(
-            plan.primary, plan.primary_data, snap.first, plan.rendered
-        )
-        missing = await self.bindir.missing(plan.primary, plan.rendered)
+        baseline = confdir.Baseline(plan.primary, plan.primary_data, snap.first, plan.rendered)
+        self.confdir.baseline = baseline
+        while True:
+            try:
+                missing = await self._missing_binaries(plan)
+                break
+            except _Interrupted:
+                if self.wakeups.ended:
+                    return
+            # Something changed while a plugin took its time over VERSION: the conf dir
+            # comes first (our output deleted meanwhile must be back at once), and the
+            # query goes on in the background for the check that follows.
+            snap = await self.confdir.look()
+            if reasons := drift.since(baseline, snap).reasons(output):
+                self.confdir.hand_over(snap)
+                said = "; ".join(reasons)
+                await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_CHECKING}")
+                return
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
             return
@@ -258,9 +272,26 @@ class Agent:
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(reasons))
             return
         # Nothing changed in the conf dir: the change may have been in --bin-dir.
-        missing = await self.bindir.missing(plan.primary, plan.rendered)
+        try:
+            missing = await self._missing_binaries(plan)
+        except _Interrupted:
+            return  # the change that came first is answered by the next look
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
+
+    async def _missing_binaries(self, plan: Plan) -> str | None:
+        """``bindir.missing`` for the chain, given up (``_Interrupted``) when a change, a stop
+        request or a lost watch comes first: a plugin that hangs on VERSION must never delay
+        the answer to the conf dir. The check is never taken as passed when it is given up
+        (fail closed); its queries go on, for the next check to join."""
+        if self.settings.bin_dir is None:
+            return None
+        check = asyncio.ensure_future(self.bindir.missing(plan.primary, plan.rendered))
+        if await self.wakeups.until_done(check):
+            return check.result()
+        check.cancel()
+        await asyncio.gather(check, return_exceptions=True)
+        raise _Interrupted
 
     def _note_revert(self) -> bool:
         """Count a change of our output by someone else; True when it is a pattern."""
@@ -308,7 +339,11 @@ class Agent:
                 self.confdir.hand_over(snap)
                 await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
                 return
-            if await self.bindir.missing(plan.primary, plan.rendered) is None:
+            try:
+                missing = await self._missing_binaries(plan)
+            except _Interrupted:
+                continue  # the change that came first is answered by the next look
+            if missing is None:
                 self.confdir.hand_over(snap)
                 trigger = Trigger.CHANGE_DETECTED if changed else Trigger.RETRY_DUE
                 said = f"every plugin binary of the chain is installed in {self.settings.bin_dir}"
@@ -363,6 +398,7 @@ class Agent:
                 finished = await self._loop()
             finally:
                 self.watches.disarm()
+                await self.bindir.close()
                 if self.runtime is not None:
                     self.runtime.close()
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
@@ -399,7 +435,13 @@ class Agent:
         return False
 
 
+class _Interrupted(Exception):
+    """A check of the plugin binaries given up for a change (or a stop) that came first."""
+
+
 # -- the reasons' words -----------------------------------------------------------------------
+
+_CHECKING = "(seen while the chain's plugin binaries were being checked)"
 
 _WRITE_ADVICE = "Free space or make the dir writable: chainfsm retries by itself"
 _RESTART = "exiting so the kubelet restarts chainfsm with the conf dir mounted afresh"

@@ -51,3 +51,7 @@ class BinDir:
             f"{self.settings.output} is in place, but {said}: pods on this node cannot start"
             f" until it is installed in {bin_dir} (chainfsm re-checks on every change there)"
         )
+
+    async def close(self) -> None:
+        """Cut the VERSION queries still under way: the agent is leaving."""
+        await self._versions.close()
