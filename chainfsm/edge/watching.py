@@ -18,6 +18,7 @@ import asyncinotify
 from asyncinotify import Mask
 
 from chainfsm.core import discovery
+from chainfsm.edge.links import LinkWatch
 
 #: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
 #: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
@@ -82,6 +83,8 @@ class DirWatch:
             raise
         #: Which directory the watch is on: the path may later name another one.
         self.identity = (info.st_dev, info.st_ino)
+        #: Where the path led then, through any symlinks on the way.
+        self.resolved = path.resolve()
         self.armed = True
 
     def check_identity(self) -> None:
@@ -98,6 +101,11 @@ class DirWatch:
             if (info.st_dev, info.st_ino) == self.identity:
                 return
             why = f"{self.path} is now another directory (a new mount over it, or recreated)"
+            if (resolved := self.path.resolve()) != self.resolved:
+                why = (
+                    f"{self.path} now leads to {resolved}, not {self.resolved}: a symlink on"
+                    " its way was repointed"
+                )
         self.armed = False
         self._on_lost(why)
 
@@ -194,15 +202,18 @@ class Watches:
         #: Called with every name the watches read: tests sync with them.
         self.taps: list[Callable[[str], None]] = []
         self._dir: DirWatch | None = None
+        self._bin_dir: DirWatch | None = None
 
     @property
     def armed(self) -> bool:
         return self._dir is not None and self._dir.armed
 
     def check_identity(self) -> None:
-        """``DirWatch.check_identity`` of the conf dir's watch, once it is armed."""
-        if self._dir is not None:
-            self._dir.check_identity()
+        """``DirWatch.check_identity`` of the conf dir's and the bin dir's watches, once
+        armed."""
+        for watch in (self._dir, self._bin_dir):
+            if watch is not None:
+                watch.check_identity()
 
     def arm(self, stack: contextlib.AsyncExitStack) -> str | None:
         """Arm every watch; None when armed, else why not. Closing ``stack`` closes them,
@@ -212,7 +223,7 @@ class Watches:
         except OSError as err:
             return f"cannot watch {self.net_dir}: {err.strerror}"
         stack.callback(watch.close)
-        stack.enter_context(MountWatch(watch.check_identity))
+        stack.enter_context(MountWatch(self.check_identity))
         stack.push_async_callback(stop, start(watch, "chainfsm-watch"))
         if self.bin_dir is not None:
             # A binary installed, replaced or made executable there is a change to re-check.
@@ -229,12 +240,20 @@ class Watches:
                 return f"cannot watch --bin-dir {self.bin_dir}: {err.strerror}"
             stack.callback(bin_watch.close)
             stack.push_async_callback(stop, start(bin_watch, "chainfsm-watch-bin-dir"))
+            self._bin_dir = bin_watch
         self._dir = watch
+        # A symlink on the way, repointed, says nothing to the watches above: its dir does.
+        try:
+            links = LinkWatch((self.net_dir, *filter(None, [self.bin_dir])), self.check_identity)
+        except OSError as err:
+            return f"cannot watch the symlinks on the way to {self.net_dir}: {err.strerror}"
+        stack.push_async_callback(links.close)
         return None
 
     def disarm(self) -> None:
         """Forget the conf dir's watch (its stack has closed it)."""
         self._dir = None
+        self._bin_dir = None
 
 
 def start(watch: DirWatch, name: str) -> asyncio.Task[None]:
