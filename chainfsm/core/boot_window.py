@@ -18,8 +18,9 @@ Then the runtime did not load our chain from the boot to that answer: our output
 dir when we first looked, we had not yet written it, and the runtime's config at the answer
 does not run our plugin. What this rests on, beyond the spans' own assumption: nothing else
 wrote a config running our plugin after the boot and removed it again before our first look
-(e.g. a chain under our output's name, written and deleted by some other tool). That would be
-a second chainer on the node, which chainfsm does not support; the docs say so.
+(e.g. a chain under our output's name, written and deleted by some other tool: a second
+chainer on the node, which chainfsm does not support; or an agent of ours without the record,
+earlier on this boot, that removed its output). docs/operations.md says so.
 """
 
 from __future__ import annotations
