@@ -10,9 +10,9 @@ run in their own task, and a runtime that does not answer costs one line, not a 
 
 The first pass of the boot may prove the start-up window (core/boot_window): with no record of
 this boot and nothing under our output's name, it looks before the agent's first write (the
-agent waits for it, at most ``STARTUP_WAIT``), and a first answer "not our chain" then holds
-since the boot. Every answer that says the runtime no longer loads our chain is handed to the
-agent (``on_answer``), which leaves Verified on it.
+agent waits for it, at most ``--cri-confirm-seconds``), and a first answer "not our chain"
+then holds since the boot. Every answer that says the runtime no longer loads our chain is
+handed to the agent (``on_answer``), which leaves Verified on it.
 
 With ``--repair-unchained stop``, a pass stops (CRI ``StopPodSandbox``) the ``unchained``
 sandboxes outside the excluded namespaces, at most ``--repair-max-per-minute``; the kubelet
@@ -47,10 +47,6 @@ from chainfsm.settings import Settings
 #: runtime says our chain (or the agent leaves Verified).
 QUICK_FIRST = 0.02
 QUICK_LAST = 5.0
-#: How long the agent's first write waits for the start-up pass (seconds): the proof of the
-#: start-up window needs a look before our chain is in the dir; a runtime slow to answer
-#: must not hold the chain back longer.
-STARTUP_WAIT = 2.0
 
 
 def iso(stamp: float) -> str:
@@ -191,9 +187,11 @@ class SandboxWatch:
         self._startup = asyncio.Event()
 
     async def startup_done(self) -> None:
-        """Until the start-up pass has looked, at most ``STARTUP_WAIT`` seconds."""
+        """Until the start-up pass has looked: the proof of the start-up window needs a look
+        before our chain is in the dir. At most ``--cri-confirm-seconds``, the agent's bound on
+        waiting for the runtime: one slow to answer holds the chain back no longer."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(STARTUP_WAIT):
+            async with asyncio.timeout(self.settings.cri_confirm_seconds):
                 await self._startup.wait()
 
     def dump_fields(self) -> dict[str, Any]:
