@@ -18,7 +18,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import tenacity
@@ -68,6 +68,11 @@ class Agent:
             self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
         #: --untaint: the view of the task that lifts the taint (set by the process around).
         self.untaint_view: Callable[[], View] | None = None
+        #: Awaited once, before the first write of this run (set by the process around: the
+        #: sandbox watch's start-up look, which must see the conf dir before our chain is in it).
+        self.before_first_write: Callable[[], Awaitable[None]] | None = None
+        #: While Verified: the runtime's answer that it no longer loads our chain (None: none).
+        self._runtime_lost: Confirmation | None = None
 
     @property
     def state(self) -> State:
@@ -92,6 +97,20 @@ class Agent:
             runtime=self.runtime.last if self.runtime is not None else None,
             untaint=self.untaint_view() if self.untaint_view is not None else None,
         )
+
+    def runtime_said(self, answer: Confirmation, asked_at: float) -> None:
+        """An answer of the runtime asked at ``asked_at`` (Unix time) by someone else than
+        the agent (the sandbox passes). When it says the runtime no longer loads our chain
+        while Verified, and was asked after Verified began, wake the agent to leave Verified.
+        An earlier answer may predate the runtime's reload of our write: it is left alone."""
+        from chainfsm.core.confirmation import LOST
+
+        if answer.verdict not in LOST or self.state is not State.Verified:
+            return
+        if asked_at < self.journal.state_since:
+            return
+        self._runtime_lost = answer
+        self.wakeups.notify_change()
 
     async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:
         return await self.journal.fire(trigger, reason, self.confdir.primary, level)
@@ -179,6 +198,9 @@ class Agent:
     async def _writing(self) -> None:
         assert self.plan is not None
         output, plan = self.settings.output, self.plan
+        if self.before_first_write is not None:
+            hook, self.before_first_write = self.before_first_write, None
+            await hook()
         try:
             wrote = await self.confdir.put(plan.rendered, plan.primary)
         except writing.WriteError as err:
@@ -258,6 +280,7 @@ class Agent:
     async def _verified(self) -> None:
         if not await self.wakeups.wait():
             return
+        lost, self._runtime_lost = self._runtime_lost, None
         snap = await self.confdir.look()
         if snap.primary is None:
             await self._lose_primary(snap)
@@ -278,7 +301,13 @@ class Agent:
             said = _revert_reason(output, len(self._reverts), window, found.replaced_by)
             await self._fire(Trigger.REVERT_DETECTED, said, logging.ERROR)
             return
-        if reasons := found.reasons(output):
+        reasons = found.reasons(output)
+        if lost is not None:
+            # The dir as we left it, but the runtime's own view moved: through Validating
+            # and Writing the runtime is asked again, and runtime_unconfirmed names what it
+            # loaded if it still does not run our chain.
+            reasons = (*reasons, f"the runtime no longer loads our chain: {lost.detail}")
+        if reasons:
             self.confdir.hand_over(snap)
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(reasons))
             return

@@ -13,7 +13,8 @@ agent's restarts; an id the runtime no longer lists is dropped.
 
 The record belongs to one boot of the node (``boot_id``): sandboxes do not survive a reboot,
 and neither does the record (a different boot id starts a fresh record). ``observed_since`` is
-when this boot's observation began: the first answer of any agent run on this boot.
+when this boot's observation began: the first answer of any agent run on this boot, or the
+boot itself when core/boot_window proves the start-up window (``opened_at_boot``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
+
+from chainfsm.core.boot_window import Found
 
 #: The format of the file; another version is read as no record (a fresh start).
 VERSION = 1
@@ -87,6 +90,15 @@ def observe(record: Record, chained: bool, at: float, continuing: bool) -> Recor
     return replace(record, observed_since=since, spans=spans)
 
 
+def opened_at_boot(record: Record, boot: float, at: float) -> Record:
+    """The record after the first answer of the boot, at ``at``, said "not our chain" and
+    core/boot_window proved it held since the ``boot``: one span from the boot."""
+    if record.spans or record.observed_since is not None:
+        raise ValueError("only the first answer of a boot can open the record at the boot")
+    since = min(boot, at)
+    return replace(record, observed_since=since, spans=(Span(False, since, at),))
+
+
 def with_verdicts(record: Record, verdicts: Mapping[str, str]) -> Record:
     return replace(record, verdicts=MappingProxyType(dict(verdicts)))
 
@@ -143,6 +155,17 @@ def decode(data: bytes) -> Record:
         spans=tuple(parsed),
         verdicts=MappingProxyType(dict(verdicts)),
     )
+
+
+def found(data: bytes | None, boot_id: str) -> Found:
+    """What the record's file held, for core/boot_window."""
+    if data is None:
+        return Found.NONE
+    try:
+        record = decode(data)
+    except Unreadable:
+        return Found.UNREADABLE
+    return Found.THIS_BOOT if record.boot_id == boot_id else Found.OTHER_BOOT
 
 
 def resume(data: bytes | None, boot_id: str) -> tuple[Record, str | None]:

@@ -41,6 +41,12 @@ class Verdict(enum.StrEnum):
 SETTLED = frozenset({Verdict.CONFIRMED, Verdict.READY_UNSAID, Verdict.OTHER_DIR, Verdict.UNASKED})
 
 
+#: What says the runtime no longer loads our chain, once it did: what makes Verified go.
+#: (``unasked`` does not: a runtime that cannot be asked for a moment has not changed what it
+#: loaded; ``ready-unsaid`` is confirmed.)
+LOST = frozenset({Verdict.NOT_READY, Verdict.LOAD_ERROR, Verdict.OTHER_CONFIG, Verdict.OTHER_DIR})
+
+
 @dataclass(frozen=True, slots=True)
 class Confirmation:
     verdict: Verdict

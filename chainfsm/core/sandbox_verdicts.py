@@ -6,8 +6,8 @@ sandbox not ready has no network to judge (a stopped one waits for the kubelet t
 it is not reported. A sandbox whose network namespace the runtime does not tell is ``unknown``.
 Every other sandbox is ``unchained`` or ``chained`` when the record holds
 a proof for it (see chain_record), else ``unknown``: nothing proves either, e.g. it was set up
-before the agent's first look on this boot, while no agent ran, or across a change of the
-runtime's config.
+before the first answer on this boot (unless core/boot_window proves the start-up window),
+while no agent ran, or across a change of the runtime's config.
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from chainfsm.core import chain_record
+from chainfsm.core import boot_window, chain_record
+from chainfsm.core.boot_window import Found
 from chainfsm.core.chain_record import Record
 from chainfsm.edge import writing
 
 #: The kernel's id of this boot: a new one after every reboot.
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+#: Its ``btime`` line: when the node booted.
+PROC_STAT = Path("/proc/stat")
 
 
 class RecordError(Exception):
@@ -26,6 +29,18 @@ def boot_id(path: Path = BOOT_ID) -> str:
         return path.read_text().strip()
     except OSError as err:
         raise RecordError(f"cannot read the boot id from {path}: {err.strerror}") from None
+
+
+def boot_time(path: Path = PROC_STAT) -> float:
+    """When this boot began (Unix time, whole seconds rounded down)."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise RecordError(f"cannot read the boot time from {path}: {err.strerror}") from None
+    stamp = boot_window.boot_time(text)
+    if stamp is None:
+        raise RecordError(f"cannot read the boot time from {path}: no btime line")
+    return stamp
 
 
 def _read(path: Path) -> bytes | None:
@@ -43,6 +58,13 @@ async def load(path: Path, boot: str) -> tuple[Record, str | None]:
     """The record to go on with, and why the file's was not kept (None: kept or none)."""
     data = await asyncio.to_thread(_read, path)
     return chain_record.resume(data, boot)
+
+
+async def load_found(path: Path, boot: str) -> tuple[Record, str | None, Found]:
+    """As ``load``, and what the file held (for the start-up window's proof)."""
+    data = await asyncio.to_thread(_read, path)
+    record, why = chain_record.resume(data, boot)
+    return record, why, chain_record.found(data, boot)
 
 
 async def save(path: Path, record: Record) -> None:

@@ -161,9 +161,12 @@ async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWa
         data = await reading.read(settings.net_dir, settings.output)
         return data if isinstance(data, bytes) else None
 
-    async with sandbox_watch.watching(settings, settings.cri_socket, ours) as watch:
+    async with sandbox_watch.watching(
+        settings, settings.cri_socket, ours, on_answer=agent.runtime_said
+    ) as watch:
         if watch is not None:
             agent.journal.listeners.append(watch.observe)
+            agent.before_first_write = watch.startup_done
         yield watch
 
 

@@ -8,6 +8,12 @@ the agent, asking again with a short back-off until the runtime says it loaded o
 reload follows our write by milliseconds). The chain work never waits on a pass: the passes
 run in their own task, and a runtime that does not answer costs one line, not a transition.
 
+The first pass of the boot may prove the start-up window (core/boot_window): with no record of
+this boot and nothing under our output's name, it looks before the agent's first write (the
+agent waits for it, at most ``--cri-confirm-seconds``), and a first answer "not our chain"
+then holds since the boot. Every answer that says the runtime no longer loads our chain is
+handed to the agent (``on_answer``), which leaves Verified on it.
+
 With ``--repair-unchained stop``, a pass stops (CRI ``StopPodSandbox``) the ``unchained``
 sandboxes outside the excluded namespaces, at most ``--repair-max-per-minute``; the kubelet
 then makes the pod a new sandbox, through the chain. ``dry-run`` logs what it would stop.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -26,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from chainfsm import logs
-from chainfsm.core import chain_record, confirmation, cri_messages, sandbox_verdicts
+from chainfsm.core import boot_window, chain_record, confirmation, cri_messages, sandbox_verdicts
+from chainfsm.core.boot_window import Found
 from chainfsm.core.chain_record import Record
-from chainfsm.core.confirmation import Verdict
+from chainfsm.core.confirmation import Confirmation, Verdict
 from chainfsm.core.cri_messages import NamespaceMode
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
@@ -146,6 +154,7 @@ class SandboxWatch:
         socket: Path,
         ours: Callable[[], Awaitable[bytes | None]],
         clock: Callable[[], float] = time.time,
+        on_answer: Callable[[Confirmation, float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.client = cri.CriClient(socket)
@@ -154,6 +163,8 @@ class SandboxWatch:
         self.net_dir = str(settings.net_dir.resolve())
         self.clock = clock
         self.path = settings.record_file
+        #: Each judged answer and when it was asked (for the agent: Verified follows it).
+        self.on_answer = on_answer
         self.report: Report | None = None
         self.stops = 0
         self._record: Record | None = None
@@ -167,6 +178,21 @@ class SandboxWatch:
         self._no_boot: str | None = None
         #: The next delay of the quick passes after a transition into Verified.
         self._backoff = QUICK_FIRST
+        #: What the record's file held at start; whether our output was there at the start-up
+        #: look (None: not looked, or it could not tell).
+        self._found: Found | None = None
+        self._output_present: bool | None = None
+        #: Set once the start-up look is done (or cannot prove anything): the agent's first
+        #: write waits for it.
+        self._startup = asyncio.Event()
+
+    async def startup_done(self) -> None:
+        """Until the start-up pass has looked: the proof of the start-up window needs a look
+        before our chain is in the dir. At most ``--cri-confirm-seconds``, the agent's bound on
+        waiting for the runtime: one slow to answer holds the chain back no longer."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.cri_confirm_seconds):
+                await self._startup.wait()
 
     def dump_fields(self) -> dict[str, Any]:
         """The dump's ``unchained_sandboxes`` and ``sandboxes`` (None before the first pass)."""
@@ -191,13 +217,34 @@ class SandboxWatch:
             self._record = chain_record.fresh("")
             return self._no_boot
         try:
-            self._record, why = await record_file.load(self.path, boot)
+            self._record, why, self._found = await record_file.load_found(self.path, boot)
         except record_file.RecordError as err:
             self._record = chain_record.fresh(boot)
             return str(err)
         if why is not None:
             logs.event("record", file=str(self.path), reason=why)
+        if self._found in (Found.NONE, Found.OTHER_BOOT):
+            self._output_present = await _present(self.settings.net_dir / self.settings.output)
         return None
+
+    async def _opened_at_boot(
+        self, record: Record, judged: Confirmation, status: cri_messages.RuntimeStatus
+    ) -> bool:
+        """Whether this first answer of the boot proves the window since the boot."""
+        if self._found is None or record.spans or record.observed_since is not None:
+            return False
+        try:
+            loaded = status.cni_config()
+        except cri_messages.MalformedMessage:
+            return False
+        plugins = [n.plugins for n in loaded.networks] if loaded is not None else []
+        return boot_window.opens_at_boot(
+            self._found,
+            self._output_present,
+            judged.verdict,
+            plugins,
+            str(self.settings.plugin["type"]),
+        )
 
     async def pass_once(self) -> Report:
         """One pass: list, ask, judge, write the record, repair. A runtime that cannot be
@@ -205,6 +252,8 @@ class SandboxWatch:
         error: str | None = None
         if self._record is None:
             error = await self._start()
+            if self._output_present is not False:
+                self._startup.set()  # nothing to prove: the agent's write need not wait
         if self._no_boot is not None:
             # Without the boot id no record can be told from another boot's: prove nothing.
             return self._reported(self._record, Verdicts(), self._no_boot)
@@ -214,15 +263,31 @@ class SandboxWatch:
         try:
             listed_at = self.clock()
             seen = await look(self.client, self._known)
+            asked_at = self.clock()
             status = await self.client.status()
             judged = confirmation.confirm(
                 status, self.net_dir, self.settings.output, await self.ours()
             )
+            if self.on_answer is not None:
+                self.on_answer(judged, asked_at)
             answer = PROVES[judged.verdict]
             at = self.clock()
             span = None
             if answer is None:
                 self._continuing = False
+            elif await self._opened_at_boot(record, judged, status):
+                boot = await asyncio.to_thread(record_file.boot_time)
+                record = chain_record.opened_at_boot(record, boot, at)
+                self._continuing = True
+                span = record.current
+                logs.event(
+                    "record",
+                    file=str(self.path),
+                    since=iso(boot),
+                    reason=f"no record of this boot, no {self.settings.output} at the first"
+                    f" look, and the runtime's first answer is not our chain ({judged.detail}):"
+                    " not our chain since the boot",
+                )
             else:
                 record = chain_record.observe(record, answer, at, self._continuing)
                 self._continuing = True
@@ -230,9 +295,12 @@ class SandboxWatch:
                 if current is not None and current.since <= listed_at:
                     span = current
             record, verdicts = sandbox_verdicts.classify(record, seen, span)
-        except cri.CriError as err:
+        except (cri.CriError, record_file.RecordError) as err:
             self._continuing = False
             error = _also(error, str(err))
+        finally:
+            # The start-up look is over (proven or not): the agent may write.
+            self._startup.set()
         self._record = record
         try:
             await record_file.save(self.path, record)
@@ -356,6 +424,17 @@ def _log_repair(sandbox: Seen, action: str, level: int = logging.INFO) -> None:
     )
 
 
+async def _present(path: Path) -> bool | None:
+    """Whether anything is at ``path`` (None: it cannot be told)."""
+    try:
+        await asyncio.to_thread(os.lstat, path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
 def _also(error: str | None, more: str) -> str:
     return more if error is None else f"{error}; {more}"
 
@@ -367,13 +446,16 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 @contextlib.asynccontextmanager
 async def watching(
-    settings: Settings, socket: Path | None, ours: Callable[[], Awaitable[bytes | None]]
+    settings: Settings,
+    socket: Path | None,
+    ours: Callable[[], Awaitable[bytes | None]],
+    on_answer: Callable[[Confirmation, float], None] | None = None,
 ) -> AsyncIterator[SandboxWatch | None]:
     """The watch in its task while the agent runs, when a CRI socket is set; else None."""
     if socket is None:
         yield None
         return
-    watch = SandboxWatch(settings, socket, ours)
+    watch = SandboxWatch(settings, socket, ours, on_answer=on_answer)
     task = asyncio.create_task(watch.run(), name="chainfsm-sandboxes")
     task.add_done_callback(_report_crash)
     try:

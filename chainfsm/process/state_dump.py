@@ -149,6 +149,11 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
             "unchecked": list(status.binary_unchecked),
         },
         "runtime": runtime_fields(status),
+        # The sandbox passes fill these in (process/sandbox_watch); every key is always there,
+        # null when its setting is off: without --cri-socket (or with --once), or before the
+        # first pass.
+        "unchained_sandboxes": None,
+        "sandboxes": None,
         # --untaint: null when not set.
         "untaint": (
             {

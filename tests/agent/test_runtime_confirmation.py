@@ -23,7 +23,7 @@ import pytest
 
 from chainfsm.agent.agent import Agent
 from chainfsm.core.states import State, Trigger
-from chainfsm.process import http_endpoints, state_dump
+from chainfsm.process import http_endpoints, lifecycle, state_dump
 from chainfsm.settings import Settings
 from tests.support import cri_wire, primaries
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
@@ -47,6 +47,10 @@ class FakeRuntime:
         return self.answer()
 
 
+async def _no_sandboxes(request: bytes, context: Any) -> bytes:
+    return b""
+
+
 @contextlib.asynccontextmanager
 async def fake_runtime(socket: Path, answer: Callable[[], bytes]) -> AsyncIterator[FakeRuntime]:
     runtime = FakeRuntime(socket, answer)
@@ -54,8 +58,16 @@ async def fake_runtime(socket: Path, answer: Callable[[], bytes]) -> AsyncIterat
     handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
         runtime._status
     )  # bytes in, bytes out
+    # No sandboxes: an empty ListPodSandboxResponse, so the sandbox passes reach Status.
+    listing: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+        _no_sandboxes
+    )
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("runtime.v1.RuntimeService", {"Status": handler})]
+        [
+            grpc.method_handlers_generic_handler(
+                "runtime.v1.RuntimeService", {"Status": handler, "ListPodSandbox": listing}
+            )
+        ]
     )
     server.add_insecure_port(f"unix://{socket}")
     await server.start()
@@ -115,6 +127,11 @@ async def test_without_the_socket_the_dump_has_no_runtime(net_dir: Path) -> None
         status = run.agent.status()
     assert "runtime" not in verified.reason
     assert state_dump.runtime_fields(status) is None
+    # One convention for every optional part: the key is there, null when its setting is off.
+    doc = await state_dump.snapshot(status)
+    for key in ("runtime", "unchained_sandboxes", "sandboxes", "untaint"):
+        assert key in doc
+        assert doc[key] is None
 
 
 async def test_a_runtime_that_keeps_the_primary_alone_is_asked_until_the_budget_ends(
@@ -275,3 +292,82 @@ def test_run_once_without_the_socket_imports_nothing_of_the_cri(
         "run", "--once", "--net-dir", str(net_dir), "--cri-socket", socket, cwd=tmp_path
     )
     assert with_socket >= CRI_MODULES
+
+
+async def test_verified_leaves_when_the_sandbox_passes_hear_the_runtime_loads_something_else(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    """The conf dir stays as the agent left it (its inotify sees nothing), but the runtime's
+    own view moves: a real containerd does so only when restarted on another config, so a
+    stand-in gives the answers. The sandbox passes hear it; the agent leaves Verified."""
+    where = str(net_dir)
+    output = net_dir / OUTPUT
+    said = {"ours": True}
+
+    def answer() -> bytes:
+        loaded = output.read_bytes() if said["ours"] and output.exists() else PRIMARY
+        types = ["azure-vnet", "portmap", "antrea"] if loaded != PRIMARY else ["azure-vnet"]
+        return cri_wire.status_response(
+            True,
+            {
+                "lastCNILoadStatus": "OK",
+                "cniconfig": cri_wire.cniconfig(where, "azure", types, loaded),
+            },
+        )
+
+    async with (
+        fake_runtime(tmp_path / "cri.sock", answer) as runtime,
+        running(
+            net_dir,
+            cri_socket=runtime.socket,
+            cri_confirm_seconds=0.2,
+            sandbox_interval=0.05,
+            record_file=tmp_path / "node" / "record.json",
+        ) as run,
+        lifecycle.sandboxes(run.agent, run.agent.settings) as watch,
+    ):
+        assert watch is not None
+        await run.until(Trigger.OUTPUT_VERIFIED, State.Verified)
+        assert http_endpoints.readyz(run.agent.status()).status == 200
+        written = output.read_bytes()
+        said["ours"] = False
+        left = await run.until(Trigger.CHANGE_DETECTED, State.Validating)
+        failed = await run.until(Trigger.RUNTIME_UNCONFIRMED, State.Failed)
+        status = run.agent.status()
+        assert output.read_bytes() == written  # the dir as the agent left it: no write
+    assert left.source == State.Verified.value
+    assert left.reason == (
+        f"the runtime no longer loads our chain: the runtime loaded azure [azure-vnet], not"
+        f" {OUTPUT} as we wrote it"
+    )
+    assert failed.reason == (
+        f"{OUTPUT} is written and first in the dir, but the runtime loaded the primary {AZURE}"
+        " alone, azure [azure-vnet]"
+    )
+    assert http_endpoints.readyz(status).status == 503
+    runtime_field = state_dump.runtime_fields(status)
+    assert runtime_field is not None
+    assert runtime_field["confirmed"] is False
+    assert runtime_field["loaded"] == f"the primary {AZURE} alone, azure [azure-vnet]"
+
+
+async def test_an_answer_asked_before_verified_began_is_left_alone(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    """A pass that asked while the runtime had not yet reloaded our write must not undo the
+    Verified that followed the reload."""
+    from chainfsm.core import confirmation
+
+    async with running(net_dir) as run:
+        await run.until_state(State.Verified)
+        since = run.agent.journal.state_since
+        stale = confirmation.Confirmation(confirmation.Verdict.OTHER_CONFIG, "x", "the primary")
+        run.agent.runtime_said(stale, since - 0.001)
+        unasked = confirmation.unasked("refused")
+        run.agent.runtime_said(unasked, since + 1)
+        await run.settle()
+        assert run.agent.state is State.Verified
+        assert Trigger.CHANGE_DETECTED not in [t.trigger for t in run.seen]
+        run.agent.runtime_said(stale, since + 1)
+        left = await run.until(Trigger.CHANGE_DETECTED, State.Validating)
+    assert left.reason == "the runtime no longer loads our chain: the primary"

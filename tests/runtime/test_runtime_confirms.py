@@ -18,7 +18,7 @@ import pytest
 
 from chainfsm.cli import commands
 from chainfsm.core.states import State, Trigger
-from chainfsm.process import http_endpoints, state_dump
+from chainfsm.process import http_endpoints, lifecycle, state_dump
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR, RUNNABLE_FIXTURE
 from tests.support.containerd_daemon import Containerd, require_containerd, wait_for
 from tests.support.guarded_agent import running
@@ -134,3 +134,51 @@ async def test_explain_shows_the_runtimes_verdict_beside_ours(
     assert (code, report["effective"], report["runtime"]["confirmed"]) == (1, True, False)
     assert f"not --net-dir {other}" in report["disagreement"]
     assert "chainfsm says" in report["disagreement"]
+
+
+async def test_verified_leaves_when_containerd_restarts_on_another_conf_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The conf dir stays as the agent left it (no inotify event), but containerd comes back
+    from a restart reading another conf_dir (a node's containerd config changed): the sandbox
+    passes hear it, and the agent leaves Verified, naming both dirs."""
+    require_containerd()
+    base = tmp_path_factory.mktemp("ctd")
+    ours, theirs = base / "net.d", base / "other.d"
+    for where in (ours, theirs):
+        where.mkdir()
+        (where / AZURE).write_bytes(PRIMARY_BYTES)
+    first = Containerd(base, ours)
+    second: Containerd | None = None
+    try:
+        async with (
+            running(
+                ours.resolve(),
+                output=OUTPUT,
+                plugin=PLUGIN,
+                cri_socket=first.socket,
+                sandbox_interval=0.05,
+                record_file=base / "node" / "record.json",
+            ) as run,
+            lifecycle.sandboxes(run.agent, run.agent.settings) as watch,
+        ):
+            assert watch is not None
+            await run.until(Trigger.OUTPUT_VERIFIED, State.Verified)
+            written = (ours / OUTPUT).read_bytes()
+            first.stop()
+            second = Containerd(base, theirs)
+            left = await run.until(Trigger.CHANGE_DETECTED, State.Validating)
+            failed = await run.until(Trigger.RUNTIME_UNCONFIRMED, State.Failed)
+            status = run.agent.status()
+            assert (ours / OUTPUT).read_bytes() == written
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert left.source == State.Verified.value
+    assert left.reason.startswith("the runtime no longer loads our chain: the runtime reads")
+    assert f"its conf dir {theirs.resolve()}, not --net-dir {ours.resolve()}" in failed.reason
+    assert http_endpoints.readyz(status).status == 503
+    runtime = state_dump.runtime_fields(status)
+    assert runtime is not None
+    assert runtime["verdict"] == "other-dir"
