@@ -347,6 +347,15 @@ class Settings:
         shown="`json`, or `text` when stderr is a terminal",
         fallback=logs.default_format,
     )
+    poll_interval: float = _setting(
+        1.0,
+        doc="""Seconds between two polls of the conf dir and `--bin-dir` while inotify cannot be
+        armed (the uid's `fs.inotify.max_user_instances` or `max_user_watches` used up: a
+        `watch_degraded` line names which). The agent then keeps the chain right by polling,
+        at most this late, and tries inotify again every 30 polls.""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
 
 
 class Setting(NamedTuple):

@@ -44,7 +44,11 @@ class Agent:
         self.wakeups = wakeups.Wakeups()
         self.journal = journal.Journal(settings)
         self.watches = watching.Watches(
-            settings.net_dir, settings.bin_dir, self.wakeups.notify_change, self.wakeups.lose
+            settings.net_dir,
+            settings.bin_dir,
+            self.wakeups.notify_change,
+            self.wakeups.lose,
+            settings.poll_interval,
         )
         self.bindir = bindir.BinDir(settings)
         self.confdir = confdir.ConfDir(
@@ -75,6 +79,7 @@ class Agent:
             chained_from=(plan.primary, plan.primary_data) if plan else None,
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
+            watch_degraded=self.watches.degraded,
         )
 
     async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:

@@ -124,6 +124,7 @@ class Journal:
         chained_from: tuple[str, bytes] | None,
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
+        watch_degraded: str | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
@@ -150,4 +151,5 @@ class Journal:
             chained_from_data=chained_from[1] if chained_from else None,
             verified_output=verified_output,
             binary_problems=binary_problems,
+            watch_degraded=watch_degraded,
         )

@@ -26,6 +26,7 @@ class Status:
     #: The watch is armed (or, under --once, deferred) and the start-up cleanup is done.
     ready: bool
     stopping: bool
+    #: The conf dir is watched: by inotify, or by polling while ``watch_degraded``.
     watch_armed: bool
     #: The primary as last seen in the conf dir.
     primary: str | None
@@ -44,6 +45,8 @@ class Status:
     verified_output: bytes | None
     #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
     binary_problems: tuple[Refusal, ...]
+    #: Why the conf dir is polled rather than watched by inotify (None: it is not).
+    watch_degraded: str | None = None
 
     @property
     def reason(self) -> str:

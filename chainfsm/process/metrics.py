@@ -73,8 +73,14 @@ class _AgentCollector(Collector):
         )
         yield GaugeMetricFamily(
             "chainfsm_watch_armed",
-            "1 while the inotify watch on the conf dir is armed",
+            "1 while the conf dir is watched (by inotify, or by polling while degraded)",
             value=1.0 if status.watch_armed else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_watch_degraded",
+            "1 while inotify cannot be armed (a uid's inotify limit used up) and the conf dir"
+            " and --bin-dir are polled instead; the watch_degraded log line names the sysctl",
+            value=1.0 if status.watch_degraded is not None else 0.0,
         )
         yield GaugeMetricFamily(
             "chainfsm_start_timestamp_seconds",

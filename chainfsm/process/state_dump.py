@@ -85,6 +85,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "state_since": _iso(status.state_since),
         "seconds_in_state": round(now - status.state_since, 3),
         "watch_armed": status.watch_armed,
+        "watch_degraded": status.watch_degraded,
         "last_error": status.last_error,
         "counters": {
             "attempt": status.attempt,

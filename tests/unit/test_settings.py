@@ -54,6 +54,7 @@ SAMPLES = {
     "metrics_listen": ("10.224.0.4:9809", "127.0.0.1:1"),
     "ready_file": ("/a/ready", "/b/ready"),
     "log_format": ("json", "text"),
+    "poll_interval": ("0.5", "3"),
 }
 
 
