@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from chainfsm import logs
 from chainfsm.agent.agent import Agent
 from chainfsm.agent.wakeups import Wakeups
 from chainfsm.core import watch_limits
@@ -29,41 +25,11 @@ from chainfsm.settings import Settings
 from tests.support.constants import AZURE, HANG_GUARD
 from tests.support.guarded_agent import SLOW, running
 from tests.support.inotify_limits import exhaust, proc_value
+from tests.support.log_queue import LogQueue
 from tests.support.primaries import golden, primary_bytes
 
 #: Polls every 10 ms, so inotify is tried again every 0.3 s.
 QUICK_POLL = {"poll_interval": 0.01}
-
-
-class LogQueue(logging.Handler):
-    """Every structured line the agent logs, as (event, fields), in order."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.queue.put_nowait((str(record.msg), getattr(record, "fields", {})))
-
-    async def until(self, event: str) -> dict[str, Any]:
-        async with asyncio.timeout(HANG_GUARD):
-            while True:
-                name, fields = await self.queue.get()
-                if name == event:
-                    return fields
-
-
-@pytest.fixture
-def lines() -> Iterator[LogQueue]:
-    handler = LogQueue()
-    logs.log.addHandler(handler)
-    level = logs.log.level
-    logs.log.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logs.log.removeHandler(handler)
-        logs.log.setLevel(level)
 
 
 def _gauges(agent: Agent) -> dict[str, float]:
@@ -122,7 +88,7 @@ async def test_out_of_instances_once_waits_by_polling_and_names_the_sysctl(
     """--once arms its watch after a first look finds no primary: out of instances, it polls
     (today it exited 1 with "Too many open files")."""
     exhaust(monkeypatch, errno.EMFILE)
-    agent = Agent(Settings(net_dir=net_dir, once=True, **QUICK_POLL, **SLOW))
+    agent = Agent(Settings(net_dir=net_dir, once=True, poll_interval=0.01, backoff_initial=30.0))
     task = asyncio.create_task(agent.run())
     try:
         said = await lines.until("watch_degraded")

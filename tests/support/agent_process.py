@@ -80,15 +80,17 @@ async def agent_process(
     net_dir: Path,
     *args: str,
     preexec_fn: Callable[[], None] | None = None,
+    wrap: tuple[str, ...] = (),
 ) -> AsyncIterator[AgentProcess]:
-    """``chainfsm run --log-format json ARGS`` on ``net_dir``, until it has logged ``started``."""
+    """``chainfsm run --log-format json ARGS`` on ``net_dir``, until it has logged ``started``.
+    ``wrap``: a command that runs it (e.g. setpriv, to run it as another uid)."""
     env = {
         **os.environ,
         "CHAINFSM_NET_DIR": str(net_dir),
         "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
     }
     proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "chainfsm", "run", "--log-format", "json", *args),
+        *(*wrap, sys.executable, "-m", "chainfsm", "run", "--log-format", "json", *args),
         env=env,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec_fn,
