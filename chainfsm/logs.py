@@ -46,7 +46,7 @@ class TextFormatter(logging.Formatter):
         # A name may hold a newline: escaped, one event stays one line.
         rest = " ".join(f"{k}={printable(str(v))}" for k, v in fields.items() if v is not None)
         tail = f": {printable(str(reason))}" if reason else ""
-        return f"{head} {rest}{tail}".rstrip()
+        return f"{head} {rest}".rstrip() + tail
 
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]

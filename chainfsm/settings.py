@@ -311,14 +311,15 @@ class Settings:
         Path("/run/chainfsm/dump.json"),
         doc="""Where SIGUSR1 makes the agent write its state dump, as JSON (atomically; the dir
         is created if missing). The agent's pid goes beside it, in `<dump-file>.pid`, where
-        `chainfsm dump` finds it.""",
+        `chainfsm dump` and `chainfsm status` find it.""",
         parse=_file,
-        commands=("run", "dump"),
+        commands=("run", "dump", "status"),
         metavar="PATH",
     )
     listen: str | None = _setting(
         None,
-        doc="`HOST:PORT` (`[v6]:PORT` for IPv6) for /healthz, /readyz and /metrics.",
+        doc="""`HOST:PORT` (`[v6]:PORT` for IPv6, `:PORT` for every address of the host) for
+        /healthz, /readyz and /metrics.""",
         parse=_listen,
         metavar="HOST:PORT",
         shown="no port",
@@ -510,10 +511,15 @@ def markdown() -> str:
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or ValueError. Pure."""
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or ValueError. Pure.
+
+    ``:PORT`` is every address of the host (the host ``""``), as Go's listeners read it."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9808 or [::1]:9808)")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(
+            f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:10365, [::1]:10365, or :10365 for every"
+            " address)"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)

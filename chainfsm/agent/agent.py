@@ -322,6 +322,9 @@ class Agent:
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
+        elif not finished and self.wakeups.exit_code is None:
+            # A plain stop (SIGTERM, SIGINT) says so; any other stop said why already.
+            logs.event("stopped", state=self.state.value, exit_code=code)
         if self.settings.cleanup_on_exit and not once:
             await self.confdir.withdraw_on_exit()
         return code

@@ -18,7 +18,14 @@ def describe(data: reading.Read) -> str:
         return "nothing (removed)"
     verdict = validation.verdict("x.conflist", data)
     if isinstance(verdict, Refusal):
-        return verdict.detail
+        # The refusal is said of the file ("is empty (0 bytes)") or of a part of it
+        # ('plugins[1] has no "type"'); it follows "holds" after a noun.
+        detail = verdict.detail
+        if detail.startswith(('"', "plugins[")):
+            return f"a config whose {detail}"
+        if detail.startswith("the "):
+            return f"a config in which {detail}"
+        return f"a config that {detail}"
     return f"a list running [{', '.join(verdict.plugin_types)}]"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
-from chainfsm.cli import output
+from chainfsm.cli import json_output, output
 from chainfsm.core import discovery, planning, validation
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
@@ -22,10 +22,17 @@ _N = TypeVar("_N")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line, ``PROG: WHAT: WHY``, and exit 2."""
+    """argparse whose usage errors are one line, ``PROG: WHAT: WHY``, and exit 2; when machine
+    output was asked for, also the failure object on stdout."""
+
+    json_errors = False
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, validation.printable(f"{self.prog}: {_reason(message)}") + "\n")
+        reason = _reason(message)
+        if self.json_errors:
+            command = self.prog.split()[1] if " " in self.prog else None
+            json_output.document(json_output.error(command, reason, 2))
+        self.exit(2, validation.printable(f"{self.prog}: {reason}") + "\n")
 
 
 def _reason(message: str) -> str:
@@ -64,6 +71,10 @@ class _Root(_Parser):
         if command is None:
             self.error(f"COMMAND: missing: one of {', '.join(self.commands)} (see chainfsm --help)")
         taken = settings.taken_by(command)
+        # Which settings neither a flag nor a variable gave: ``dump --pid`` takes the agent's.
+        parsed.defaulted = frozenset(
+            s.name for s in taken if getattr(parsed, s.dest) is None and s.env not in os.environ
+        )
         try:
             values = settings.resolve(
                 command, {s.name: getattr(parsed, s.dest) for s in taken}, os.environ
@@ -101,14 +112,24 @@ def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return argument
 
 
-def build_parser() -> _Root:
+JSON_HELP = (
+    "print one JSON document on stdout, a failure too (its error and exit code in an object;"
+    " docs/operations.md, Machine output)"
+)
+
+
+def build_parser(json_errors: bool = False) -> _Root:
+    """The parser; ``json_errors``: a usage error is also printed as a JSON document."""
     parser = _Root(
         prog="chainfsm",
         description="Chain a CNI plugin after the node's primary CNI config, safely."
         " Every setting is a flag and a CHAINFSM_* environment variable; `chainfsm COMMAND"
         " --help` lists a command's."
-        " Exit codes: 0 yes or success, 1 the thing asked for is not so, 2 a usage error.",
+        " Exit codes: 0 yes or success, 1 the thing asked for is not so, 2 a usage error."
+        " With --json (every command that prints data; dump always) stdout is one JSON"
+        " document, a failure too.",
     )
+    parser.json_errors = json_errors
     parser.add_argument("--version", action="version", version=f"chainfsm {__version__}")
     subparsers = parser.add_subparsers(
         dest="command",
@@ -120,6 +141,7 @@ def build_parser() -> _Root:
 
     def command(name: str, help: str, description: str | None = None) -> _Parser:
         made: _Parser = subparsers.add_parser(name, help=help, description=description or help)
+        made.json_errors = json_errors
         commands[name] = made
         _add_settings(made, name)
         return made
@@ -130,13 +152,19 @@ def build_parser() -> _Root:
     check.add_argument(
         "files", nargs="+", type=Path, metavar="FILE", help="a CNI config file to check"
     )
+    check.add_argument("--json", action="store_true", help=JSON_HELP)
 
-    command(
+    render = command(
         "render",
         "print the chained config that would be written for the dir as it is",
         "Print the chained config. With --bin-dir, also check its plugin binaries"
         " as the agent does: a missing or incompatible one is named on stderr and the exit code"
         " is 1 (the config is printed all the same, as the agent writes it all the same).",
+    )
+    render.add_argument(
+        "--json",
+        action="store_true",
+        help=JSON_HELP + '; the config is its "config", beside "primary" and "missing_binaries"',
     )
     command(
         "run",
@@ -148,34 +176,52 @@ def build_parser() -> _Root:
     explain = command(
         "explain", "say why the runtime will or will not run our chain (exit 0 only when it will)"
     )
-    explain.add_argument("--json", action="store_true", help="one JSON document, for machines")
+    explain.add_argument("--json", action="store_true", help=JSON_HELP)
 
-    dump = command("dump", "ask the running agent for its state dump (SIGUSR1) and print it")
+    dump = command(
+        "dump",
+        "ask the running agent for its state dump (SIGUSR1) and print it",
+        "Ask the running agent for its state dump (SIGUSR1) and print it: one JSON document"
+        " on stdout, a failure too (an object with its error and exit code).",
+    )
+    _agent_flags(dump)
     dump.add_argument(
-        "--pid",
-        type=_argument(settings.positive_int),
-        help="the agent's pid (default: from <dump-file>.pid, which the agent writes)",
+        "--diagram",
+        action="store_true",
+        help="add the state diagram (mermaid text, the current state highlighted) as the"
+        ' dump\'s "diagram" field',
     )
     dump.add_argument(
-        "--diagram", action="store_true", help="add the state diagram, current state highlighted"
+        "--json", action="store_true", help="accepted for uniformity: the dump is always JSON"
     )
-    dump.add_argument(
-        "--timeout",
-        type=_argument(settings.positive_float),
-        default=10.0,
-        metavar="SECONDS",
-        help="seconds to wait for the dump (default: 10)",
+
+    status = command(
+        "status",
+        "one line from the running agent: its state, since when, and why (exit 0 only when"
+        " Verified)",
+        "One line from the running agent (its state dump, as `chainfsm dump` asks for it):"
+        " the state, since when, and why. Exit 0 only when Verified; 1 when not, or when no"
+        " agent answers.",
     )
+    _agent_flags(status)
+    status.add_argument("--json", action="store_true", help=JSON_HELP)
 
     draw = command("diagram", "draw the state machine from the table the agent runs")
     draw.add_argument(
         "--format",
         choices=("mermaid", "dot", "svg", "png"),
         default="mermaid",
-        help="mermaid text, graphviz dot source, or a picture (svg and png need graphviz's"
+        help="mermaid text; graphviz dot source (needs the diagrams extra: pip install"
+        " 'chainfsm[diagrams]'); or a picture, svg or png (the diagrams extra and graphviz's"
         " dot program) (default: mermaid)",
     )
     draw.add_argument("--output", type=Path, help="write to this file (default: stdout)")
+    draw.add_argument(
+        "--json",
+        action="store_true",
+        help=JSON_HELP + '; the text is its "diagram" (with --output, the file\'s name is'
+        ' its "output"); not with png',
+    )
 
     demo = command(
         "demo", "play the AKS start-up race against the agent in a temp dir, and show it"
@@ -190,48 +236,80 @@ def build_parser() -> _Root:
     return parser
 
 
+def _agent_flags(parser: argparse.ArgumentParser) -> None:
+    """How ``dump`` and ``status`` find the running agent."""
+    parser.add_argument(
+        "--pid",
+        type=_argument(settings.positive_int),
+        help="the agent's pid (default: from <dump-file>.pid, which the agent writes); the"
+        " dump file is then the one that agent runs with, unless given",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_argument(settings.positive_float),
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds to wait for the dump (default: 10)",
+    )
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """The agent's settings from parsed ``run`` arguments."""
     return Settings(**{s.name: getattr(args, s.dest) for s in settings.taken_by("run")})
 
 
-def _validate(files: Sequence[Path]) -> int:
-    failed = False
+def _validate(files: Sequence[Path], as_json: bool) -> int:
+    found: list[dict[str, Any]] = []
     for path in files:
         verdict = validation.verdict(path.name, reading.read_sync(path.parent, path.name))
-        shown = validation.printable(str(path))
         if isinstance(verdict, validation.Refusal):
-            failed = True
-            output.out(f"{shown}: invalid: {verdict.detail} [rule: {verdict.rule}]\n")
+            rule, detail, said = str(verdict.rule), verdict.detail, "invalid"
         else:
-            output.out(f"{shown}: valid: {verdict.summary}\n")
-    return 1 if failed else 0
+            rule, detail, said = None, verdict.summary, "valid"
+        found.append({"file": str(path), "valid": rule is None, "rule": rule, "detail": detail})
+        if not as_json:
+            shown = validation.printable(str(path))
+            tail = "" if rule is None else f" [rule: {rule}]"
+            output.out(f"{shown}: {said}: {detail}{tail}\n")
+    valid = all(entry["valid"] for entry in found)
+    if as_json:
+        json_output.document({"valid": valid, "files": found})
+    return 0 if valid else 1
 
 
 def _render(args: argparse.Namespace) -> int:
     net_dir: Path = args.net_dir
+    as_json: bool = args.json
     try:
         names = reading.list_names(net_dir)
     except OSError as err:
-        print(f"chainfsm: cannot list {net_dir}: {err.strerror}", file=sys.stderr)
-        return 1
+        return json_output.fail("render", f"cannot list {net_dir}: {err.strerror}", 1, as_json)
     primary = discovery.find_primary(names, args.output, args.primary)
     if primary is None:
-        print(f"chainfsm: {discovery.no_primary(args.primary, net_dir)}", file=sys.stderr)
-        return 1
+        return json_output.fail("render", discovery.no_primary(args.primary, net_dir), 1, as_json)
     data = reading.read_sync(net_dir, primary)
     plan = planning.plan(primary, data, args.plugin, args.output, args.rewrite)
     if isinstance(plan, validation.Refusal):
-        print(f"chainfsm: no valid primary: {plan}", file=sys.stderr)
-        return 1
-    sys.stdout.buffer.write(plan.rendered)
-    if args.bin_dir is None:
-        return 0
-    from chainfsm.edge import binaries
+        return json_output.fail("render", f"no valid primary: {plan}", 1, as_json)
+    if not as_json:
+        sys.stdout.buffer.write(plan.rendered)
+    problems: list[validation.Refusal] = []
+    if args.bin_dir is not None:
+        from chainfsm.edge import binaries
 
-    problems = binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered))
+        problems = list(binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered)))
     for problem in problems:
         print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
+    if as_json:
+        json_output.document(
+            {
+                "primary": primary,
+                "output": args.output,
+                "bin_dir": None if args.bin_dir is None else str(args.bin_dir),
+                "missing_binaries": [p.detail for p in problems],
+                "config": json.loads(plan.rendered),
+            }
+        )
     return 1 if problems else 0
 
 
@@ -243,34 +321,45 @@ def _explain(args: argparse.Namespace) -> int:
             args.net_dir, args.output, args.plugin, args.primary, args.bin_dir, args.rewrite
         )
     except OSError as err:
-        print(f"chainfsm: cannot list {args.net_dir}: {err.strerror}", file=sys.stderr)
-        return 1
+        message = f"cannot list {args.net_dir}: {err.strerror}"
+        return json_output.fail("explain", message, 1, args.json)
     if args.json:
-        output.out(json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n")
+        json_output.document(report.as_json())
     else:
         output.out(explanation.text(report))
     return 0 if report.effective else 1
 
 
-def _diagram(fmt: str, output: Path | None) -> int:
+def _diagram(fmt: str, output: Path | None, as_json: bool) -> int:
     from chainfsm.cli import diagram
 
+    if as_json and fmt == "png":
+        return json_output.fail(
+            "diagram", "--json: png is not text; use --format svg, dot or mermaid", 2, True
+        )
     try:
         data = diagram.render(fmt)
+        if output is not None:
+            output.write_bytes(data)
     except diagram.DiagramError as err:
-        print(f"chainfsm: {err}", file=sys.stderr)
-        return 1
-    if output is None:
+        return json_output.fail("diagram", str(err), 1, as_json)
+    except OSError as err:
+        return json_output.fail("diagram", f"cannot write {output}: {err.strerror}", 1, as_json)
+    if as_json:
+        where: dict[str, Any] = (
+            {"diagram": data.decode()} if output is None else {"output": str(output)}
+        )
+        json_output.document({"format": fmt, **where})
+    elif output is None:
         sys.stdout.buffer.write(data)
-    else:
-        output.write_bytes(data)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(json_output.wanted(argv)).parse_args(argv)
     if args.command == "validate":
-        return _validate(args.files)
+        return _validate(args.files, args.json)
     if args.command == "render":
         return _render(args)
     if args.command == "run":
@@ -284,9 +373,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dump":
         from chainfsm.cli import dump_command
 
-        return dump_command.main(args.pid, args.dump_file, args.diagram, args.timeout)
+        dump_file = None if "dump_file" in args.defaulted else args.dump_file
+        return dump_command.main(args.pid, dump_file, args.diagram, args.timeout)
+    if args.command == "status":
+        from chainfsm.cli import status_command
+
+        dump_file = None if "dump_file" in args.defaulted else args.dump_file
+        return status_command.main(args.pid, dump_file, args.timeout, args.json)
     if args.command == "diagram":
-        return _diagram(args.format, args.output)
+        return _diagram(args.format, args.output, args.json)
     if args.command == "demo":
         from chainfsm.cli import demo
 

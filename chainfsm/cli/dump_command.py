@@ -1,8 +1,8 @@
 """``chainfsm dump``: signal the running agent, wait for its fresh dump and print it.
 
-Meant for ``kubectl exec <pod> -- chainfsm dump``: one command, no shell needed. The pid is
-checked before it is signalled (a stale pid file may name an unrelated process now, which
-SIGUSR1 would kill), and the watch on the dump's directory is armed before the signal is sent,
+Meant for ``kubectl exec <pod> -c chainfsm -- chainfsm dump``: one command, no shell needed.
+The pid is checked before it is signalled (a stale pid file may name an unrelated process now,
+which SIGUSR1 would kill), and the watch on the dump's directory is armed before the signal is sent,
 so the new dump cannot be missed.
 """
 
@@ -13,17 +13,20 @@ import errno
 import json
 import os
 import signal
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm.cli import output
+from chainfsm import settings
+from chainfsm.cli import json_output
 from chainfsm.edge import pids
 from chainfsm.process import state_dump
+
+_DUMP_FILE = settings.by_name("dump_file")
+DEFAULT_FILE = Path(_DUMP_FILE.default)
 
 
 class NoDump(Exception):
@@ -37,8 +40,10 @@ def agent_pid(dump_file: Path) -> tuple[int, int | None]:
         text = path.read_text()
     except OSError as err:
         raise NoDump(
-            f"cannot read {path} ({err.strerror}): is the agent running with --dump-file"
-            f" {dump_file}? Pass --pid otherwise"
+            f"cannot read {path} ({err.strerror}): is an agent running here with --dump-file"
+            f" {dump_file}? Give the agent's --dump-file (or CHAINFSM_DUMP_FILE), or its --pid"
+            " (its dump file is then read from its command line); in a pod, exec into the"
+            " chainfsm container (kubectl exec POD -c chainfsm -- chainfsm dump)"
         ) from err
     words = text.split()
     if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
@@ -168,23 +173,74 @@ async def ask(
         os.close(pidfd)
 
 
-def main(pid: int | None, dump_file: Path, with_diagram: bool, timeout: float) -> int:
+def fetch(pid: int | None, dump_file: Path | None, timeout: float) -> dict[str, Any]:
+    """The running agent's fresh dump, or NoDump (OSError, ValueError) in one line.
+
+    ``dump_file`` None: the default, or with ``pid`` the one that agent runs with."""
+    started, source = None, "from --pid"
+    if pid is None:
+        dump_file = dump_file or DEFAULT_FILE
+        pid, started = agent_pid(dump_file)
+        source = f"from {state_dump.pid_file(dump_file)}"
+    elif dump_file is None:
+        dump_file = agents_dump_file(pid)
+    data = asyncio.run(ask(pid, dump_file, timeout, started, source))
+    doc = json.loads(data)
+    if not isinstance(doc, dict):
+        raise ValueError(f"{dump_file} holds no JSON object")
+    return doc
+
+
+def agents_dump_file(pid: int) -> Path:
+    """The dump file of the agent ``pid`` (its --dump-file, else its CHAINFSM_DUMP_FILE, else
+    the default), as this process reaches it: through ``/proc/PID/root``, so it is found from
+    the node or from another container too. The default when ``pid`` is no agent or its
+    command line is unreadable (the pid check that follows says why)."""
     try:
-        started, source = None, "from --pid"
-        if pid is None:
-            pid, started = agent_pid(dump_file)
-            source = f"from {state_dump.pid_file(dump_file)}"
-        data = asyncio.run(ask(pid, dump_file, timeout, started, source))
-        doc: dict[str, Any] = json.loads(data)
+        argv = pids.cmdline(pid)
+    except OSError:
+        return DEFAULT_FILE
+    if not pids.is_agent(argv):
+        return DEFAULT_FILE  # refused next, its environment unread
+    try:
+        environ = pids.environ(pid)
+    except OSError:
+        environ = {}  # another user's: its flags still count
+    named = dump_file_of(argv, environ)
+    seen = pids.PROC / str(pid) / ("root" if named.is_absolute() else "cwd")
+    try:
+        seen.stat()  # readable only by the same user or root
+    except OSError:
+        return named
+    return seen / named.relative_to(named.anchor)
+
+
+def dump_file_of(argv: Sequence[str], environ: Mapping[str, str]) -> Path:
+    """The --dump-file an agent started with ``argv`` and ``environ`` runs with, as its
+    settings resolve it (the last flag, else the variable, else the default). Pure."""
+    flag, given = _DUMP_FILE.flag, None
+    words = iter(argv)
+    for word in words:
+        if word == flag:
+            given = next(words, None)
+        elif word.startswith(flag + "="):
+            given = word[len(flag) + 1 :]
+    text = given if given is not None else environ.get(_DUMP_FILE.env)
+    if not text:
+        return DEFAULT_FILE
+    return Path(text)
+
+
+def main(pid: int | None, dump_file: Path | None, with_diagram: bool, timeout: float) -> int:
+    """Print the dump, or the failure object: stdout is always one JSON document."""
+    try:
+        doc = fetch(pid, dump_file, timeout)
     except (NoDump, OSError, ValueError) as err:
-        print(f"chainfsm: no dump: {err}", file=sys.stderr)
-        return 1
+        return json_output.fail("dump", f"no dump: {err}", 1, True)
     if with_diagram:
         from chainfsm.cli import diagram
         from chainfsm.core.states import State
 
         doc["diagram"] = diagram.mermaid(State(doc["state"]))
-    output.out(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    if with_diagram:
-        output.out("\n" + doc["diagram"])
+    json_output.document(doc)
     return 0

@@ -168,7 +168,9 @@ def explain(
         leftovers=tuple(leftovers),
         effect=str(check.effect),
         effective=effective,
-        verdict=_final(check, status, primary, primary_verdict, missing, pattern, unmatched),
+        verdict=_final(
+            check, status, primary, primary_verdict, missing, pattern, unmatched, output
+        ),
     )
 
 
@@ -203,6 +205,7 @@ def _final(
     missing: tuple[str, ...],
     pattern: str | None,
     unmatched: list[str],
+    output: str,
 ) -> str:
     """The one-line verdict, in the runtime's terms."""
     if not check.runtime_ready:
@@ -235,6 +238,14 @@ def _final(
         return (
             f"the runtime loads {check.first}, with the right plugins, but it differs from what"
             " chainfsm renders now; the agent rewrites it"
+        )
+    # The check's own words name the file the runtime loads again: said once here.
+    if status == "absent":
+        return f"the runtime loads {check.first}, not our chain: {output} is not in the conf dir"
+    if status == "shadowed":
+        return (
+            f"the runtime loads {check.first}, not our chain: it sorts before {output}, which"
+            " the runtime never reads"
         )
     return f"the runtime loads {check.first}, not our chain: {check.detail}"
 

@@ -30,6 +30,13 @@ def cmdline(pid: int) -> list[str]:
     return [arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1]]
 
 
+def environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` started with (OSError when it is gone or not ours to read)."""
+    raw = (PROC / str(pid) / "environ").read_bytes()
+    pairs = (entry.decode(errors="replace").partition("=") for entry in raw.split(b"\0") if entry)
+    return {name: value for name, _, value in pairs}
+
+
 def is_agent(argv: list[str]) -> bool:
     """Whether ``argv`` is ``chainfsm run``: the console script (``chainfsm run``, or its
     interpreter followed by the script) or ``python -m chainfsm run``. Pure."""

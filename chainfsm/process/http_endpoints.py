@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import resource
 import socket
@@ -103,6 +104,20 @@ def fd_budget_cap(listeners: int) -> int:
     return connection_cap(soft, open_descriptors(), listeners)
 
 
+def _every_address(port: int) -> socket.socket:
+    """A socket listening on ``port`` of every address: IPv6 and IPv4 in one where the host
+    has IPv6, else every IPv4 address (a node or a pod may have IPv6 turned off)."""
+    if socket.has_dualstack_ipv6():
+        try:
+            return socket.create_server(
+                ("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=BACKLOG
+            )
+        except OSError as err:
+            if err.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                raise
+    return socket.create_server(("", port), family=socket.AF_INET, backlog=BACKLOG)
+
+
 class Server:
     """One listening socket serving ``paths`` of one agent's ``status``; ``start`` binds,
     ``close`` unbinds.
@@ -151,11 +166,14 @@ class Server:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(
-            self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        family, _, _, _, address = infos[0]
-        self._sock = socket.create_server(address[:2], family=family, backlog=BACKLOG)
+        if self.host == "":
+            self._sock = _every_address(self.port)
+        else:
+            infos = await loop.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+            family, _, _, _, address = infos[0]
+            self._sock = socket.create_server(address[:2], family=family, backlog=BACKLOG)
         self._sock.setblocking(False)
         loop.add_reader(self._sock.fileno(), self._accept)
 

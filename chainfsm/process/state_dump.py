@@ -84,6 +84,8 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "state": status.state.value,
         "state_since": _iso(status.state_since),
         "seconds_in_state": round(now - status.state_since, 3),
+        # Why it is in that state, in one line: what `chainfsm status` prints.
+        "situation": status.situation,
         "watch_armed": status.watch_armed,
         "watch_degraded": status.watch_degraded,
         "last_error": status.last_error,

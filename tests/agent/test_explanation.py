@@ -85,7 +85,7 @@ LAYOUTS: dict[str, tuple[dict[str, bytes], str, str]] = {
     "output absent": (
         {"10-azure.conflist": primary_bytes()},
         "absent",
-        "not our chain: 05-antrea.conflist is absent",
+        "not our chain: 05-antrea.conflist is not in the conf dir",
     ),
     "output truncated": (
         {OUTPUT: _chain()[:40], "10-azure.conflist": primary_bytes()},
@@ -107,7 +107,7 @@ LAYOUTS: dict[str, tuple[dict[str, bytes], str, str]] = {
             "10-azure.conflist": primary_bytes(),
         },
         "shadowed",
-        "00-other.conflist sorts before 05-antrea.conflist",
+        "loads 00-other.conflist, not our chain: it sorts before 05-antrea.conflist",
     ),
     "output blocked by an invalid file": (
         {"01-broken.conflist": b"null", OUTPUT: _chain(), "10-azure.conflist": primary_bytes()},
@@ -140,6 +140,8 @@ def test_a_broken_layout_is_diagnosed(tmp_path: Path, layout: str) -> None:
     code, doc = _explain(tmp_path)
     assert (code, doc["output_status"], doc["effective"]) == (1, status, False)
     assert words in str(doc["verdict"])
+    # One verdict says once which file the runtime loads.
+    assert str(doc["verdict"]).count("runtime loads") <= 1
 
 
 def test_an_effective_chain_exits_0(tmp_path: Path) -> None:

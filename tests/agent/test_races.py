@@ -322,7 +322,7 @@ async def test_an_invalid_file_from_the_other_writer_ends_the_back_off_at_once(
         # An empty file under our name leaves the runtime loading nothing: no waiting it out.
         write_in_place(run.output, b"")
         changed = await run.until(Trigger.CHANGE_DETECTED, State.Validating)
-        assert "now holds is empty (0 bytes)" in changed.reason
+        assert "now holds a config that is empty (0 bytes)" in changed.reason
         await run.until(Trigger.OUTPUT_VERIFIED)
         assert run.output.read_bytes() == golden()
 

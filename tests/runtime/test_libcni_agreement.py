@@ -293,7 +293,10 @@ def cli_output(argv: list[str]) -> bytes:
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
     with contextlib.redirect_stdout(out):
-        commands._explain(args) if args.command == "explain" else commands._validate(args.files)
+        if args.command == "explain":
+            commands._explain(args)
+        else:
+            commands._validate(args.files, args.json)
         out.flush()
     return raw.getvalue()
 

@@ -7,6 +7,7 @@ two jobs (the antrea binary, the openvswitch module) still happen."""
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
 
@@ -64,7 +65,11 @@ def test_antrea_s_own_containers_volumes_and_config_are_left_alone(rendered: lis
         assert by_name(after["containers"])[name] == by_name(before["containers"])[name]
     kept = by_name(after["volumes"])
     for volume in before["volumes"]:
-        assert kept[volume["name"]] == volume
+        # install-cni's /lib/modules goes with it (the init container has its own).
+        if volume["name"] == "host-lib-modules":
+            assert volume["name"] not in kept
+        else:
+            assert kept[volume["name"]] == volume
     assert one(rendered, "ConfigMap", "antrea-config") == antrea_standin.configmap()
     daemonset = one(rendered, "DaemonSet", AGENT)
     assert daemonset["metadata"]["namespace"] == FACTS["namespace"]
@@ -251,8 +256,41 @@ def _mounts_name_volumes(docs: list[Doc]) -> None:
             assert mount["name"] in volumes, (container["name"], mount["name"])
 
 
+def _users(spec: Doc, volume: str) -> set[str]:
+    """The containers of ``spec`` that mount ``volume``."""
+    return {
+        container["name"]
+        for container in [*(spec.get("initContainers") or []), *spec["containers"]]
+        for mount in container.get("volumeMounts", [])
+        if mount["name"] == volume
+    }
+
+
+def _mounted_only_by_install_cni(spec: Doc, volume: str) -> bool:
+    return _users(spec, volume) == {"install-cni"}
+
+
+def _every_volume_is_mounted(docs: list[Doc], before: Doc) -> None:
+    """The component leaves no host path that nothing mounts (held for nothing): the hostPath
+    volumes unmounted after it are those the stand-in (which lists only the mounts its facts
+    need) leaves unmounted itself."""
+
+    def unmounted(spec: Doc) -> set[str]:
+        return {
+            v["name"] for v in spec["volumes"] if "hostPath" in v and not _users(spec, v["name"])
+        }
+
+    assert unmounted(pod_spec(docs, AGENT)) == unmounted(before)
+
+
 def test_every_mount_names_a_volume(rendered: list[Doc]) -> None:
     _mounts_name_volumes(rendered)
+
+
+def test_every_volume_is_mounted_by_a_container(rendered: list[Doc]) -> None:
+    before = antrea_standin.daemonset()["spec"]["template"]["spec"]
+    assert _mounted_only_by_install_cni(before, "host-lib-modules")
+    _every_volume_is_mounted(rendered, before)
 
 
 def test_the_helm_post_renderer_applies_the_same_component(
@@ -284,6 +322,8 @@ def test_helm_s_dont_load_kernel_modules_carries_over(tmp_path: Path) -> None:
     docs = [d for d in yaml.safe_load_all(done.stdout) if d]
     kubernetes_validate.validate(one(docs, "DaemonSet", AGENT), KUBERNETES_VERSION, strict=True)
     _mounts_name_volumes(docs)
+    chart = yaml.safe_load_all(antrea_standin.manifest_without_kernel_modules())
+    _every_volume_is_mounted(docs, pod_spec([d for d in chart if d], AGENT))
     (init,) = pod_spec(docs, AGENT)["initContainers"]
     assert {"name": "SKIP_LOADING_KERNEL_MODULES", "value": "1"} in init["env"]
 
@@ -318,3 +358,26 @@ def test_the_deploy_doc_s_aks_section_says_what_antrea_and_the_component_do(
     ]
     missing = [words for words in said if words not in section]
     assert missing == []
+
+
+@pytest.mark.parametrize("name", ["antrea-aks", "example-eks-cilium"])
+def test_an_overlay_copied_as_its_comment_says_still_renders(tmp_path: Path, name: str) -> None:
+    """An overlay names its component or base by a relative path: the copy its comment tells
+    of must keep that path true (run here as written, in a dir holding a checkout's deploy/)."""
+    text = (DEPLOY / "overlays" / name / "kustomization.yaml").read_text()
+    (command,) = [
+        line[1:].split("#")[0].split()
+        for line in text.splitlines()
+        if line.startswith("#") and line[1:].split()[:2] == ["cp", "-r"]
+    ]
+    shutil.copytree(DEPLOY, tmp_path / "deploy")
+    subprocess.run(command, cwd=tmp_path, check=True, timeout=60)
+    shutil.rmtree(tmp_path / "deploy")  # only the copy is left to render
+    copied = tmp_path / command[-1] / "overlays" / name
+    doc = yaml.safe_load((copied / "kustomization.yaml").read_text())
+    if any("://" in r for r in doc["resources"]):  # Antrea's release: the stand-in instead
+        doc["resources"] = [r for r in doc["resources"] if "://" not in r] + ["antrea-aks.yml"]
+        antrea_standin.write(copied / "antrea-aks.yml")
+        (copied / "kustomization.yaml").write_text(yaml.safe_dump(doc))
+    (daemonset,) = [d for d in render_dir(copied) if d["kind"] == "DaemonSet"]
+    assert "chainfsm" in by_name(daemonset["spec"]["template"]["spec"]["containers"])

@@ -67,7 +67,17 @@ def test_the_primary_and_the_first_file_are_named_in_order(
     [
         (THEIRS, "a list running [cilium-cni]"),
         (None, "nothing (removed)"),
-        (Refusal(OUTPUT, Rule.UNREADABLE, "cannot be read: EIO"), "cannot be read: EIO"),
+        (
+            Refusal(OUTPUT, Rule.UNREADABLE, "cannot be read: EIO"),
+            "a config that cannot be read: EIO",
+        ),
+        (b"", "a config that is empty (0 bytes)"),
+        (b"  ", "a config that holds only whitespace"),
+        (b'{"cniVersion":"1.0.0","name":"a","plugins":[]}', 'a config whose "plugins" is empty'),
+        (
+            b'{"cniVersion":"1.0.0","name":"a","plugins":[{}]}',
+            'a config whose plugins[0] has no "type"',
+        ),
     ],
 )
 def test_our_output_changed_by_someone_else_says_what_it_holds(
