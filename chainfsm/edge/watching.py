@@ -222,7 +222,7 @@ class Watches:
         self._polls: list[polling.DirPoll] | None = None
         #: Why the dirs are polled rather than watched (None: they are not).
         self.degraded: str | None = None
-        #: Polls made since the agent started polling: tests sync with it.
+        #: Timed polls since the agent started polling; every REARM_POLLS-th tries inotify.
         self.polls = 0
 
     @property
