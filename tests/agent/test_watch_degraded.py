@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from chainfsm.edge import watching
 from chainfsm.process import http_endpoints, metrics
 from chainfsm.settings import Settings
 from tests.support.constants import AZURE, HANG_GUARD
-from tests.support.guarded_agent import SLOW, running
+from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_rename
 from tests.support.inotify_limits import exhaust, proc_value
 from tests.support.log_queue import LogQueue
 from tests.support.primaries import golden, primary_bytes
@@ -67,6 +68,16 @@ async def test_out_of_watches_the_agent_polls_keeps_the_chain_and_goes_back_to_i
         run.output.unlink()
         changed = await run.until(Trigger.CHANGE_DETECTED)
         assert "was changed by someone else" in changed.reason
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert run.output.read_bytes() == golden()
+
+        # A primary replaced (renamed over, as Azure CNS does): chained again from a poll.
+        doc = json.loads(primary_bytes())
+        doc["plugins"].insert(1, {"type": "bandwidth", "capabilities": {"bandwidth": True}})
+        write_by_rename(net_dir / AZURE, json.dumps(doc).encode())
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert plugin_types(run.output) == ["azure-vnet", "bandwidth", "portmap", "antrea"]
+        write_by_rename(net_dir / AZURE, primary_bytes())
         await run.until(Trigger.OUTPUT_VERIFIED)
         assert run.output.read_bytes() == golden()
 
