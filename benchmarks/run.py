@@ -153,12 +153,14 @@ class OutputWatch:
 class AgentProcess:
     """``python -m chainfsm run`` on a conf dir, its JSON log lines read by a thread."""
 
-    def __init__(self, net_dir: Path, pythonpath: str | None = None) -> None:
+    def __init__(
+        self, net_dir: Path, pythonpath: str | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAINFSM_")}
         if pythonpath:  # another checkout's chainfsm/ (benchmarks/ab.py)
             env["PYTHONPATH"] = pythonpath
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chainfsm", "run", "--net-dir", str(net_dir), *LOG_ARGS],
+            [sys.executable, "-m", "chainfsm", "run", "--net-dir", str(net_dir), *LOG_ARGS, *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -175,11 +177,14 @@ class AgentProcess:
         for raw in self.proc.stderr:
             line = raw.decode(errors="replace").rstrip()
             self.tail = [*self.tail[-20:], line]
+            seen = time.perf_counter()
             try:
                 doc = json.loads(line)
             except ValueError:
                 doc = {"event": "unparsed", "line": line}
-            self.lines.put(doc if isinstance(doc, dict) else {"event": "unparsed"})
+            doc = doc if isinstance(doc, dict) else {"event": "unparsed"}
+            doc["_seen"] = seen  # when the line reached us: a moment the agent reported
+            self.lines.put(doc)
         self.lines.put({"event": "eof"})
 
     def wait_line(self, want: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -414,6 +419,83 @@ def bench_reaction(root: Path, updates: int, idle: float) -> tuple[list[Row], fl
     return rows, median
 
 
+def runtime_missing() -> str | None:
+    """Why the runtime benchmark cannot run here (None: it can): root and containerd."""
+    if os.geteuid() != 0:
+        return "needs root (a private containerd)"
+    import shutil
+
+    if shutil.which("containerd") is None:
+        return "needs containerd"
+    return None
+
+
+def bench_confirm(root: Path, updates: int) -> list[Row]:
+    """With ``--cri-socket`` on a private containerd whose conf dir is the agent's: each update
+    of the primary (by rename) timed to our chain renamed in, and to the agent's Verified, which
+    it reports only once containerd says it loaded that chain byte for byte."""
+    missing = runtime_missing()
+    if missing is not None:
+        return [
+            Row(
+                "primary complete -> the runtime confirms our chain",
+                f"skipped: {missing}",
+                "-",
+                None,
+            )
+        ]
+    # The tests' containerd (its own root, state, socket and conf dir), from this checkout.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.containerd_daemon import Containerd
+
+    base = fresh_dir(root, "ctd")
+    net_dir = fresh_dir(base, "net.d")
+    first = primary_bytes("runtime")
+    (net_dir / PRIMARY).write_bytes(first)
+    containerd = Containerd(base, net_dir)
+    written: list[float] = []
+    confirmed: list[float] = []
+    try:
+        watch = OutputWatch(net_dir)
+        agent = AgentProcess(net_dir, extra=("--cri-socket", str(containerd.socket)))
+        try:
+            agent.wait_verified(chained(first))
+            for i in range(updates):
+                data = primary_bytes(f"r-{i:06d}")
+                expected = chained(data)
+                time.sleep(SETTLE)
+                start = write_by_rename(net_dir, data)
+                written.append(watch.wait_for(expected) - start)
+                line = agent.wait_line(
+                    lambda d: (
+                        d.get("event") == "transition" and d.get("dest") in ("Verified", "Failed")
+                    )
+                )
+                if line["dest"] != "Verified":
+                    raise RuntimeError(f"the runtime did not confirm: {line.get('reason')}")
+                confirmed.append(line["_seen"] - start)
+        finally:
+            agent.stop()
+            watch.close()
+    finally:
+        containerd.stop()
+    n = len(confirmed)
+    return [
+        Row(
+            f"with --cri-socket: primary complete -> our chain written, median / p99 of {n}",
+            f"{ms(statistics.median(written))} / {ms(p99(written))}",
+            "-",
+            None,
+        ),
+        Row(
+            f"primary complete -> the runtime (containerd) confirms our chain, median / p99 of {n}",
+            f"{ms(statistics.median(confirmed))} / {ms(p99(confirmed))}",
+            "-",
+            None,
+        ),
+    ]
+
+
 def start_env(root: Path) -> dict[str, str]:
     """The environment start-up is timed in. Bytecode cached, as an installed package has it:
     a cache in the temp dir for every module (ours and the libraries'), filled by one untimed
@@ -568,7 +650,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-BENCHMARKS = ("reaction", "start", "churn", "scale")
+BENCHMARKS = ("reaction", "confirm", "start", "churn", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -581,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     only = args.only or BENCHMARKS
     updates, idle, runs, rewrites = (20, 1.0, 3, 200) if quick else (1000, 10.0, 20, 1000)
+    confirms = 10 if quick else 200
     files, scale_updates = (1000, 20) if quick else (10_000, 200)
     with tempfile.TemporaryDirectory(prefix="chainfsm-bench-") as temp:
         root = Path(temp)
@@ -590,6 +673,8 @@ def main(argv: list[str] | None = None) -> int:
         if "reaction" in only or "scale" in only:
             reaction, baseline = bench_reaction(root, updates, idle if "reaction" in only else 0)
             rows += reaction if "reaction" in only else []
+        if "confirm" in only:
+            rows += bench_confirm(root, confirms)
         if "start" in only:
             rows += bench_start(root, runs)
         if "churn" in only:

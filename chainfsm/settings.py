@@ -348,6 +348,29 @@ class Settings:
         shown="`json`, or `text` when stderr is a terminal",
         fallback=logs.default_format,
     )
+    cri_socket: Path | None = _setting(
+        None,
+        doc="""The container runtime's CRI socket (`/run/containerd/containerd.sock` on AKS).
+        When set, Verified also needs the runtime's own word: a verbose CRI `Status` with
+        NetworkReady, read from `--net-dir` (so mount the host's conf dir at the same path),
+        whose loaded config is our chain byte for byte (a runtime that does not say which
+        config it loaded, such as CRI-O, is confirmed on NetworkReady alone). Otherwise, or
+        when the runtime cannot be asked, the agent is Failed (`runtime_unconfirmed`) saying
+        what the runtime loaded instead; the chain is written either way. `explain` shows the
+        runtime's verdict beside its own.""",
+        parse=_file,
+        commands=("run", "explain"),
+        metavar="PATH",
+        shown="none: the runtime is not asked",
+    )
+    cri_confirm_seconds: float = _setting(
+        10.0,
+        doc="""With `--cri-socket`: seconds the runtime has to load the chain we wrote before
+        the agent says it did not (it reloads by itself, in milliseconds; the agent asks
+        again with a backoff from 5 ms to 0.5 s, and a stop cuts the wait short).""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
     poll_interval: float = _setting(
         1.0,
         doc="""Seconds between two polls of the conf dir and `--bin-dir` while inotify cannot be

@@ -32,7 +32,9 @@ from chainfsm.edge import bindir, confdir, watching, writing
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import RuntimeCheck
     from chainfsm.agent.status import Status
+    from chainfsm.core.confirmation import Confirmation
 
 
 class Agent:
@@ -59,6 +61,13 @@ class Agent:
         self.plan: Plan | None = None
         #: When someone else replaced our output lately (monotonic seconds).
         self._reverts: tuple[float, ...] = ()
+        #: --cri-socket: the runtime, asked before Verified.
+        self.runtime: RuntimeCheck | None = None
+        if settings.cri_socket is not None:
+            # Imported only then: an agent without the socket starts no slower for it.
+            from chainfsm.agent import runtime_check
+
+            self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
 
     @property
     def state(self) -> State:
@@ -79,6 +88,7 @@ class Agent:
             chained_from=(plan.primary, plan.primary_data) if plan else None,
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
+            runtime=self.runtime.last if self.runtime is not None else None,
             watch_degraded=self.watches.degraded,
         )
 
@@ -182,9 +192,27 @@ class Agent:
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
             return
-        self.journal.recovered()
         done = "written" if wrote else "already current"
-        await self._fire(Trigger.OUTPUT_VERIFIED, f"{output} {done}: {check.detail}")
+        said = f"{output} {done}: {check.detail}"
+        if self.runtime is not None:
+            # Asked only now: the chain is written whatever the runtime says, or whether it
+            # answers at all.
+            try:
+                answer = await self.runtime.confirm(
+                    plan.rendered,
+                    (plan.primary, plan.primary_data),
+                    self.wakeups.pause,
+                    lambda: self.wakeups.pending,
+                )
+            except wakeups.Stopping:
+                return
+            if not answer.confirmed:
+                why = _unconfirmed_reason(answer, output, self.wakeups.pending)
+                await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
+                return
+            said += f"; {answer.detail}"
+        self.journal.recovered()
+        await self._fire(Trigger.OUTPUT_VERIFIED, said)
 
     async def _verified(self) -> None:
         if not await self.wakeups.wait():
@@ -319,6 +347,8 @@ class Agent:
                 finished = await self._loop()
             finally:
                 self.watches.disarm()
+                if self.runtime is not None:
+                    self.runtime.close()
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
@@ -404,6 +434,22 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
 def _loss_reason(settings: Settings, plan: Plan | None) -> str:
     gone = f"{plan.primary} is gone; " if plan else ""
     return gone + discovery.no_primary(settings.primary, settings.net_dir)
+
+
+def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str:
+    """Why the runtime did not confirm the chain we wrote: the reason of runtime_unconfirmed."""
+    from chainfsm.core.confirmation import Verdict
+
+    if answer.verdict is Verdict.UNASKED:
+        return (
+            f"{output} is written, but {answer.detail}; not Verified until the runtime"
+            " confirms it (--cri-socket)"
+        )
+    if answer.verdict is Verdict.OTHER_DIR:
+        return f"{output} is written, but {answer.detail}"
+    if changed:
+        return f"{output} is written, but {answer.detail}; the conf dir changed meanwhile"
+    return f"{output} is written and first in the dir, but {answer.detail}"
 
 
 def _advice(check: verification.Verification, output: str) -> str:

@@ -19,6 +19,7 @@ from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import Check
     from chainfsm.agent.status import Status
 
 
@@ -124,6 +125,7 @@ class Journal:
         chained_from: tuple[str, bytes] | None,
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
+        runtime: Check | None = None,
         watch_degraded: str | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
@@ -151,5 +153,6 @@ class Journal:
             chained_from_data=chained_from[1] if chained_from else None,
             verified_output=verified_output,
             binary_problems=binary_problems,
+            runtime=runtime,
             watch_degraded=watch_degraded,
         )

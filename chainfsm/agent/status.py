@@ -7,11 +7,15 @@ agree with each other. Imported on first use, not at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chainfsm.core import discovery
 from chainfsm.core.states import State, Transition
 from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.agent.runtime_check import Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,8 @@ class Status:
     verified_output: bytes | None
     #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
     binary_problems: tuple[Refusal, ...]
+    #: --cri-socket: the runtime's last answer (None: not set, or not asked yet).
+    runtime: Check | None = None
     #: Why the conf dir is polled rather than watched by inotify (None: it is not).
     watch_degraded: str | None = None
 

@@ -123,6 +123,19 @@ class Wakeups:
         if self.ended:
             raise Stopping
 
+    async def pause(self, delay: float) -> None:
+        """Sleep ``delay`` seconds; a stop or a lost watch raises ``Stopping``. A change does
+        not end it and is left for the next look (``pending`` says it came)."""
+        if not self.ended:
+            waiters = [asyncio.ensure_future(e.wait()) for e in (self._stopping, self._lost)]
+            try:
+                await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        if self.ended:
+            raise Stopping
+
     async def quiet(self) -> None:
         """Return once the agent waits with no change left to handle. For tests: together
         with a tap on the watch, it shows that something did not wake the agent."""

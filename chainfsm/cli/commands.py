@@ -10,13 +10,16 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
 from chainfsm.cli import json_output, output
 from chainfsm.core import discovery, planning, validation
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.core.confirmation import Confirmation
 
 _N = TypeVar("_N")
 
@@ -323,11 +326,40 @@ def _explain(args: argparse.Namespace) -> int:
     except OSError as err:
         message = f"cannot list {args.net_dir}: {err.strerror}"
         return json_output.fail("explain", message, 1, args.json)
+    if args.cri_socket is not None:
+        report = explanation.beside_runtime(
+            report, str(args.cri_socket), _ask_runtime(args, report.primary)
+        )
     if args.json:
         json_output.document(report.as_json())
     else:
         output.out(explanation.text(report))
-    return 0 if report.effective else 1
+    return 0 if report.agreed_effective else 1
+
+
+def _ask_runtime(args: argparse.Namespace, primary: str | None) -> Confirmation:
+    """The runtime's verdict on our output as it is in the conf dir now (--cri-socket)."""
+    import asyncio
+
+    from chainfsm.agent import runtime_check
+    from chainfsm.edge.cri import CriClient
+
+    net_dir: Path = args.net_dir
+    written = reading.read_sync(net_dir, args.output)
+    primary_data = reading.read_sync(net_dir, primary) if primary else None
+    where = str(net_dir.resolve())
+
+    async def ask() -> Confirmation:
+        async with CriClient(args.cri_socket) as client:
+            return await runtime_check.ask(
+                client,
+                where,
+                args.output,
+                written if isinstance(written, bytes) else None,
+                (primary, primary_data) if primary and isinstance(primary_data, bytes) else None,
+            )
+
+    return asyncio.run(ask())
 
 
 def _diagram(fmt: str, output: Path | None, as_json: bool) -> int:

@@ -8,16 +8,20 @@ is said in the runtime's own terms, because that is what the operator sees on th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainfsm.core import chaining, discovery, planning, validation, verification
 from chainfsm.core.validation import NetworkList, Refusal
 from chainfsm.core.verification import Effect
 from chainfsm.edge import binaries, reading
+
+if TYPE_CHECKING:
+    from chainfsm.core.confirmation import Confirmation
 
 #: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir).
 BinaryCheck = Callable[[str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str]]]
@@ -59,9 +63,40 @@ class Explanation:
     effect: str
     effective: bool
     verdict: str
+    #: --cri-socket: the runtime's own verdict, and where it differs from ours.
+    runtime: RuntimeSide | None = None
+    disagreement: str | None = None
+
+    @property
+    def agreed_effective(self) -> bool:
+        """Exit 0: our chain is effective, and the runtime (when asked) says so too."""
+        return self.effective and (self.runtime is None or self.runtime.confirmed)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSide:
+    """What the runtime itself says over its CRI socket (a verbose ``Status``)."""
+
+    socket: str
+    confirmed: bool
+    verdict: str
+    loaded: str | None
+    detail: str
+
+
+def beside_runtime(report: Explanation, socket: str, answer: Confirmation) -> Explanation:
+    """``report`` with the runtime's verdict beside ours. Pure."""
+    side = RuntimeSide(socket, answer.confirmed, str(answer.verdict), answer.loaded, answer.detail)
+    disagreement = None
+    if report.effective != answer.confirmed:
+        ours = "the chain is effective" if report.effective else "the chain is not effective"
+        disagreement = (
+            f"chainfsm says {ours} ({report.verdict}); the runtime says otherwise: {answer.detail}"
+        )
+    return dataclasses.replace(report, runtime=side, disagreement=disagreement)
 
 
 def leftover_kind(name: str, output: str) -> str:
@@ -340,4 +375,11 @@ def text(report: Explanation) -> str:
         "",
         f"verdict: {shown(report.verdict)}",
     ]
+    if report.runtime is not None:
+        said = "CONFIRMS our chain" if report.runtime.confirmed else "does NOT confirm our chain"
+        lines.append(
+            f"runtime: {shown(report.runtime.socket)} {said}: {shown(report.runtime.detail)}"
+        )
+    if report.disagreement is not None:
+        lines.append(f"DISAGREEMENT: {shown(report.disagreement)}")
     return "\n".join(lines) + "\n"

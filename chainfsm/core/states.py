@@ -17,7 +17,8 @@ class State(enum.Enum):
     """Writing the chained config atomically (or finding it already current), then verifying."""
     Verified = "Verified"
     """The runtime will load our chain first, valid, with the primary's plugins plus ours (and,
-    with ``--bin-dir``, every plugin binary of the chain is installed)."""
+    with ``--bin-dir``, every plugin binary of the chain is installed; with ``--cri-socket``,
+    the runtime itself reports it loaded our chain)."""
     Failed = "Failed"
     """Something needs an operator; in watch mode a change or a timed retry leads back."""
 
@@ -36,6 +37,7 @@ class Trigger(enum.StrEnum):
     REVERT_DETECTED = "revert_detected"
     RETRY_DUE = "retry_due"
     WATCH_LOST = "watch_lost"
+    RUNTIME_UNCONFIRMED = "runtime_unconfirmed"
 
 
 #: The guard on leaving Failed: the journal's ``watching`` property (false under ``--once``).
@@ -61,6 +63,9 @@ TRANSITIONS: list[dict[str, Any]] = [
         "source": [State.Writing, State.Verified],
         "dest": State.Failed,
     },
+    # Fail closed as well: the chain is written, but the runtime does not say it runs it
+    # (it loaded another file or dir, failed its load, or could not be asked).
+    {"trigger": Trigger.RUNTIME_UNCONFIRMED, "source": State.Writing, "dest": State.Failed},
     {"trigger": Trigger.CHANGE_DETECTED, "source": State.Verified, "dest": State.Validating},
     {"trigger": Trigger.REVERT_DETECTED, "source": State.Verified, "dest": State.Failed},
     {

@@ -73,6 +73,34 @@ def verdict_fields(name: str | None, data: reading.Read) -> dict[str, Any]:
     }
 
 
+def runtime_fields(status: Status) -> dict[str, Any] | None:
+    """--cri-socket: the runtime's last answer on our chain (None: no socket set). Pure."""
+    socket = status.settings.cri_socket
+    if socket is None:
+        return None
+    check = status.runtime
+    if check is None:
+        return {
+            "socket": str(socket),
+            "confirmed": False,
+            "loaded": None,
+            "verdict": None,
+            "detail": "not asked yet",
+            "time": None,
+            "questions": 0,
+        }
+    answer = check.confirmation
+    return {
+        "socket": str(check.socket),
+        "confirmed": answer.confirmed,
+        "loaded": answer.loaded,
+        "verdict": str(answer.verdict),
+        "detail": answer.detail,
+        "time": _iso(check.time),
+        "questions": check.questions,
+    }
+
+
 def agent_fields(status: Status, now: float) -> dict[str, Any]:
     """What the agent knows, from its status at one moment, as JSON values. Pure."""
     history = status.history
@@ -106,6 +134,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
             "bin_dir": _plain(status.settings.bin_dir),
             "missing": [p.detail for p in status.binary_problems],
         },
+        "runtime": runtime_fields(status),
         "history": {
             "capacity": status.history_capacity,
             "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],

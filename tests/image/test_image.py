@@ -26,7 +26,15 @@ import pytest
 from packaging.utils import canonicalize_name
 
 import chainfsm
-from tests.support.constants import AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR, ROOT
+from tests.support.constants import (
+    AZURE,
+    HANG_GUARD,
+    OUTPUT,
+    PRIMARIES_DIR,
+    ROOT,
+    RUNNABLE_FIXTURE,
+)
+from tests.support.containerd_daemon import Containerd, require_containerd
 from tests.support.gate import CNI_BIN_DIR, need
 from tests.support.requirements_lock import pins
 
@@ -381,6 +389,50 @@ def test_every_chainfsm_module_imports_inside_the_image(container: str) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(len(names))
     assert "chainfsm.process.metrics" in names  # which imports prometheus_client
+
+
+def test_run_once_in_the_image_is_confirmed_by_a_real_containerd(
+    container: str, tmp_path: Path
+) -> None:
+    """--cri-socket from inside the image (grpclib and the CRI client as installed): the host's
+    dir mounted at the same path, as the manifests do, and the socket beside it. As uid 0, as
+    deployed: the runtime's socket is root's."""
+    require_containerd()
+    base = tmp_path / "ctd"
+    base.mkdir()
+    net = conf_dir(base, RUNNABLE_FIXTURE, AZURE, 0)
+    runtime = Containerd(base, net)
+    try:
+        args = ["--net-dir", str(net), "--plugin", '{"type":"tuning"}']
+        done = run_in(
+            container,
+            "chainfsm",
+            "run",
+            "--once",
+            "--log-format",
+            "text",
+            *args,
+            "--cri-socket",
+            str(runtime.socket),
+            mounts={base: str(base)},
+            user="0",
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"the runtime loaded {OUTPUT} as we wrote it" in done.stderr
+        missing = run_in(
+            container,
+            "chainfsm",
+            "explain",
+            *args,
+            "--cri-socket",
+            "/run/no-such.sock",
+            mounts={base: str(base)},
+            user="0",
+        )
+        assert missing.returncode == 1, missing.stderr
+        assert "could not be asked: no CRI socket at /run/no-such.sock" in missing.stdout
+    finally:
+        runtime.stop()
 
 
 def test_one_shot_commands_run_inside_the_image(container: str, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ async def test_out_of_instances_the_agent_chains_keeps_the_chain_and_answers_dum
     with instances_used_up(uid) as held:
         assert held == limit  # the uid has none left: the agent's own inotify_init1 fails
         args = ("--poll-interval", "0.05")
-        async with agent_process(net_dir, *args, wrap=as_uid(uid)) as agent:
+        async with agent_process(net_dir, *args, exec_wrapper=as_uid(uid)) as agent:
             said = await agent.line("watch_degraded")
             assert said["limit"] == watch_limits.INSTANCES
             assert said["value"] == limit
@@ -156,7 +156,9 @@ async def test_instances_freed_bring_inotify_back(uid: int, home: Path) -> None:
     _write_as(net_dir / AZURE, primary_bytes(), uid)
     with contextlib.ExitStack() as holding:
         holding.enter_context(instances_used_up(uid))
-        async with agent_process(net_dir, "--poll-interval", "0.05", wrap=as_uid(uid)) as agent:
+        async with agent_process(
+            net_dir, "--poll-interval", "0.05", exec_wrapper=as_uid(uid)
+        ) as agent:
             await agent.line("watch_degraded")
             await agent.line("transition", trigger="output_verified")
             holding.close()  # the holder exits: the uid's instances are free

@@ -19,7 +19,14 @@ def test_quick_benchmark_prints_machine_table_and_command() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("machine: ")
     assert "| metric | figure | target | met |" in lines
-    for metric in ("reaction latency, p99", "start to Verified", "churn:", "scale:", "idle"):
+    for metric in (
+        "reaction latency, p99",
+        "confirms our chain",
+        "start to Verified",
+        "churn:",
+        "scale:",
+        "idle",
+    ):
         assert any(metric in line for line in lines), metric
     assert lines[-1] == "command: python benchmarks/run.py --quick"
 

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,12 @@ from tests.support.constants import HANG_GUARD
 
 
 class AgentProcess:
-    def __init__(self, proc: asyncio.subprocess.Process, env: dict[str, str]) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, env: dict[str, str], wrapped: bool = False
+    ) -> None:
         self.proc = proc
+        #: ``proc`` is a wrapper (strace) whose one child is the agent.
+        self.wrapped = wrapped
         #: The agent's environment: ``chainfsm dump`` run with it finds the agent.
         self.env = env
         self.lines: list[dict[str, Any]] = []
@@ -67,9 +71,21 @@ class AgentProcess:
         host, port = doc["address"].rsplit(":", 1)
         return host, int(port)
 
+    @property
+    def pid(self) -> int:
+        """The agent's own pid: a wrapper such as strace ignores SIGTERM and keeps tracing."""
+        if not self.wrapped:
+            return self.proc.pid
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        (child,) = children.split()
+        return int(child)
+
     async def stop(self) -> int:
         if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
+            # A wrapped agent that already exited has no pid to signal (ValueError): its
+            # wrapper ends with it.
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(self.pid, signal.SIGTERM)
         code = await asyncio.wait_for(self.proc.wait(), HANG_GUARD)
         await asyncio.wait_for(self._reader, HANG_GUARD)
         return code
@@ -80,22 +96,25 @@ async def agent_process(
     net_dir: Path,
     *args: str,
     preexec_fn: Callable[[], None] | None = None,
-    wrap: tuple[str, ...] = (),
+    wrapper: Sequence[str] = (),
+    exec_wrapper: Sequence[str] = (),
 ) -> AsyncIterator[AgentProcess]:
-    """``chainfsm run --log-format json ARGS`` on ``net_dir``, until it has logged ``started``.
-    ``wrap``: a command that runs it (e.g. setpriv, to run it as another uid)."""
+    """``chainfsm run --log-format json ARGS`` on ``net_dir``, until it has logged ``started``;
+    under ``wrapper`` (a command that runs the agent as its one child) when given, or
+    ``exec_wrapper`` (one that execs it in its own place, such as setpriv)."""
     env = {
         **os.environ,
         "CHAINFSM_NET_DIR": str(net_dir),
         "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
     }
     proc = await asyncio.create_subprocess_exec(
-        *(*wrap, sys.executable, "-m", "chainfsm", "run", "--log-format", "json", *args),
+        *(*wrapper, *exec_wrapper, sys.executable, "-m", "chainfsm", "run"),
+        *("--log-format", "json", *args),
         env=env,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec_fn,
     )
-    agent = AgentProcess(proc, env)
+    agent = AgentProcess(proc, env, wrapped=bool(wrapper))
     try:
         await agent.line("started")
         yield agent

@@ -11,8 +11,10 @@ belongs under ``tests/runtime``. The image test also waits for ``CHAINFSM_IMAGE_
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import NoReturn
 
@@ -88,4 +90,29 @@ def missing_parts(*plugins: str) -> str | None:
 def require_cni_plugins(*plugins: str) -> None:
     """Return when root, ``ip`` and these plugin binaries are here; else skip or fail."""
     reason = missing_parts(*plugins)
+    need(reason is None, reason or "")
+
+
+@functools.cache
+def missing_strace() -> str | None:
+    """Why strace cannot record a process's system calls here, or None."""
+    if shutil.which("strace") is None:
+        return "needs strace to record the agent's system calls (apt-get install strace)"
+    # A container without CAP_SYS_PTRACE (or under a strict Yama policy) has strace but
+    # cannot trace: try it once.
+    probe = subprocess.run(
+        ["strace", "-f", "-qq", "-o", os.devnull, "true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        said = probe.stderr.strip().splitlines()
+        return f"strace cannot trace here: {said[-1] if said else f'exit {probe.returncode}'}"
+    return None
+
+
+def require_strace() -> None:
+    """Return when strace can record the agent's system calls; else skip or fail."""
+    reason = missing_strace()
     need(reason is None, reason or "")

@@ -56,6 +56,8 @@ SAMPLES = {
     "metrics_listen": ("10.224.0.4:9809", "127.0.0.1:1"),
     "ready_file": ("/a/ready", "/b/ready"),
     "log_format": ("json", "text"),
+    "cri_socket": ("/a/containerd.sock", "/b/crio.sock"),
+    "cri_confirm_seconds": ("3", "0.5"),
     "poll_interval": ("0.5", "3"),
 }
 

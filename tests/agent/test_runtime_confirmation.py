@@ -1,0 +1,219 @@
+"""``--cri-socket`` on real files and sockets without root: what the agent does when the runtime
+cannot be asked, keeps reporting the old config, or does not say what it loaded.
+
+The real containerd's side is in tests/runtime/test_runtime_confirms.py. The answers a real
+containerd never gives for long (a reload that does not come; CRI-O's Status, which has no
+``cniconfig``) come here from a gRPC server (grpcio) on a unix socket serving CRI v1 ``Status``
+with bytes written by tests/support/cri_wire.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from chainfsm.agent.agent import Agent
+from chainfsm.core.states import State, Trigger
+from chainfsm.process import http_endpoints, state_dump
+from chainfsm.settings import Settings
+from tests.support import cri_wire, primaries
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
+from tests.support.guarded_agent import running
+
+PRIMARY = primaries.primary_bytes()
+
+
+class FakeRuntime:
+    """A CRI v1 ``Status`` server on a unix socket; ``answer`` makes each reply's bytes."""
+
+    def __init__(self, socket: Path, answer: Callable[[], bytes]) -> None:
+        self.socket = socket
+        self.answer = answer
+        self.questions = 0
+        self.asked = asyncio.Event()
+
+    async def _status(self, request: bytes, context: Any) -> bytes:
+        self.questions += 1
+        self.asked.set()
+        return self.answer()
+
+
+@contextlib.asynccontextmanager
+async def fake_runtime(socket: Path, answer: Callable[[], bytes]) -> AsyncIterator[FakeRuntime]:
+    runtime = FakeRuntime(socket, answer)
+    server = grpc.aio.server()
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+        runtime._status
+    )  # bytes in, bytes out
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("runtime.v1.RuntimeService", {"Status": handler})]
+    )
+    server.add_insecure_port(f"unix://{socket}")
+    await server.start()
+    try:
+        yield runtime
+    finally:
+        await server.stop(grace=None)
+
+
+@pytest.fixture
+def net_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "net.d"
+    path.mkdir()
+    (path / AZURE).write_bytes(PRIMARY)
+    return path
+
+
+async def test_a_missing_socket_the_chain_is_written_and_not_verified(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    socket = tmp_path / "containerd.sock"
+    async with running(net_dir, cri_socket=socket) as run:
+        failed = await run.until(Trigger.RUNTIME_UNCONFIRMED, State.Failed)
+        status = run.agent.status()
+        assert json.loads((net_dir / OUTPUT).read_bytes())["plugins"][-1] == {"type": "antrea"}
+    assert failed.reason == (
+        f"{OUTPUT} is written, but the runtime could not be asked: no CRI socket at {socket}:"
+        " nothing there; not Verified until the runtime confirms it (--cri-socket)"
+    )
+    assert http_endpoints.readyz(status).status == 503
+    fields = state_dump.runtime_fields(status)
+    assert fields is not None
+    assert fields.pop("time") is not None
+    assert fields == {
+        "socket": str(socket),
+        "confirmed": False,
+        "loaded": None,
+        "verdict": "unasked",
+        "detail": f"the runtime could not be asked: no CRI socket at {socket}: nothing there",
+        "questions": 1,
+    }
+
+
+async def test_once_with_a_missing_socket_exits_1_with_the_chain_written(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    agent = Agent(Settings(net_dir=net_dir, once=True, cri_socket=tmp_path / "none.sock"))
+    async with asyncio.timeout(HANG_GUARD):
+        assert await agent.run() == 1
+    assert agent.state is State.Failed
+    assert (net_dir / OUTPUT).exists()
+
+
+async def test_without_the_socket_the_dump_has_no_runtime(net_dir: Path) -> None:
+    async with running(net_dir) as run:
+        verified = await run.until(Trigger.OUTPUT_VERIFIED)
+        status = run.agent.status()
+    assert "runtime" not in verified.reason
+    assert state_dump.runtime_fields(status) is None
+
+
+async def test_a_runtime_that_keeps_the_primary_alone_is_asked_until_the_budget_ends(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    where = str(net_dir)  # tmp_path is resolved already
+    stale = cri_wire.status_response(
+        True,
+        {
+            "lastCNILoadStatus": "OK",
+            "cniconfig": cri_wire.cniconfig(where, "azure", ["azure-vnet"], PRIMARY),
+        },
+    )
+    async with (
+        fake_runtime(tmp_path / "cri.sock", lambda: stale) as runtime,
+        running(net_dir, cri_socket=runtime.socket, cri_confirm_seconds=0.2) as run,
+    ):
+        failed = await run.until(Trigger.RUNTIME_UNCONFIRMED, State.Failed)
+        check = run.agent.status().runtime
+    assert failed.reason == (
+        f"{OUTPUT} is written and first in the dir, but the runtime loaded the primary {AZURE}"
+        " alone, azure [azure-vnet]"
+    )
+    assert check is not None
+    assert check.questions > 1  # a reload may be still to come: asked again, not once
+    assert runtime.questions >= check.questions
+
+
+async def test_a_stop_ends_the_wait_for_the_runtime(net_dir: Path, tmp_path: Path) -> None:
+    never = cri_wire.status_response(False, reason="NetworkPluginNotReady")
+    async with fake_runtime(tmp_path / "cri.sock", lambda: never) as runtime:
+        agent = Agent(Settings(net_dir=net_dir, cri_socket=runtime.socket, cri_confirm_seconds=1e9))
+        task = asyncio.create_task(agent.run())
+        async with asyncio.timeout(HANG_GUARD):
+            await runtime.asked.wait()
+            agent.request_stop()
+            assert await task == 0
+    assert agent.state is State.Writing  # stopped while waiting: never Verified
+    assert (net_dir / OUTPUT).exists()
+
+
+async def test_a_runtime_that_does_not_say_what_it_loaded_is_confirmed_on_network_ready(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    crio = cri_wire.status_response(True, {"config": "{}"})  # no cniconfig, as CRI-O
+    async with (
+        fake_runtime(tmp_path / "cri.sock", lambda: crio) as runtime,
+        running(net_dir, cri_socket=runtime.socket) as run,
+    ):
+        verified = await run.until(Trigger.OUTPUT_VERIFIED)
+        status = run.agent.status()
+    assert verified.reason.endswith(
+        "the runtime reports NetworkReady but does not say which config it loaded (no"
+        " cniconfig in its Status): confirmed on NetworkReady alone"
+    )
+    runtime_fields = state_dump.runtime_fields(status)
+    assert runtime_fields is not None
+    assert (runtime_fields["confirmed"], runtime_fields["loaded"]) == (True, None)
+    assert http_endpoints.readyz(status).status == 200
+
+
+def imported(*args: str, cwd: Path) -> set[str]:
+    """Every module a ``chainfsm`` process imported (``-X importtime`` names each one)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "chainfsm", *args],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        cwd=cwd,  # not the checkout: -m would import from the cwd first
+        check=False,
+    )
+    return {
+        line.split("|")[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+#: What only --cri-socket needs: without it, an agent's start-up loads none of it.
+CRI_MODULES = {
+    "grpclib",
+    "h2",
+    "chainfsm.edge.cri",
+    "chainfsm.core.cri_messages",
+    "chainfsm.core.confirmation",
+    "chainfsm.agent.runtime_check",
+}
+
+
+def test_run_once_without_the_socket_imports_nothing_of_the_cri(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    once = ("run", "--once", "--net-dir", str(net_dir))
+    without = imported(*once, cwd=tmp_path)
+    assert "chainfsm.agent.agent" in without  # it did run
+    assert without & CRI_MODULES == set()
+    (net_dir / OUTPUT).unlink()
+    socket = str(tmp_path / "none.sock")
+    with_socket = imported(
+        "run", "--once", "--net-dir", str(net_dir), "--cri-socket", socket, cwd=tmp_path
+    )
+    assert with_socket >= CRI_MODULES
