@@ -496,6 +496,59 @@ def bench_confirm(root: Path, updates: int) -> list[Row]:
     ]
 
 
+def bench_sandboxes(root: Path, count: int, passes: int) -> list[Row]:
+    """With ``--cri-socket``: one pass over ``count`` real pod sandboxes in a private containerd
+    (list them, ask each new one's network namespace, ask which config the runtime loaded,
+    classify, write the record), the first (every sandbox new) and the next ones."""
+    metric = f"one pass over {count} pod sandboxes (first / later, median of {passes})"
+    missing = runtime_missing()
+    if missing is not None:
+        return [Row(metric, f"skipped: {missing}", "-", None)]
+    import asyncio
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from chainfsm.process import sandbox_watch
+    from chainfsm.settings import Settings
+    from tests.support.pod_sandboxes import PRIMARY_NAME, Pods
+
+    pods = Pods(fresh_dir(root, "pods"))
+    try:
+        (pods.conf_dir / PRIMARY_NAME).write_bytes(pods.primary_bytes)
+        deadline = time.monotonic() + GUARD
+        while not pods.containerd.status().network_ready:  # no push API: a hang guard only
+            if time.monotonic() > deadline:
+                raise RuntimeError("containerd did not load the primary")
+            time.sleep(0.01)
+        for i in range(count):
+            pods.run(f"bench-{i}")
+        settings = Settings(net_dir=pods.conf_dir, record_file=root / "pods" / "record.json")
+
+        async def nothing_written() -> bytes | None:
+            return None
+
+        async def measure() -> tuple[float, list[float]]:
+            watch = sandbox_watch.SandboxWatch(settings, pods.socket, nothing_written)
+            try:
+                start = time.perf_counter()
+                await watch.pass_once()
+                first = time.perf_counter() - start
+                later = []
+                for _ in range(passes):
+                    start = time.perf_counter()
+                    report = await watch.pass_once()
+                    later.append(time.perf_counter() - start)
+                if report.error is not None or report.verdicts.unknown != count:
+                    raise RuntimeError(f"the pass did not see the sandboxes: {report}")
+                return first, later
+            finally:
+                watch.close()
+
+        first, later = asyncio.run(measure())
+    finally:
+        pods.stop()
+    return [Row(metric, f"{ms(first)} / {ms(statistics.median(later))}", "-", None)]
+
+
 def start_env(root: Path) -> dict[str, str]:
     """The environment start-up is timed in. Bytecode cached, as an installed package has it:
     a cache in the temp dir for every module (ours and the libraries'), filled by one untimed
@@ -650,7 +703,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-BENCHMARKS = ("reaction", "confirm", "start", "churn", "scale")
+BENCHMARKS = ("reaction", "confirm", "sandboxes", "start", "churn", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -675,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += reaction if "reaction" in only else []
         if "confirm" in only:
             rows += bench_confirm(root, confirms)
+        if "sandboxes" in only:
+            rows += bench_sandboxes(root, 10 if quick else 50, 5 if quick else 50)
         if "start" in only:
             rows += bench_start(root, runs)
         if "churn" in only:

@@ -123,6 +123,25 @@ def _log_format(text: str) -> str:
     return text
 
 
+#: The values of ``--repair-unchained``.
+REPAIR_MODES = ("off", "dry-run", "stop")
+
+
+def _repair_mode(text: str) -> str:
+    if text not in REPAIR_MODES:
+        raise ValueError(f"{text!r} is not {', '.join(REPAIR_MODES[:-1])} or {REPAIR_MODES[-1]}")
+    return text
+
+
+def _namespaces(text: str) -> tuple[str, ...]:
+    # Empty is a value here: no namespace excluded.
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if not name.replace("-", "").isalnum() or not name.islower() or len(name) > 63:
+            raise ValueError(f"{name!r} is not a namespace name")
+    return names
+
+
 def boolean(text: str) -> bool:
     """A switch's variable: 1/0, true/false, yes/no (any case), or ValueError saying so."""
     value = BOOLEANS.get(text.strip().lower())
@@ -370,6 +389,49 @@ class Settings:
         again with a backoff from 5 ms to 0.5 s, and a stop cuts the wait short).""",
         parse=positive_float,
         metavar="SECONDS",
+    )
+    record_file: Path = _setting(
+        Path("/run/chainfsm/node/record.json"),
+        doc="""With `--cri-socket`: the record of when the runtime's loaded config was our
+        chain, which tells the pods networked without it. It must outlive the container and
+        not a reboot: a hostPath under `/run` (the `antrea-aks-runtime` component mounts the
+        node's `/run/chainfsm` here). Written atomically, stamped with the boot id; a record
+        from another boot is started afresh.""",
+        parse=_file,
+        commands=("run", "explain"),
+        metavar="PATH",
+    )
+    sandbox_interval: float = _setting(
+        30.0,
+        doc="""With `--cri-socket`: seconds between passes over the runtime's pod sandboxes
+        (list them, ask which config the runtime loaded, classify, repair). A transition of
+        the agent starts a pass at once.""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
+    repair_unchained: str = _setting(
+        "off",
+        doc="""With `--cri-socket`: what to do with the pod sandboxes the record proves were
+        networked without the chain. `off`: report them; `dry-run`: also log each one a stop
+        would stop; `stop`: stop them (CRI `StopPodSandbox`), so the kubelet recreates each
+        pod's sandbox through the chain (its containers restart). Never a host-network or
+        `unknown` sandbox.""",
+        parse=_repair_mode,
+        metavar="{off,dry-run,stop}",
+    )
+    repair_max_per_minute: int = _setting(
+        5,
+        doc="`--repair-unchained stop` stops at most this many sandboxes in any minute.",
+        parse=positive_int,
+        metavar="N",
+    )
+    repair_exclude_namespaces: tuple[str, ...] = _setting(
+        ("kube-system",),
+        doc="""Comma-separated namespaces whose pods `--repair-unchained` never stops (they
+        are still reported); empty for none.""",
+        parse=_namespaces,
+        metavar="NS,...",
+        shown="`kube-system`",
     )
     poll_interval: float = _setting(
         1.0,

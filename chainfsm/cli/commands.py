@@ -19,6 +19,7 @@ from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
+    from chainfsm.cli import sandbox_explanation
     from chainfsm.core.confirmation import Confirmation
 
 _N = TypeVar("_N")
@@ -326,14 +327,22 @@ def _explain(args: argparse.Namespace) -> int:
     except OSError as err:
         message = f"cannot list {args.net_dir}: {err.strerror}"
         return json_output.fail("explain", message, 1, args.json)
+    pods = _explain_pods(args)
     if args.cri_socket is not None:
         report = explanation.beside_runtime(
             report, str(args.cri_socket), _ask_runtime(args, report.primary)
         )
     if args.json:
-        json_output.document(report.as_json())
+        doc = report.as_json()
+        if pods is not None:
+            doc["pods"] = pods.as_json()
+        json_output.document(doc)
     else:
         output.out(explanation.text(report))
+        if pods is not None:
+            from chainfsm.cli import sandbox_explanation
+
+            output.out(sandbox_explanation.text(pods))
     return 0 if report.agreed_effective else 1
 
 
@@ -360,6 +369,15 @@ def _ask_runtime(args: argparse.Namespace, primary: str | None) -> Confirmation:
             )
 
     return asyncio.run(ask())
+
+
+def _explain_pods(args: argparse.Namespace) -> sandbox_explanation.Pods | None:
+    """With --cri-socket: the sandboxes the record proves were networked without the chain."""
+    if args.cri_socket is None:
+        return None
+    from chainfsm.cli import sandbox_explanation
+
+    return sandbox_explanation.look(args.cri_socket, args.record_file)
 
 
 def _diagram(fmt: str, output: Path | None, as_json: bool) -> int:

@@ -19,6 +19,7 @@ from chainfsm.settings import Settings, split_listen
 
 if TYPE_CHECKING:
     from chainfsm.process import http_endpoints
+    from chainfsm.process.sandbox_watch import SandboxWatch
 
 
 def install_stop_signals(agent: Agent) -> None:
@@ -37,9 +38,12 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 @asynccontextmanager
-async def dumps_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[state_dump.Dumper]:
+async def dumps_on_sigusr1(
+    agent: Agent, settings: Settings, watch: SandboxWatch | None = None
+) -> AsyncIterator[state_dump.Dumper]:
     """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
-    dumper = state_dump.Dumper(agent.status, settings.dump_file)
+    more = None if watch is None else watch.dump_fields
+    dumper = state_dump.Dumper(agent.status, settings.dump_file, more)
     task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
     task.add_done_callback(_report_crash)
     loop = asyncio.get_running_loop()
@@ -53,7 +57,9 @@ async def dumps_on_sigusr1(agent: Agent, settings: Settings) -> AsyncIterator[st
 
 
 @asynccontextmanager
-async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[http_endpoints.Server]]:
+async def endpoints(
+    agent: Agent, settings: Settings, watch: SandboxWatch | None = None
+) -> AsyncIterator[list[http_endpoints.Server]]:
     """With ``--listen``, /healthz, /readyz and /metrics; with ``--metrics-listen``, /metrics
     alone on its own address (the one a cluster's Prometheus scrapes, while the probes stay on
     loopback). prometheus_client and the server are imported only then, so the agent's
@@ -77,6 +83,10 @@ async def endpoints(agent: Agent, settings: Settings) -> AsyncIterator[list[http
     ]
     counted = metrics.Metrics(agent.status)
     agent.journal.listeners.append(counted.observe)
+    if watch is not None:
+        from chainfsm.process import sandbox_metrics
+
+        counted.registry.register(sandbox_metrics.SandboxCollector(lambda: watch.report))
     cap = http_endpoints.fd_budget_cap(len(wanted))
     async with contextlib.AsyncExitStack() as stack:
         servers: list[http_endpoints.Server] = []
@@ -100,6 +110,32 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+@asynccontextmanager
+async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWatch | None]:
+    """With ``--cri-socket`` (and not ``--once``: an init container exits before a pass
+    would tell anything), the passes over the runtime's pod sandboxes, in their own task;
+    imported only then."""
+    if settings.cri_socket is None or settings.once:
+        yield None
+        return
+    from chainfsm.edge import reading
+    from chainfsm.process import sandbox_watch
+
+    async def ours() -> bytes | None:
+        """The chain as we last wrote or verified it; before that in this run, our output as
+        it is in the conf dir (written by the run before: the runtime may be running it)."""
+        verified = agent.status().verified_output
+        if verified is not None:
+            return verified
+        data = await reading.read(settings.net_dir, settings.output)
+        return data if isinstance(data, bytes) else None
+
+    async with sandbox_watch.watching(settings, settings.cri_socket, ours) as watch:
+        if watch is not None:
+            agent.journal.listeners.append(watch.observe)
+        yield watch
+
+
 async def serve(settings: Settings, agent: Agent | None = None) -> int:
     """Run the agent to its end and return the process exit code."""
     agent = agent or Agent(settings)
@@ -109,7 +145,11 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
         ready_file.withdraw()  # one left by an earlier run says nothing about this one
         agent.journal.listeners.append(ready_file.observe)
     try:
-        async with dumps_on_sigusr1(agent, settings), endpoints(agent, settings):
+        async with (
+            sandboxes(agent, settings) as watch,
+            dumps_on_sigusr1(agent, settings, watch),
+            endpoints(agent, settings, watch),
+        ):
             return await _run(agent, settings)
     finally:
         if ready_file is not None:

@@ -168,9 +168,16 @@ def pid_file(dump_file: Path) -> Path:
 class Dumper:
     """Writes a dump each time ``request`` is called (from a signal handler: no work there)."""
 
-    def __init__(self, status: Callable[[], Status], path: Path) -> None:
+    def __init__(
+        self,
+        status: Callable[[], Status],
+        path: Path,
+        more: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self.status = status
         self.path = path
+        #: Fields from beside the agent (the sandbox watch), added to each dump.
+        self.more = more
         self.dumps = 0
         self._wanted = asyncio.Event()
 
@@ -180,6 +187,8 @@ class Dumper:
     async def dump_once(self) -> None:
         """Take and write one snapshot; a failure is logged, never raised into the agent."""
         doc = await snapshot(self.status())
+        if self.more is not None:
+            doc.update(self.more())
         self.dumps += 1
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from tests.support import cri_client, gate
+from tests.support import cri_client, gate, sandbox_image
 from tests.support.constants import HANG_GUARD
 
 #: Seconds allowed for start-up and for a graceful stop (it takes about 2 s); hang guards only.
@@ -63,7 +63,11 @@ disabled_plugins = [
   [plugins."io.containerd.internal.v1.opt"]
     path = "{base}/opt"
   [plugins."io.containerd.grpc.v1.cri"]
+    # Both needed for RunPodSandbox on these machines (runc fails without them); the
+    # sandbox image is made and imported by support/sandbox_image.py, no registry is reached.
     disable_apparmor = true
+    restrict_oom_score_adj = true
+    sandbox_image = "{sandbox_image.NAME}"
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "native"
     [plugins."io.containerd.grpc.v1.cri".cni]
@@ -85,7 +89,13 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, pause: float 
 class Containerd:
     """One running containerd; ``client`` asks it for its status."""
 
-    def __init__(self, base: Path, conf_dir: Path, bin_dir: Path = gate.CNI_BIN_DIR) -> None:
+    def __init__(
+        self,
+        base: Path,
+        conf_dir: Path,
+        bin_dir: Path = gate.CNI_BIN_DIR,
+        own_netns: bool = False,
+    ) -> None:
         self.base = base.resolve()
         self.conf_dir = conf_dir.resolve()
         self.socket = self.base / "containerd.sock"
@@ -95,8 +105,11 @@ class Containerd:
         config = self.base / "config.toml"
         config.write_text(config_toml(self.base, self.conf_dir, bin_dir.resolve()))
         with self.log.open("wb") as log:
+            # In a network namespace of its own, the plugins it runs for pod sandboxes (a
+            # bridge, veths, addresses) stay out of the host's network.
+            unshare = ["unshare", "--net", "--"] if own_netns else []
             self.process = subprocess.Popen(
-                ["containerd", "--config", str(config)],
+                [*unshare, "containerd", "--config", str(config)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -30,6 +30,9 @@ IMAGE_FOLDER = "image"
 #: Where Debian's containernetworking-plugins puts the reference plugins.
 CNI_BIN_DIR = Path(os.environ.get("CHAINFSM_CNI_BIN_DIR", "/usr/lib/cni"))
 
+#: Debian's busybox-static: the one binary of the pod sandbox tests' sandbox image.
+BUSYBOX = Path("/bin/busybox")
+
 #: The test being run (set by tests/conftest.py around its setup, call and teardown).
 current: pytest.Item | None = None
 
@@ -116,3 +119,13 @@ def require_strace() -> None:
     """Return when strace can record the agent's system calls; else skip or fail."""
     reason = missing_strace()
     need(reason is None, reason or "")
+
+
+def require_static_busybox() -> None:
+    """Return when a static busybox (no program interpreter, so no libc needed) is at BUSYBOX."""
+    try:
+        head = BUSYBOX.read_bytes()[:4096]
+    except OSError:
+        head = b""
+    static = head.startswith(b"\x7fELF") and b"/ld-linux" not in head
+    need(static, f"needs a static busybox at {BUSYBOX} (apt-get install busybox-static)")

@@ -58,6 +58,11 @@ SAMPLES = {
     "log_format": ("json", "text"),
     "cri_socket": ("/a/containerd.sock", "/b/crio.sock"),
     "cri_confirm_seconds": ("3", "0.5"),
+    "record_file": ("/a/record.json", "/b/record.json"),
+    "sandbox_interval": ("1", "2.5"),
+    "repair_unchained": ("dry-run", "stop"),
+    "repair_max_per_minute": ("1", "20"),
+    "repair_exclude_namespaces": ("a,b-c", ""),
     "poll_interval": ("0.5", "3"),
 }
 
@@ -181,6 +186,16 @@ def test_the_settings_of_render_explain_and_dump_come_from_their_variables_too(
 def test_backoff_max_below_backoff_initial_is_raised_to_it() -> None:
     assert _settings(["--backoff-initial", "8"]).backoff_max == 8.0
     assert _settings(["--backoff-initial", "0.5", "--backoff-max", "0.1"]).backoff_max == 0.5
+
+
+def test_repair_takes_three_modes_and_namespace_names_only() -> None:
+    with pytest.raises(settings.SettingError, match=r"^--repair-unchained: 'on' is not off"):
+        settings.resolve("run", {"repair_unchained": "on"}, {})
+    with pytest.raises(settings.SettingError, match=r"'Kube_System' is not a namespace name"):
+        settings.resolve("run", {}, {"CHAINFSM_REPAIR_EXCLUDE_NAMESPACES": "a,Kube_System"})
+    values = settings.resolve("run", {"repair_exclude_namespaces": " a , b ,"}, {})
+    assert values["repair_exclude_namespaces"] == ("a", "b")
+    assert values["repair_unchained"] == "off"
 
 
 def test_resolve_is_pure_and_names_where_a_refused_value_came_from() -> None:
