@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from chainfsm import logs
-from chainfsm.core import chaining
+from chainfsm.core import chaining, taint_keys
 
 #: The commands that read a conf dir and the chain made for it.
 TARGET = ("render", "run", "explain")
@@ -110,6 +110,22 @@ def positive_float(text: str) -> float:
     if not value > 0:  # false for nan too
         raise ValueError(f"{text!r} is not a number above zero")
     return value
+
+
+def _taint_key(text: str) -> str | None:
+    # Empty is off, unlike other texts: the manifests ship the variable empty until the
+    # operator names the taint the node pool was created with.
+    if not text:
+        return None
+    if problem := taint_keys.key_problem(text):
+        raise ValueError(problem)
+    return text
+
+
+def _node_name(text: str) -> str:
+    if problem := taint_keys.node_name_problem(_text(text)):
+        raise ValueError(problem)
+    return text
 
 
 def _listen(text: str) -> str:
@@ -433,6 +449,32 @@ class Settings:
         metavar="NS,...",
         shown="`kube-system`",
     )
+    untaint: str | None = _setting(
+        None,
+        doc="""Once the chain is Verified, remove every taint with this key from this node
+        (`--node-name`), e.g. a start-up taint the node pool was created with, so no pod is
+        scheduled before the chain is in place. Never adds one, and never again once removed;
+        empty is off. The API is the pod's service account, or `--kubeconfig`.""",
+        parse=_taint_key,
+        metavar="KEY",
+        shown="off",
+        only=Only("once", False, "an init container exits at Verified; the agent lifts the taint"),
+    )
+    node_name: str | None = _setting(
+        None,
+        doc="""This node's name, for `--untaint` (the downward API's `spec.nodeName`).""",
+        parse=_node_name,
+        metavar="NAME",
+        shown="none",
+    )
+    kubeconfig: Path | None = _setting(
+        None,
+        doc="""The kubeconfig for `--untaint`'s calls to the API. Without it, as kubectl:
+        the files of `KUBECONFIG`, else the pod's service account, else `~/.kube/config`.""",
+        parse=_file,
+        metavar="PATH",
+        shown="`KUBECONFIG`, else the service account",
+    )
     poll_interval: float = _setting(
         1.0,
         doc="""Seconds between two polls of the conf dir and `--bin-dir` while inotify cannot be
@@ -537,7 +579,7 @@ def resolve(command: str, flags: Mapping[str, Any], environ: Mapping[str, str]) 
                 values[setting.name] = setting.spec.parse(text)
             except ValueError as err:
                 raise SettingError(f"{source}: {err}") from None
-        if values[setting.name] is not False:
+        if values[setting.name] is not False and values[setting.name] is not None:
             given[setting.name] = source
     for name, source in given.items():
         only = by_name(name).spec.only
@@ -548,6 +590,12 @@ def resolve(command: str, flags: Mapping[str, Any], environ: Mapping[str, str]) 
             raise SettingError(f"{source}: needs {other.flag} or {other.env}=1 ({only.why})")
         said = given.get(only.other, other.flag)
         raise SettingError(f"{source}: means nothing with {said} ({only.why})")
+    if values.get("untaint") and not values.get("node_name"):
+        source = given["untaint"]
+        raise SettingError(
+            f"{source}: needs --node-name or CHAINFSM_NODE_NAME (the node to untaint; in a pod,"
+            " spec.nodeName from the downward API)"
+        )
     if "backoff_max" in values:
         values["backoff_max"] = max(values["backoff_max"], values["backoff_initial"])
     return values

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import tenacity
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from chainfsm.agent.runtime_check import RuntimeCheck
     from chainfsm.agent.status import Status
     from chainfsm.core.confirmation import Confirmation
+    from chainfsm.core.taints import View
 
 
 class Agent:
@@ -68,6 +70,8 @@ class Agent:
             from chainfsm.agent import runtime_check
 
             self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
+        #: --untaint: the view of the task that lifts the taint (set by the process around).
+        self.untaint_view: Callable[[], View] | None = None
 
     @property
     def state(self) -> State:
@@ -89,6 +93,7 @@ class Agent:
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
             runtime=self.runtime.last if self.runtime is not None else None,
+            untaint=self.untaint_view() if self.untaint_view is not None else None,
             watch_degraded=self.watches.degraded,
         )
 

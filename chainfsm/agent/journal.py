@@ -21,6 +21,7 @@ from chainfsm.settings import Settings
 if TYPE_CHECKING:
     from chainfsm.agent.runtime_check import Check
     from chainfsm.agent.status import Status
+    from chainfsm.core.taints import View
 
 
 class _Machine(AsyncMachine):
@@ -126,6 +127,7 @@ class Journal:
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
         runtime: Check | None = None,
+        untaint: View | None = None,
         watch_degraded: str | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
@@ -154,5 +156,6 @@ class Journal:
             verified_output=verified_output,
             binary_problems=binary_problems,
             runtime=runtime,
+            untaint=untaint,
             watch_degraded=watch_degraded,
         )

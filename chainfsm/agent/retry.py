@@ -55,3 +55,28 @@ def failure_delay(settings: Settings, failures: int) -> float:
         return 0.0
     high = min(settings.backoff_max, settings.backoff_initial * 2 ** min(failures, 30))
     return random.uniform(high / 2, high)
+
+
+#: ``--untaint``'s calls to the API: the first delay and the longest, in seconds. Long enough
+#: that a thousand nodes retrying an unreachable API do not add up to a flood.
+API_BACKOFF_INITIAL = 1.0
+API_BACKOFF_MAX = 60.0
+
+
+def api_policy(
+    retry_on: type[Exception], sleep: Callable[[float], Awaitable[None]]
+) -> tenacity.AsyncRetrying:
+    """Retry on ``retry_on`` for ever, with capped exponential backoff and full jitter (a
+    hundredth of a second under the testing switch, so a test loop still yields)."""
+    wait: tenacity.wait.wait_base = (
+        tenacity.wait_fixed(0.01)
+        if _instant
+        else tenacity.wait_random_exponential(multiplier=API_BACKOFF_INITIAL, max=API_BACKOFF_MAX)
+    )
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(retry_on),
+        stop=tenacity.stop_never,
+        wait=wait,
+        sleep=sleep,
+        reraise=True,
+    )

@@ -16,6 +16,7 @@ from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
     from chainfsm.agent.runtime_check import Check
+    from chainfsm.core.taints import View
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,8 @@ class Status:
     binary_problems: tuple[Refusal, ...]
     #: --cri-socket: the runtime's last answer (None: not set, or not asked yet).
     runtime: Check | None = None
+    #: --untaint: what the task that lifts the start-up taint knows (None: not set).
+    untaint: View | None = None
     #: Why the conf dir is polled rather than watched by inotify (None: it is not).
     watch_degraded: str | None = None
 

@@ -18,7 +18,7 @@ from chainfsm.process import ready_marker, state_dump
 from chainfsm.settings import Settings, split_listen
 
 if TYPE_CHECKING:
-    from chainfsm.process import http_endpoints
+    from chainfsm.process import http_endpoints, untainting
     from chainfsm.process.sandbox_watch import SandboxWatch
 
 
@@ -52,6 +52,32 @@ async def dumps_on_sigusr1(
         yield dumper
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def lifts_taint(
+    agent: Agent, settings: Settings, untainter: untainting.Untainter | None = None
+) -> AsyncIterator[untainting.Untainter | None]:
+    """With ``--untaint``, the task that lifts the node's start-up taint once Verified: a
+    task of its own, so nothing it waits for (the API, its retries) holds the agent back.
+    Imported only then, like the Kubernetes client under it. ``untainter``: one made by a
+    test (its own environment and timeout)."""
+    if settings.untaint is None:
+        yield None
+        return
+    if untainter is None:
+        from chainfsm.process import untainting
+
+        untainter = untainting.Untainter(settings)
+    agent.journal.listeners.append(untainter.observe)
+    agent.untaint_view = untainter.view
+    task = asyncio.create_task(untainter.run(), name="chainfsm-untaint")
+    task.add_done_callback(_report_crash)
+    try:
+        yield untainter
+    finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -149,6 +175,7 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
             sandboxes(agent, settings) as watch,
             dumps_on_sigusr1(agent, settings, watch),
             endpoints(agent, settings, watch),
+            lifts_taint(agent, settings),
         ):
             return await _run(agent, settings)
     finally:

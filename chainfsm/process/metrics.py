@@ -87,6 +87,13 @@ class _AgentCollector(Collector):
             "When the agent started (Unix time)",
             value=status.started,
         )
+        if status.untaint is not None:
+            yield GaugeMetricFamily(
+                "chainfsm_node_taint_present",
+                "1 while this node has the --untaint taint, or may have it (not read yet, or"
+                " the API not answering); 0 once it is read absent or removed",
+                value=1.0 if status.untaint.present else 0.0,
+            )
         info = InfoMetricFamily("chainfsm_build", "The agent's version and output file")
         info.add_metric([], {"version": __version__, "output": status.settings.output})
         yield info

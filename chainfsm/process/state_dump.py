@@ -135,6 +135,20 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
             "missing": [p.detail for p in status.binary_problems],
         },
         "runtime": runtime_fields(status),
+        # --untaint: null when not set.
+        "untaint": (
+            {
+                "key": status.untaint.key,
+                "node": status.untaint.node,
+                "present": status.untaint.present,
+                "done": status.untaint.done,
+                "removed": status.untaint.removed,
+                "last_error": status.untaint.last_error,
+                "api_calls": status.untaint.calls,
+            }
+            if status.untaint is not None
+            else None
+        ),
         "history": {
             "capacity": status.history_capacity,
             "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],

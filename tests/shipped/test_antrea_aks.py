@@ -38,6 +38,8 @@ def test_every_rendered_object_validates_strictly(rendered: list[Doc]) -> None:
         ("ConfigMap", "antrea"),
         ("ConfigMap", "chainfsm"),
         ("DaemonSet", "antrea"),
+        ("ClusterRole", "chainfsm"),
+        ("ClusterRoleBinding", "chainfsm"),
     }
     for doc in rendered:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)

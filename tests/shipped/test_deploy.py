@@ -40,7 +40,13 @@ def test_there_is_an_antrea_aks_overlay_a_component_and_an_example() -> None:
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_rendered_object_validates_strictly(target: str) -> None:
     docs = render_deploy(target)
-    assert {doc["kind"] for doc in docs} == {"ConfigMap", "DaemonSet"}
+    assert {doc["kind"] for doc in docs} == {
+        "ConfigMap",
+        "DaemonSet",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+    }
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 

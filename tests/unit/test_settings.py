@@ -63,6 +63,9 @@ SAMPLES = {
     "repair_unchained": ("dry-run", "stop"),
     "repair_max_per_minute": ("1", "20"),
     "repair_exclude_namespaces": ("a,b-c", ""),
+    "untaint": ("chainfsm.io/chain-not-ready", "startup"),
+    "node_name": ("aks-user-0", "aks-user-1"),
+    "kubeconfig": ("/a/kubeconfig", "/b/kubeconfig"),
     "poll_interval": ("0.5", "3"),
 }
 
@@ -138,6 +141,8 @@ def _settings(argv: list[str]) -> Settings:
 def _mode(setting: settings.Setting) -> list[str]:
     """The flags a setting needs beside it to mean something."""
     only = setting.spec.only
+    if setting.name == "untaint":  # a taint is lifted from a node named
+        return ["--node-name", "aks-user-9"]
     return [settings.by_name(only.other).flag] if only is not None and only.on else []
 
 
