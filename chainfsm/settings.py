@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from chainfsm import logs
-from chainfsm.core import chaining, taint_keys
+from chainfsm.core import chaining, discovery, taint_keys
 
 #: The commands that read a conf dir and the chain made for it.
 TARGET = ("render", "run", "explain")
@@ -220,7 +220,9 @@ class Settings:
     output: str = _setting(
         "05-antrea.conflist",
         doc="""Our file's name in the conf dir. It must end in `.conflist` (the chain is a list)
-        and should sort before the primary's name, or the runtime never reads it.""",
+        and must sort before the primary's name, or the runtime never reads it: `run` and
+        `render` refuse one that sorts after an exact `--primary`, or after every name a
+        `--primary` glob can match.""",
         parse=_output_name,
         commands=TARGET,
         metavar="NAME",
@@ -260,7 +262,9 @@ class Settings:
         `VERSION`, as libcni does; an IPAM `type` is never required): the agent is Verified
         only then and otherwise Failed (`binary_missing`) naming the binary, and `render` and
         `explain` name it too. The chain is written either way, so pods wait for a missing
-        plugin instead of starting without it.""",
+        plugin instead of starting without it. A plugin that is a script for an interpreter
+        the agent's own filesystem lacks (the image has no `/bin/sh`) cannot be asked: it is
+        said (`binary_unchecked`), not refused.""",
         parse=_dir,
         commands=TARGET,
         metavar="DIR",
@@ -590,6 +594,8 @@ def resolve(command: str, flags: Mapping[str, Any], environ: Mapping[str, str]) 
             raise SettingError(f"{source}: needs {other.flag} or {other.env}=1 ({only.why})")
         said = given.get(only.other, other.flag)
         raise SettingError(f"{source}: means nothing with {said} ({only.why})")
+    if command in ("run", "render") and values.get("primary") is not None:
+        _check_order(values["output"], values["primary"], given)
     if values.get("untaint") and not values.get("node_name"):
         source = given["untaint"]
         raise SettingError(
@@ -599,6 +605,27 @@ def resolve(command: str, flags: Mapping[str, Any], environ: Mapping[str, str]) 
     if "backoff_max" in values:
         values["backoff_max"] = max(values["backoff_max"], values["backoff_initial"])
     return values
+
+
+def _check_order(output: str, pattern: str, given: Mapping[str, str]) -> None:
+    """SettingError when every file ``pattern`` can match sorts before ``output``: the runtime
+    would load the primary and never read the chain. Known here only for an exact --primary
+    or a glob whose literal start decides the order; the agent's verification catches the
+    rest."""
+    source = given.get("output") or given.get("primary") or "--output"
+    if pattern == output:
+        raise SettingError(
+            f"{source}: --primary and --output are both {output!r}: the primary"
+            " is never our own output"
+        )
+    if discovery.output_first(output, pattern) is not False:
+        return
+    ours = f"{output!r}" if source in (given.get("output"), "--output") else f"--output {output!r}"
+    if any(c in pattern for c in "*?["):
+        fact = f"{ours} sorts after every name --primary {pattern!r} can match"
+    else:
+        fact = f"{ours} sorts after the primary {pattern!r}"
+    raise SettingError(f"{source}: {fact}; {discovery.sorts_after_primary(output, pattern)}")
 
 
 def help_text(setting: Setting) -> str:

@@ -92,6 +92,7 @@ class Agent:
             chained_from=(plan.primary, plan.primary_data) if plan else None,
             verified_output=self.confdir.verified_output,
             binary_problems=self.bindir.problems,
+            binary_unchecked=self.bindir.unchecked,
             runtime=self.runtime.last if self.runtime is not None else None,
             untaint=self.untaint_view() if self.untaint_view is not None else None,
             watch_degraded=self.watches.degraded,
@@ -115,6 +116,12 @@ class Agent:
             if mismatch != self.journal.last_error:
                 logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
             self.journal.note_error(mismatch)
+        elif present := self._candidates(snap):
+            # Config files there, none of them matched by --primary: /readyz names them, so a
+            # typo in the glob does not read like a primary still to come.
+            self.journal.note_error(
+                discovery.no_primary(self.settings.primary, self.settings.net_dir, present)
+            )
         stuck = await self.confdir.tidy_without_primary(snap.output_data, mismatch is not None)
         # A dir made writable again (a remount) sends no inotify event: while a removal
         # fails, a timed retry must bring us back, not only a change.
@@ -127,8 +134,14 @@ class Agent:
             self.journal.note_error(mismatch)
             await self._fire(Trigger.PRIMARY_LOST, mismatch, logging.ERROR)
             return
-        lost = _loss_reason(self.settings, self.plan)
+        lost = _loss_reason(self.settings, self.plan, self._candidates(snap))
         await self._fire(Trigger.PRIMARY_LOST, f"{lost}; {await self.confdir.withdraw()}")
+
+    def _candidates(self, snap: confdir.Snapshot) -> list[str]:
+        """With --primary, the config files there that it might have meant; else none."""
+        if self.settings.primary is None:
+            return []
+        return discovery.primary_candidates(snap.names, self.settings.output)
 
     async def _validating(self) -> None:
         policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep)
@@ -188,12 +201,27 @@ class Agent:
             snap.names, snap.with_output(output), output, plan.expected_plugins
         )
         if not check.effective:
-            await self._fire(Trigger.VERIFY_FAILED, _advice(check, output), logging.ERROR)
+            said = verification.advice(check, output, plan.primary)
+            await self._fire(Trigger.VERIFY_FAILED, said, logging.ERROR)
             return
-        self.confdir.baseline = confdir.Baseline(
-            plan.primary, plan.primary_data, snap.first, plan.rendered
-        )
-        missing = await self.bindir.missing(plan.primary, plan.rendered)
+        baseline = confdir.Baseline(plan.primary, plan.primary_data, snap.first, plan.rendered)
+        self.confdir.baseline = baseline
+        while True:
+            try:
+                missing = await self._missing_binaries(plan)
+                break
+            except _Interrupted:
+                if self.wakeups.ended:
+                    return
+            # Something changed while a plugin took its time over VERSION: the conf dir
+            # comes first (our output deleted meanwhile must be back at once), and the
+            # query goes on in the background for the check that follows.
+            snap = await self.confdir.look()
+            if reasons := drift.since(baseline, snap).reasons(output):
+                self.confdir.hand_over(snap)
+                said = "; ".join(reasons)
+                await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_CHECKING}")
+                return
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
             return
@@ -216,6 +244,8 @@ class Agent:
                 await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
                 return
             said += f"; {answer.detail}"
+        # With --bin-dir, what could not be asked from here is said, not refused.
+        said += "".join(f"; not checked here: {note}" for note in self.bindir.unchecked)
         self.journal.recovered()
         await self._fire(Trigger.OUTPUT_VERIFIED, said)
 
@@ -247,9 +277,26 @@ class Agent:
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(reasons))
             return
         # Nothing changed in the conf dir: the change may have been in --bin-dir.
-        missing = await self.bindir.missing(plan.primary, plan.rendered)
+        try:
+            missing = await self._missing_binaries(plan)
+        except _Interrupted:
+            return  # the change that came first is answered by the next look
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
+
+    async def _missing_binaries(self, plan: Plan) -> str | None:
+        """``bindir.missing`` for the chain, given up (``_Interrupted``) when a change, a stop
+        request or a lost watch comes first: a plugin that hangs on VERSION must never delay
+        the answer to the conf dir. The check is never taken as passed when it is given up
+        (fail closed); its queries go on, for the next check to join."""
+        if self.settings.bin_dir is None:
+            return None
+        check = asyncio.ensure_future(self.bindir.missing(plan.primary, plan.rendered))
+        if await self.wakeups.until_done(check):
+            return check.result()
+        check.cancel()
+        await asyncio.gather(check, return_exceptions=True)
+        raise _Interrupted
 
     def _note_revert(self) -> bool:
         """Count a change of our output by someone else; True when it is a pattern."""
@@ -297,7 +344,11 @@ class Agent:
                 self.confdir.hand_over(snap)
                 await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
                 return
-            if await self.bindir.missing(plan.primary, plan.rendered) is None:
+            try:
+                missing = await self._missing_binaries(plan)
+            except _Interrupted:
+                continue  # the change that came first is answered by the next look
+            if missing is None:
                 self.confdir.hand_over(snap)
                 trigger = Trigger.CHANGE_DETECTED if changed else Trigger.RETRY_DUE
                 said = f"every plugin binary of the chain is installed in {self.settings.bin_dir}"
@@ -352,6 +403,7 @@ class Agent:
                 finished = await self._loop()
             finally:
                 self.watches.disarm()
+                await self.bindir.close()
                 if self.runtime is not None:
                     self.runtime.close()
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
@@ -388,7 +440,13 @@ class Agent:
         return False
 
 
+class _Interrupted(Exception):
+    """A check of the plugin binaries given up for a change (or a stop) that came first."""
+
+
 # -- the reasons' words -----------------------------------------------------------------------
+
+_CHECKING = "(seen while the chain's plugin binaries were being checked)"
 
 _WRITE_ADVICE = "Free space or make the dir writable: chainfsm retries by itself"
 _RESTART = "exiting so the kubelet restarts chainfsm with the conf dir mounted afresh"
@@ -436,9 +494,9 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
     )
 
 
-def _loss_reason(settings: Settings, plan: Plan | None) -> str:
+def _loss_reason(settings: Settings, plan: Plan | None, present: list[str]) -> str:
     gone = f"{plan.primary} is gone; " if plan else ""
-    return gone + discovery.no_primary(settings.primary, settings.net_dir)
+    return gone + discovery.no_primary(settings.primary, settings.net_dir, present)
 
 
 def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str:
@@ -455,14 +513,3 @@ def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str
     if changed:
         return f"{output} is written, but {answer.detail}; the conf dir changed meanwhile"
     return f"{output} is written and first in the dir, but {answer.detail}"
-
-
-def _advice(check: verification.Verification, output: str) -> str:
-    """What to do about a chain that did not verify: the reason of verify_failed."""
-    if check.effect is verification.Effect.SHADOWED:
-        return (
-            f"{check.detail}: remove {check.first} or choose an --output name that sorts before it"
-        )
-    if check.effect is verification.Effect.BLOCKED:
-        return f"{check.detail}: fix or remove {check.first}; the node stays NotReady until then"
-    return f"{output} did not verify: {check.detail}; another writer may be changing it"

@@ -64,6 +64,13 @@ class Journal:
         self.failures = 0
         self.writes = 0
         self.last_error: str | None = None
+        #: When ``last_error`` was said (Unix time): /readyz shows it only while it is newer
+        #: than the last transition, so an old error is not read as the situation now.
+        self.last_error_at: float | None = None
+        #: The first entry into Failed since the last Verified (Unix time), and the retry
+        #: budgets spent since then: what tells a stuck node from one still starting.
+        self.failing_since: float | None = None
+        self.budgets_spent = 0
 
     @property
     def watching(self) -> bool:
@@ -95,8 +102,12 @@ class Journal:
             self.state_since = record.time
         self.history.append(record)
         if self.state is State.Failed:
-            self.last_error = reason
+            self.last_error, self.last_error_at = reason, record.time
             self.failures += 1
+            if self.failing_since is None:
+                self.failing_since = record.time
+            if trigger == Trigger.BUDGET_SPENT:
+                self.budgets_spent += 1
         logs.event("transition", level, **record.fields())
         for listener in self.listeners:
             listener(record)
@@ -105,12 +116,13 @@ class Journal:
     def note_error(self, why: str) -> None:
         """Something is wrong that no transition says (a removal that failed, a --primary
         that matches nothing): the situation names it until the next Verified."""
-        self.last_error = why
+        self.last_error, self.last_error_at = why, time.time()
 
     def recovered(self) -> None:
         """Verified again: the failures so far are over."""
         self.failures = 0
-        self.last_error = None
+        self.last_error = self.last_error_at = self.failing_since = None
+        self.budgets_spent = 0
 
     @property
     def last_trigger(self) -> str | None:
@@ -126,6 +138,7 @@ class Journal:
         chained_from: tuple[str, bytes] | None,
         verified_output: bytes | None,
         binary_problems: tuple[Refusal, ...],
+        binary_unchecked: tuple[str, ...] = (),
         runtime: Check | None = None,
         untaint: View | None = None,
         watch_degraded: str | None = None,
@@ -155,6 +168,10 @@ class Journal:
             chained_from_data=chained_from[1] if chained_from else None,
             verified_output=verified_output,
             binary_problems=binary_problems,
+            last_error_at=self.last_error_at,
+            failing_since=self.failing_since,
+            budgets_spent=self.budgets_spent,
+            binary_unchecked=binary_unchecked,
             runtime=runtime,
             untaint=untaint,
             watch_degraded=watch_degraded,

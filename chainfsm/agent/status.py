@@ -7,6 +7,7 @@ agree with each other. Imported on first use, not at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chainfsm.core import discovery
@@ -50,6 +51,14 @@ class Status:
     verified_output: bytes | None
     #: --bin-dir: why each plugin binary of the chain cannot run, at the last check.
     binary_problems: tuple[Refusal, ...]
+    #: When ``last_error`` was said (Unix time; None: no error).
+    last_error_at: float | None
+    #: The first entry into Failed since the last Verified (Unix time; None: not failing),
+    #: and the retry budgets spent since then.
+    failing_since: float | None
+    budgets_spent: int
+    #: --bin-dir: plugins in place whose VERSION cannot be asked from the agent's filesystem.
+    binary_unchecked: tuple[str, ...]
     #: --cri-socket: the runtime's last answer (None: not set, or not asked yet).
     runtime: Check | None = None
     #: --untaint: what the task that lifts the start-up taint knows (None: not set).
@@ -63,6 +72,29 @@ class Status:
         return self.history[-1].reason if self.history else "starting"
 
     @property
+    def now(self) -> str:
+        """What /readyz says after the state: an error no transition says (a --primary that
+        matches nothing, a removal that fails) while it is newer than the last transition,
+        else the last transition's reason ("starting" before the first)."""
+        newest = self.history[-1].time if self.history else None
+        said_at = self.last_error_at
+        if self.last_error is not None and said_at is not None and (newest or 0.0) < said_at:
+            return self.last_error
+        return self.reason
+
+    def failing(self, now: float) -> str | None:
+        """Since when and how hard the chain has been failing, in words; None when it has
+        not entered Failed since the last Verified (a start-up still on its way)."""
+        if self.failing_since is None:
+            return None
+        spent = self.budgets_spent
+        return (
+            f"failing since {iso(self.failing_since)}, {duration(now - self.failing_since)} ago"
+            f" (not Verified since): {_times(self.failures, 'entry', 'entries')} into Failed,"
+            f" {_times(spent, 'retry budget', 'retry budgets')} spent"
+        )
+
+    @property
     def situation(self) -> str:
         """Why the agent is where it is, in one line: the last error, else the last
         transition's reason (never a guess such as "waiting for the primary")."""
@@ -71,3 +103,30 @@ class Status:
         if self.history:
             return self.history[-1].reason
         return discovery.no_primary(self.settings.primary, self.settings.net_dir) + " yet"
+
+
+def iso(stamp: float) -> str:
+    """A Unix time as UTC ISO 8601, to the millisecond. Pure."""
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a person reads it: ``850ms``, ``42s``, ``3m12s``, ``2h05m``, ``3d04h``:
+    /readyz and ``chainfsm status`` say spans alike. Pure."""
+    if seconds < 1:
+        return f"{max(seconds, 0.0) * 1000:.0f}ms"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _times(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 
 class Stopping(Exception):
@@ -115,6 +116,19 @@ class Wakeups:
             return False
         self.consume()
         return True
+
+    async def until_done(self, work: asyncio.Future[Any]) -> bool:
+        """Until ``work`` is done (True), or a change, a stop request or a lost watch comes
+        first (False). Consumes nothing: the change is left for the look that answers it."""
+        events = [self._stopping, self._lost, self._changed]
+        if not work.done() and not any(e.is_set() for e in events):
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
+            try:
+                await asyncio.wait([work, *waiters], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        return work.done()
 
     async def retry_sleep(self, delay: float) -> None:
         """tenacity's sleep: a change ends the backoff early; a stop or a lost watch raises

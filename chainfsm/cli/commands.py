@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
 from chainfsm.cli import json_output, output
-from chainfsm.core import discovery, planning, validation
+from chainfsm.core import discovery, planning, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
@@ -161,9 +161,11 @@ def build_parser(json_errors: bool = False) -> _Root:
     render = command(
         "render",
         "print the chained config that would be written for the dir as it is",
-        "Print the chained config. With --bin-dir, also check its plugin binaries"
-        " as the agent does: a missing or incompatible one is named on stderr and the exit code"
-        " is 1 (the config is printed all the same, as the agent writes it all the same).",
+        "Print the chained config. When the runtime would not load it (another file sorts"
+        " first, the primary included), say so on stderr as the agent would and exit 1. With"
+        " --bin-dir, also check its plugin binaries as the agent does: a missing or"
+        " incompatible one is named on stderr and the exit code is 1 (the config is printed all"
+        " the same, as the agent writes it all the same).",
     )
     render.add_argument(
         "--json",
@@ -290,20 +292,30 @@ def _render(args: argparse.Namespace) -> int:
         return json_output.fail("render", f"cannot list {net_dir}: {err.strerror}", 1, as_json)
     primary = discovery.find_primary(names, args.output, args.primary)
     if primary is None:
-        return json_output.fail("render", discovery.no_primary(args.primary, net_dir), 1, as_json)
+        present = discovery.primary_candidates(names, args.output)
+        said = discovery.no_primary(args.primary, net_dir, present)
+        return json_output.fail("render", said, 1, as_json)
     data = reading.read_sync(net_dir, primary)
     plan = planning.plan(primary, data, args.plugin, args.output, args.rewrite)
     if isinstance(plan, validation.Refusal):
         return json_output.fail("render", f"no valid primary: {plan}", 1, as_json)
     if not as_json:
         sys.stdout.buffer.write(plan.rendered)
+    unread = _unread(net_dir, names, args.output, plan)
+    if unread is not None:
+        print(f"chainfsm: {validation.printable(unread)}", file=sys.stderr)
     problems: list[validation.Refusal] = []
+    unchecked: tuple[str, ...] = ()
     if args.bin_dir is not None:
         from chainfsm.edge import binaries
 
-        problems = list(binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered)))
+        found = binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered))
+        problems, unchecked = list(found.problems), found.unchecked
     for problem in problems:
         print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
+    for note in unchecked:
+        why = "docs/design.md#where-the-binary-check-runs"
+        print(f"chainfsm: warning: {note} (Verified all the same: {why})", file=sys.stderr)
     if as_json:
         json_output.document(
             {
@@ -312,9 +324,26 @@ def _render(args: argparse.Namespace) -> int:
                 "bin_dir": None if args.bin_dir is None else str(args.bin_dir),
                 "missing_binaries": [p.detail for p in problems],
                 "config": json.loads(plan.rendered),
+                # Added by issue 19 (items 8, 9): why the runtime would not load the config
+                # (null: it would), and plugins whose VERSION cannot be asked from here.
+                "not_loaded": unread,
+                "unchecked_binaries": list(unchecked),
             }
         )
-    return 1 if problems else 0
+    return 1 if problems or unread is not None else 0
+
+
+def _unread(net_dir: Path, names: list[str], output: str, plan: planning.Plan) -> str | None:
+    """What the agent would say after writing ``plan``: why the runtime would not load it
+    (another file sorts first, the primary itself included), with its advice; None when it
+    would."""
+    names = names if output in names else [*names, output]
+    first = discovery.runtime_order(names)[0]
+    contents: dict[str, reading.Read] = {output: plan.rendered}
+    if first != output:
+        contents[first] = reading.read_sync(net_dir, first)
+    check = verification.verify(names, contents, output, plan.expected_plugins)
+    return None if check.effective else verification.advice(check, output, plan.primary)
 
 
 def _explain(args: argparse.Namespace) -> int:

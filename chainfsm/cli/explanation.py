@@ -23,8 +23,11 @@ from chainfsm.edge import binaries, reading
 if TYPE_CHECKING:
     from chainfsm.core.confirmation import Confirmation
 
-#: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir).
-BinaryCheck = Callable[[str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str]]]
+#: Why a chain's binaries cannot run (file, list) -> (refusals, IPAM types not in the bin dir,
+#: plugins in place whose VERSION cannot be asked from here).
+BinaryCheck = Callable[
+    [str, Mapping[str, Any]], tuple[Sequence[Refusal], Sequence[str], Sequence[str]]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,9 @@ class Explanation:
     effect: str
     effective: bool
     verdict: str
+    #: Plugins in place whose VERSION check cannot run here (a script for an interpreter the
+    #: agent's filesystem lacks): said, not refused, as the agent does.
+    unchecked_binaries: tuple[str, ...] = ()
     #: --cri-socket: the runtime's own verdict, and where it differs from ours.
     runtime: RuntimeSide | None = None
     disagreement: str | None = None
@@ -176,15 +182,17 @@ def explain(
     first_verdict = verdicts.get(check.first) if check.first else None
     missing: tuple[str, ...] = ()
     ipam: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
     checked: tuple[str, Mapping[str, Any]] | None = None
     if isinstance(plan, planning.Plan):
         checked = (plan.primary, json.loads(plan.rendered))
     elif isinstance(first_verdict, NetworkList):
         checked = (first_verdict.file, first_verdict.document)
     if binary_check is not None and checked is not None:
-        problems, absent = binary_check(*checked)
+        problems, absent, not_asked = binary_check(*checked)
         missing = tuple(p.detail for p in problems)
         ipam = tuple(absent)
+        unchecked = tuple(not_asked)
 
     effective = check.effective and status == "current" and not missing
     return Explanation(
@@ -206,6 +214,7 @@ def explain(
         verdict=_final(
             check, status, primary, primary_verdict, missing, pattern, unmatched, output
         ),
+        unchecked_binaries=unchecked,
     )
 
 
@@ -289,10 +298,11 @@ def bin_dir_check(bin_dir: Path) -> BinaryCheck:
     """The agent's binary check on ``bin_dir`` (it runs each binary's VERSION), with the IPAM
     types that have no binary there as information."""
 
-    def check(file: str, document: Mapping[str, Any]) -> tuple[Sequence[Refusal], list[str]]:
-        return binaries.check_chain_now(bin_dir, file, document), binaries.absent_ipam(
-            bin_dir, document
-        )
+    def check(
+        file: str, document: Mapping[str, Any]
+    ) -> tuple[Sequence[Refusal], list[str], Sequence[str]]:
+        found = binaries.check_chain_now(bin_dir, file, document)
+        return found.problems, binaries.absent_ipam(bin_dir, document), found.unchecked
 
     return check
 
@@ -359,6 +369,10 @@ def text(report: Explanation) -> str:
         bins = "NOT READY: " + "; ".join(report.missing_binaries)
     else:
         bins = f"every plugin of the chain is in {report.bin_dir} and speaks its cniVersion"
+    if report.unchecked_binaries and not report.missing_binaries:
+        bins = f"every plugin of the chain is in {report.bin_dir}"
+    if report.unchecked_binaries:
+        bins += f"; NOT CHECKED here: {'; '.join(report.unchecked_binaries)}"
     if report.ipam_not_in_bin_dir:
         bins += (
             f" (IPAM {', '.join(report.ipam_not_in_bin_dir)}: no binary there, which is fine"

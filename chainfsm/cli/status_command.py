@@ -10,26 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chainfsm.agent.status import duration
 from chainfsm.cli import dump_command, json_output, output
 from chainfsm.core import validation
 from chainfsm.core.states import State
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` as a person reads it: ``850ms``, ``42s``, ``3m12s``, ``2h05m``. Pure."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def summary(dump: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,6 +25,9 @@ def summary(dump: Mapping[str, Any]) -> dict[str, Any]:
         "situation": dump["situation"],
         "verified": dump["state"] == State.Verified.value,
         "pid": dump["pid"],
+        # Since when the chain has been failing (null: not since the last Verified): a node
+        # stuck for an hour, back in Validating on a retry, must not read like a start-up.
+        "failing": dump.get("failing"),
     }
 
 
@@ -48,6 +35,13 @@ def line(status: Mapping[str, Any]) -> str:
     """The one line: ``STATE since TIME (for DURATION): WHY``. Pure."""
     took = duration(float(status["seconds_in_state"]))
     said = validation.printable(str(status["situation"]))
+    failing = status.get("failing")
+    if failing:
+        spent = failing["budgets_spent"]
+        said += (
+            f"; failing since {failing['since']} (for {duration(float(failing['seconds']))}),"
+            f" {spent} retry budget{'' if spent == 1 else 's'} spent"
+        )
     return f"{status['state']} since {status['since']} (for {took}): {said}\n"
 
 

@@ -67,6 +67,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     # (it loaded another file or dir, failed its load, or could not be asked).
     {"trigger": Trigger.RUNTIME_UNCONFIRMED, "source": State.Writing, "dest": State.Failed},
     {"trigger": Trigger.CHANGE_DETECTED, "source": State.Verified, "dest": State.Validating},
+    # A change that came while a plugin binary was slow to answer VERSION: the conf dir first.
+    {"trigger": Trigger.CHANGE_DETECTED, "source": State.Writing, "dest": State.Validating},
     {"trigger": Trigger.REVERT_DETECTED, "source": State.Verified, "dest": State.Failed},
     {
         "trigger": Trigger.CHANGE_DETECTED,

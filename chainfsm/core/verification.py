@@ -125,3 +125,18 @@ def verify(
         None,
         f"{output} is first and runs [{', '.join(first_verdict.plugin_types)}]",
     )
+
+
+def advice(check: Verification, output: str, primary: str | None) -> str:
+    """What to do about a chain that did not verify, in one sentence: the reason of
+    verify_failed and what ``render`` warns. ``primary``: the file the chain was made from,
+    which must never be the thing to remove."""
+    if check.effect is Effect.SHADOWED and check.first is not None and check.first == primary:
+        return f"{check.detail}: {discovery.rename_advice(output, primary)}"
+    if check.effect is Effect.SHADOWED:
+        return (
+            f"{check.detail}: remove {check.first} or choose an --output name that sorts before it"
+        )
+    if check.effect is Effect.BLOCKED:
+        return f"{check.detail}: fix or remove {check.first}; the node stays NotReady until then"
+    return f"{output} did not verify: {check.detail}; another writer may be changing it"

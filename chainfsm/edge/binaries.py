@@ -13,6 +13,7 @@ answer means); the second does the file and process I/O.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import stat
@@ -22,6 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from chainfsm.core.validation import Refusal, Rule
+from chainfsm.edge import interpreters, plugin_groups
+from chainfsm.edge.interpreters import Unchecked
+
+#: A VERSION answer: the versions, why there are none, or why it cannot be asked here.
+Answer = tuple[str, ...] | str | Unchecked
 
 #: What a list without ``cniVersion`` means (libcni's ConfigDecoder).
 DEFAULT_CNI_VERSION = "0.1.0"
@@ -122,25 +128,67 @@ def supports(supported: Sequence[str], version: str) -> bool:
 @dataclass
 class VersionCache:
     """VERSION answers by binary (path, inode, size, mtime): a re-validation does not run every
-    binary again, and a replaced binary is asked afresh."""
+    binary again, and a replaced binary is asked afresh.
 
-    answers: dict[tuple[str, int, int, int], tuple[str, ...] | str] = field(default_factory=dict)
+    It also holds the queries under way. A check given up half-way (the agent had a change in
+    the conf dir to answer first) leaves its queries running, and the next check joins them:
+    a slow plugin is asked once, not once per change, so a busy conf dir cannot starve it."""
 
-    def get(self, path: Path, info: os.stat_result) -> tuple[str, ...] | str | None:
-        return self.answers.get(self._key(path, info))
+    answers: dict[tuple[str, int, int, int], Answer] = field(default_factory=dict)
+    running: dict[tuple[str, int, int, int], asyncio.Task[tuple[Answer, bool]]] = field(
+        default_factory=dict
+    )
 
-    def put(self, path: Path, info: os.stat_result, answer: tuple[str, ...] | str) -> None:
-        self.answers[self._key(path, info)] = answer
+    async def ask(self, path: Path, info: os.stat_result, version: str) -> Answer:
+        """The binary's answer: cached, joined while under way, or asked now."""
+        key = self._key(path, info)
+        if (cached := self.answers.get(key)) is not None:
+            return cached
+        query = self.running.get(key)
+        if query is None:
+            query = asyncio.create_task(
+                query_version(path, version), name=f"chainfsm-version-{path.name}"
+            )
+            self.running[key] = query
+            query.add_done_callback(functools.partial(self._done, key))
+        # Shielded: giving up this check must not cut the query the next check joins.
+        answer, _ = await asyncio.shield(query)
+        return answer
+
+    def _done(
+        self,
+        key: tuple[str, int, int, int],
+        query: asyncio.Task[tuple[Answer, bool]],
+    ) -> None:
+        if self.running.get(key) is query:
+            del self.running[key]
+        if not query.cancelled() and query.exception() is None:
+            answer, lasting = query.result()
+            if lasting:
+                self.answers[key] = answer
+
+    async def close(self) -> None:
+        """Cut every query under way (each kills its plugin's process group)."""
+        queries = list(self.running.values())
+        for query in queries:
+            query.cancel()
+        await asyncio.gather(*queries, return_exceptions=True)
+        plugin_groups.reap()
 
     @staticmethod
     def _key(path: Path, info: os.stat_result) -> tuple[str, int, int, int]:
         return (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...] | str, bool]:
+async def query_version(binary: Path, cni_version: str) -> tuple[Answer, bool]:
     """Ask ``binary`` which versions it supports, as the runtime does, or say why it could not
     answer; and whether that answer is the binary's own (worth caching) rather than a hang or a
-    failure to start it, which may pass. A hang is cut off after VERSION_TIMEOUT."""
+    failure to start it, which may pass.
+
+    The plugin runs in a session (and so a process group) of its own. A hang is cut off after
+    VERSION_TIMEOUT, and a cancelled query is cut off at once: either way the whole group is
+    killed, since a script's child (``sleep``, say) keeps the reply pipe open after the script
+    itself is gone, and the pipe is closed on our side rather than read to its end."""
     env = {
         "CNI_COMMAND": "VERSION",
         # Plugins built on an old skel insist on these; libcni sends the same placeholders.
@@ -149,6 +197,7 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
         "CNI_PATH": "dummy",
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     }
+    plugin_groups.reap()  # what groups killed before left us since
     # The request waits in a pipe filled before the plugin starts (it is far below the
     # pipe's buffer): asyncio writing it to a plugin that exits without reading its stdin
     # left a BrokenPipeError that nothing retrieved, printed as a traceback at exit.
@@ -158,33 +207,72 @@ async def query_version(binary: Path, cni_version: str) -> tuple[tuple[str, ...]
         os.write(write_end, request)
     finally:
         os.close(write_end)
+    # The reply comes through a pipe of our own, not asyncio's: a process's wait() there also
+    # waits for its pipes to close, which a grandchild holding stdout delays for as long as it
+    # lives.
+    reply_end, plugin_end = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(
             binary,
             stdin=read_end,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=plugin_end,
             stderr=asyncio.subprocess.DEVNULL,
             env=env,
-            start_new_session=True,  # a signal to the agent's group is not the plugin's business
+            start_new_session=True,  # its own group, to kill whole; and our signals are not its
         )
     except OSError as err:
-        return f"cannot be run: {err.strerror}", False
+        os.close(reply_end)
+        return interpreters.not_started(binary, err)
     finally:
         os.close(read_end)
+        os.close(plugin_end)
+    reply = _Reply(reply_end)
+    finished = False
     try:
         async with asyncio.timeout(VERSION_TIMEOUT):
-            stdout, _ = await process.communicate()
+            stdout = await reply.read()
+            code = await process.wait()
+        finished = True
     except TimeoutError:
-        process.kill()
-        await process.wait()
         return f"did not answer VERSION within {VERSION_TIMEOUT:g} s", False
-    assert process.returncode is not None
-    return parse_version_reply(stdout[:MAX_REPLY], process.returncode), True
+    finally:
+        reply.close()
+        if not finished:
+            plugin_groups.kill(process.pid)
+            await process.wait()  # reaps the plugin itself; no pipe of asyncio's to wait for
+            plugin_groups.orphans_of(process.pid)
+    return parse_version_reply(stdout, code), True
+
+
+class _Reply:
+    """The read end of a plugin's stdout, read to its end (at most MAX_REPLY bytes kept)."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "rb", buffering=0)
+        self._transport: asyncio.ReadTransport | None = None
+
+    async def read(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_REPLY)
+        self._transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), self._file
+        )
+        kept = bytearray()
+        while chunk := await reader.read(MAX_REPLY):
+            # Read on past the cap (a writer blocked on a full pipe never exits), keep none.
+            kept += chunk[: MAX_REPLY - len(kept)]
+        return bytes(kept)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        else:
+            self._file.close()
 
 
 async def _check_one(
     bin_dir: Path, file: str, kind: str, version: str, cache: VersionCache
-) -> Refusal | None:
+) -> Refusal | Unchecked | None:
     path = bin_dir / kind
     try:
         info = await asyncio.to_thread(path.stat)
@@ -198,11 +286,9 @@ async def _check_one(
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not a file')
     if not os.access(path, os.X_OK):
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}": {path} is not executable')
-    answer = cache.get(path, info)
-    if answer is None:
-        answer, lasting = await query_version(path, version)
-        if lasting:
-            cache.put(path, info, answer)
+    answer = await cache.ask(path, info, version)
+    if isinstance(answer, Unchecked):
+        return Unchecked(f'plugin "{kind}" ({path}) {answer.why}')
     if isinstance(answer, str):
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" ({path}) {answer}')
     if not supports(answer, version):
@@ -214,28 +300,54 @@ async def _check_one(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """The binary check of one chain: what stops it (``problems``: the check fails closed on
+    these) and the plugins in place whose VERSION cannot be asked from here (``unchecked``:
+    said, not refused; see ``interpreters.Unchecked``)."""
+
+    problems: tuple[Refusal, ...]
+    unchecked: tuple[str, ...]
+
+
+async def check_chain_fully(
+    bin_dir: Path,
+    file: str,
+    document: Mapping[str, Any],
+    cache: VersionCache,
+) -> ChainCheck:
+    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
+    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
+    speaking the list's ``cniVersion``; and which could not be asked here."""
+    plugins = document.get("plugins")
+    version = list_version(document)
+    kinds = required_types(plugins if isinstance(plugins, list) else [])
+    # All at once: a plugin that hangs delays no other's answer.
+    outcomes = await asyncio.gather(*(_check_one(bin_dir, file, k, version, cache) for k in kinds))
+    found: list[Refusal] = []
+    unchecked: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Unchecked):
+            unchecked.append(outcome.why)
+        elif outcome is not None:
+            found.append(outcome)
+    return ChainCheck(tuple(found), tuple(unchecked))
+
+
 async def check_chain(
     bin_dir: Path,
     file: str,
     document: Mapping[str, Any],
     cache: VersionCache,
 ) -> tuple[Refusal, ...]:
-    """Why the chain in ``document`` (made from the primary ``file``) cannot run from
-    ``bin_dir``: one refusal per plugin binary that is missing, not an executable file, or not
-    speaking the list's ``cniVersion``. Empty when every binary is in place."""
-    plugins = document.get("plugins")
-    version = list_version(document)
-    found = []
-    for kind in required_types(plugins if isinstance(plugins, list) else []):
-        refusal = await _check_one(bin_dir, file, kind, version, cache)
-        if refusal is not None:
-            found.append(refusal)
-    return tuple(found)
+    """``check_chain_fully``'s problems: empty when every binary is in place."""
+    return (await check_chain_fully(bin_dir, file, document, cache)).problems
 
 
-def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> tuple[Refusal, ...]:
-    """``check_chain`` for the one-shot commands (``explain``, ``render``), outside any loop."""
-    return asyncio.run(check_chain(bin_dir, file, document, VersionCache()))
+def check_chain_now(bin_dir: Path, file: str, document: Mapping[str, Any]) -> ChainCheck:
+    """``check_chain_fully`` for the one-shot commands (``explain``, ``render``), outside any
+    loop."""
+    return asyncio.run(check_chain_fully(bin_dir, file, document, VersionCache()))
 
 
 def absent_ipam(bin_dir: Path, document: Mapping[str, Any]) -> list[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 
+from chainfsm import logs
 from chainfsm.core.validation import Refusal
 from chainfsm.edge import binaries
 from chainfsm.settings import Settings
@@ -18,6 +20,9 @@ class BinDir:
         self._versions = binaries.VersionCache()
         #: Why each plugin binary of the chain cannot run, at the last check.
         self.problems: tuple[Refusal, ...] = ()
+        #: Plugins in place whose VERSION cannot be asked from the agent's filesystem, at the
+        #: last check: said, not refused (``interpreters.Unchecked``).
+        self.unchecked: tuple[str, ...] = ()
 
     async def missing(self, primary: str, rendered: bytes) -> str | None:
         """Why the chain ``rendered`` (made from ``primary``) cannot run pods yet; None when
@@ -29,10 +34,16 @@ class BinDir:
         running that way (fail open). Written, pods fail and are retried until it is there."""
         bin_dir = self.settings.bin_dir
         if bin_dir is None:
-            self.problems = ()
+            self.problems, self.unchecked = (), ()
             return None
         document = json.loads(rendered)
-        self.problems = await binaries.check_chain(bin_dir, primary, document, self._versions)
+        found = await binaries.check_chain_fully(bin_dir, primary, document, self._versions)
+        self.problems = found.problems
+        if found.unchecked and found.unchecked != self.unchecked:
+            # Once per change, not at every re-check: the warning is the same until then.
+            for note in found.unchecked:
+                logs.event("binary_unchecked", logging.WARNING, file=primary, reason=note)
+        self.unchecked = found.unchecked
         if not self.problems:
             return None
         said = "; ".join(p.detail for p in self.problems)
@@ -40,3 +51,7 @@ class BinDir:
             f"{self.settings.output} is in place, but {said}: pods on this node cannot start"
             f" until it is installed in {bin_dir} (chainfsm re-checks on every change there)"
         )
+
+    async def close(self) -> None:
+        """Cut the VERSION queries still under way: the agent is leaving."""
+        await self._versions.close()

@@ -44,3 +44,23 @@ def is_agent(argv: list[str]) -> bool:
         if PurePosixPath(program).name == "chainfsm":
             return argv[at + 1 : at + 2] == ["run"]
     return argv[1:4] == ["-m", "chainfsm", "run"]
+
+
+def parse_pid_file(text: str) -> tuple[int, int | None] | None:
+    """Pure. The pid and start time a pid file holds ("PID [START]"), or None for anything
+    else."""
+    words = text.split()
+    if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
+        return None
+    return int(words[0]), int(words[1]) if len(words) == 2 else None
+
+
+def running_agent(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` is a chainfsm agent that runs now (and, with ``started``, the very
+    process that started then)."""
+    try:
+        if not is_agent(cmdline(pid)):
+            return False
+    except OSError:
+        return False
+    return started is None or start_time(pid) == started

@@ -55,6 +55,8 @@ class DirPoll:
         info = path.stat()
         #: Which directory is polled: the path may later name another one.
         self.identity = (info.st_dev, info.st_ino)
+        #: Where the path led then, through any symlinks on the way.
+        self.resolved = path.resolve()
         self._last = stamps(path, relevant)
 
     def poll(self) -> set[str]:
@@ -71,6 +73,11 @@ class DirPoll:
             return f"{self.path} cannot be looked at any more ({err.strerror})"
         if (info.st_dev, info.st_ino) == self.identity:
             return None
+        if (resolved := self.path.resolve()) != self.resolved:
+            return (
+                f"{self.path} now leads to {resolved}, not {self.resolved}: a symlink on its way"
+                " was repointed"
+            )
         return f"{self.path} is now another directory (a new mount over it, or recreated)"
 
 

@@ -21,6 +21,7 @@ from asyncinotify import Mask
 from chainfsm import logs
 from chainfsm.core import discovery, watch_limits
 from chainfsm.edge import polling
+from chainfsm.edge.links import LinkWatch
 
 #: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
 #: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
@@ -85,6 +86,8 @@ class DirWatch:
             raise
         #: Which directory the watch is on: the path may later name another one.
         self.identity = (info.st_dev, info.st_ino)
+        #: Where the path led then, through any symlinks on the way.
+        self.resolved = path.resolve()
         self.armed = True
 
     def check_identity(self) -> None:
@@ -101,6 +104,11 @@ class DirWatch:
             if (info.st_dev, info.st_ino) == self.identity:
                 return
             why = f"{self.path} is now another directory (a new mount over it, or recreated)"
+            if (resolved := self.path.resolve()) != self.resolved:
+                why = (
+                    f"{self.path} now leads to {resolved}, not {self.resolved}: a symlink on"
+                    " its way was repointed"
+                )
         self.armed = False
         self._on_lost(why)
 
@@ -218,6 +226,7 @@ class Watches:
         #: Called with every name the watches read: tests sync with them.
         self.taps: list[Callable[[str], None]] = []
         self._dir: DirWatch | None = None
+        self._bin_dir: DirWatch | None = None
         #: The polled dirs while inotify cannot be armed (None: not polling).
         self._polls: list[polling.DirPoll] | None = None
         #: Why the dirs are polled rather than watched (None: they are not).
@@ -231,28 +240,31 @@ class Watches:
         return (self._dir is not None and self._dir.armed) or self._polls is not None
 
     def check_identity(self) -> None:
-        """``DirWatch.check_identity`` of the conf dir's watch, once it is armed. While
-        polling, a poll: every look is preceded by one, so a change made after the look (our
-        own write undone before the next timed poll, say) differs from what the poll saw."""
-        if self._dir is not None:
-            self._dir.check_identity()
-        elif self._polls is not None:
+        """``DirWatch.check_identity`` of the conf dir's and the bin dir's watches, once
+        armed. While polling, a poll: every look is preceded by one, so a change made after
+        the look (our own write undone before the next timed poll, say) differs from what the
+        poll saw."""
+        if self._polls is not None:
             self._poll()
+            return
+        for watch in (self._dir, self._bin_dir):
+            if watch is not None:
+                watch.check_identity()
 
     def arm(self, stack: contextlib.AsyncExitStack) -> str | None:
         """Arm every watch; None when armed (or polling instead), else why not. Closing
         ``stack`` closes them, each pump stopped first."""
         try:
-            made = self._inotify()
+            made, links = self._inotify()
         except _ArmFailed as failed:
             return self._degrade(stack, failed)
         stack.enter_context(MountWatch(self.check_identity))
-        self._use(stack, made)
+        self._use(stack, made, links)
         return None
 
-    def _inotify(self) -> list[DirWatch]:
-        """An armed watch on the conf dir, and on --bin-dir when given; _ArmFailed with none
-        left open otherwise."""
+    def _inotify(self) -> tuple[list[DirWatch], LinkWatch]:
+        """An armed watch on the conf dir, on --bin-dir when given, and on the symlinks on
+        the way to them; _ArmFailed with none left open otherwise."""
         made: list[DirWatch] = []
         try:
             try:
@@ -275,17 +287,29 @@ class Watches:
                 except OSError as err:
                     why = f"cannot watch --bin-dir {self.bin_dir}: {err.strerror}"
                     raise _ArmFailed(why, err) from err
+            # A symlink on the way, repointed, says nothing to the watches above: its dir does.
+            try:
+                links = LinkWatch(
+                    (self.net_dir, *filter(None, [self.bin_dir])), self.check_identity
+                )
+            except OSError as err:
+                why = f"cannot watch the symlinks on the way to {self.net_dir}: {err.strerror}"
+                raise _ArmFailed(why, err) from err
         except _ArmFailed:
             for watch in made:
                 watch.close()
             raise
-        return made
+        return made, links
 
-    def _use(self, stack: contextlib.AsyncExitStack, made: list[DirWatch]) -> None:
+    def _use(
+        self, stack: contextlib.AsyncExitStack, made: list[DirWatch], links: LinkWatch
+    ) -> None:
         for watch, name in zip(made, ("chainfsm-watch", "chainfsm-watch-bin-dir"), strict=False):
             stack.callback(watch.close)
             stack.push_async_callback(stop, start(watch, name))
         self._dir = made[0]
+        self._bin_dir = made[1] if len(made) > 1 else None
+        stack.push_async_callback(links.close)
 
     def _degrade(self, stack: contextlib.AsyncExitStack, failed: _ArmFailed) -> str | None:
         """Poll instead when a kernel limit stopped the arming; else why not armed."""
@@ -354,10 +378,10 @@ class Watches:
     def _rearm(self, stack: contextlib.AsyncExitStack) -> bool:
         """Try inotify again; True once it is armed (and polling ends)."""
         try:
-            made = self._inotify()
+            made, links = self._inotify()
         except _ArmFailed:
             return False
-        self._use(stack, made)
+        self._use(stack, made, links)
         self._polls, self.degraded = None, None
         dirs = " and ".join(str(watch.path) for watch in made)
         logs.event("watch_restored", reason=f"inotify armed again on {dirs}; polling stopped")
@@ -369,8 +393,9 @@ class Watches:
         self._on_lost(why)
 
     def disarm(self) -> None:
-        """Forget the conf dir's watch or poll (its stack has closed it)."""
+        """Forget the watches or polls (their stack has closed them)."""
         self._dir = None
+        self._bin_dir = None
         self._polls = None
 
 

@@ -75,9 +75,12 @@ def healthz(status: Status) -> Response:
     return Response(503, f"not healthy: {why}\n".encode())
 
 
-def readyz(status: Status) -> Response:
-    """200 only in Verified; the body names the state and the last transition's reason."""
-    body = f"{status.state.value}: {status.reason}\n".encode()
+def readyz(status: Status, now: float | None = None) -> Response:
+    """200 only in Verified; the body names the state and why (``Status.now``), and, once
+    the chain has failed since the last Verified, since when: a node stuck for an hour must
+    not read like one still starting."""
+    failing = status.failing(time.time() if now is None else now)
+    body = f"{status.state.value}: {status.now}{f'; {failing}' if failing else ''}\n".encode()
     return Response(200 if status.state is State.Verified else 503, body)
 
 

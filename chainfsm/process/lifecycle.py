@@ -43,7 +43,7 @@ async def dumps_on_sigusr1(
 ) -> AsyncIterator[state_dump.Dumper]:
     """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
     more = None if watch is None else watch.dump_fields
-    dumper = state_dump.Dumper(agent.status, settings.dump_file, more)
+    dumper = state_dump.Dumper(agent.status, settings.dump_file, more, agent.ready)
     task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
     task.add_done_callback(_report_crash)
     loop = asyncio.get_running_loop()

@@ -65,11 +65,25 @@ class _AgentCollector(Collector):
             value=status.failures,
         )
         yield GaugeMetricFamily(
+            "chainfsm_failing_since_timestamp_seconds",
+            "When the agent first entered Failed since its chain was last Verified (Unix time;"
+            " 0: not failing). Stays while it retries through Validating; budgets spent are"
+            ' chainfsm_failures_total{reason="budget_spent"}',
+            value=status.failing_since or 0.0,
+        )
+        yield GaugeMetricFamily(
             "chainfsm_chain_binaries_missing",
             "Plugin binaries of the chain missing from --bin-dir or not speaking its cniVersion"
             " at the last check (0: all present, or no --bin-dir); above 0 the chain is written"
             " but pods on the node cannot start",
             value=len(status.binary_problems),
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_chain_binaries_unchecked",
+            "Plugin binaries of the chain in --bin-dir whose VERSION the agent cannot ask from"
+            " its own filesystem (a script for an interpreter the image lacks) at the last"
+            " check: Verified all the same, since the runtime on the host runs them",
+            value=len(status.binary_unchecked),
         )
         yield GaugeMetricFamily(
             "chainfsm_watch_armed",

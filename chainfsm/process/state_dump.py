@@ -9,6 +9,7 @@ into one more dump: the machine is never waited on, and it never waits on a dump
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -117,6 +118,18 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "watch_armed": status.watch_armed,
         "watch_degraded": status.watch_degraded,
         "last_error": status.last_error,
+        # Since when the chain has been failing (None: not since the last Verified), so a
+        # stuck node does not read like one still starting.
+        "failing": (
+            {
+                "since": _iso(status.failing_since),
+                "seconds": round(now - status.failing_since, 3),
+                "failures": status.failures,
+                "budgets_spent": status.budgets_spent,
+            }
+            if status.failing_since is not None
+            else None
+        ),
         "counters": {
             "attempt": status.attempt,
             "retries": status.retries,
@@ -133,6 +146,8 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         "binaries": {
             "bin_dir": _plain(status.settings.bin_dir),
             "missing": [p.detail for p in status.binary_problems],
+            # In place, but their VERSION cannot be asked from here: said, not refused.
+            "unchecked": list(status.binary_unchecked),
         },
         "runtime": runtime_fields(status),
         # --untaint: null when not set.
@@ -187,6 +202,7 @@ class Dumper:
         status: Callable[[], Status],
         path: Path,
         more: Callable[[], Mapping[str, Any]] | None = None,
+        up: asyncio.Event | None = None,
     ) -> None:
         self.status = status
         self.path = path
@@ -194,6 +210,9 @@ class Dumper:
         self.more = more
         self.dumps = 0
         self._wanted = asyncio.Event()
+        #: Set once the agent is up: the pid file is taken then, not before (an agent that
+        #: fails to start must not name itself there). None: at once.
+        self._up = up
 
     def request(self) -> None:
         self._wanted.set()
@@ -220,21 +239,40 @@ class Dumper:
             logs.event("dump", logging.WARNING, file=str(self.path), reason=f"not written: {err}")
 
     def _write_pid(self) -> bool:
-        """Write our pid beside the dump; True when written (and so ours to remove)."""
+        """Write our pid beside the dump, unless the file there names another agent that runs;
+        True when written (and so ours to remove)."""
+        path = pid_file(self.path)
+        holder = _read_pid_file(path)
+        if holder is not None and holder[0] != os.getpid() and pids.running_agent(*holder):
+            self._pid_trouble(
+                f"left to the agent it names, which runs (pid {holder[0]});"
+                f" chainfsm dump reaches this one with --pid {os.getpid()}"
+            )
+            return False
+        # The start time beside the pid lets ``chainfsm dump`` tell this process from a
+        # later one given the same number after we are gone.
+        started = pids.start_time(os.getpid())
+        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # The start time beside the pid lets ``chainfsm dump`` tell this process from a
-            # later one given the same number after we are gone.
-            started = pids.start_time(os.getpid())
-            pid_file(self.path).write_text(f"{os.getpid()} {started or ''}".rstrip() + "\n")
+            # Renamed into place: a reader never sees a half-written pid.
+            staged.write_text(f"{os.getpid()} {started or ''}".rstrip() + "\n")
+            staged.replace(path)
         except OSError as err:
+            with contextlib.suppress(OSError):
+                staged.unlink(missing_ok=True)
             self._pid_trouble(f"no pid file ({err.strerror}); chainfsm dump needs --pid")
             return False
         return True
 
     def _remove_pid(self) -> None:
+        """Remove the pid file if it still names us: another agent may have taken it since."""
+        path = pid_file(self.path)
+        holder = _read_pid_file(path)
+        if holder is None or holder[0] != os.getpid():
+            return
         try:
-            pid_file(self.path).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as err:
             # On the way out: one line, never a crashed task.
             self._pid_trouble(f"pid file not removed ({err.strerror})")
@@ -243,15 +281,34 @@ class Dumper:
         logs.event("dump", logging.WARNING, file=str(pid_file(self.path)), reason=reason)
 
     async def run(self) -> None:
-        """Serve dump requests until cancelled."""
-        wrote_pid = await asyncio.to_thread(self._write_pid)
+        """Serve dump requests until cancelled; the pid file once the agent is up."""
+        taking: asyncio.Future[bool] | None = None
         try:
+            # The dir at once, as before the pid file was put off until the agent is up: a
+            # `chainfsm dump` from then on has a dir to watch (a failure is said later).
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            if self._up is not None:
+                await self._up.wait()
+            # Shielded: an agent that ends at once must still learn whether it wrote the file.
+            taking = asyncio.ensure_future(asyncio.to_thread(self._write_pid))
+            await asyncio.shield(taking)
             while True:
                 await self._wanted.wait()
                 # Cleared before the snapshot: a signal during the write asks for one more.
                 self._wanted.clear()
                 await self.dump_once()
         finally:
-            # Only a pid file we wrote: one we could not overwrite names another agent.
-            if wrote_pid:
-                self._remove_pid()
+            if taking is not None:
+                await asyncio.wait([taking])
+                # Only a pid file we wrote: one we could not overwrite names another agent.
+                if not taking.cancelled() and taking.exception() is None and taking.result():
+                    self._remove_pid()
+
+
+def _read_pid_file(path: Path) -> tuple[int, int | None] | None:
+    """The pid and start time in a pid file; None when there is none (or not a pid)."""
+    try:
+        return pids.parse_pid_file(path.read_text())
+    except (OSError, UnicodeDecodeError):
+        return None

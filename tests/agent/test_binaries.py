@@ -5,21 +5,28 @@ tests/runtime/test_runtime_agreement.py."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncinotify
 import pytest
+from asyncinotify import Mask
 
 from chainfsm.cli import commands
 from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.core.validation import Refusal, Rule
 from chainfsm.edge import binaries
-from tests.support.constants import AKS_FIXTURE, AZURE, OUTPUT, PRIMARIES_DIR
+from tests.support.constants import AKS_FIXTURE, AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR
 from tests.support.guarded_agent import SLOW, running
 from tests.support.plugin_checks import chain, refusal
 from tests.support.standin_plugins import SPEC, answering, install, plugin_script
+from tests.support.stuck_plugins import alive, exited, runs_of, stuck
 
 # -- pure -----------------------------------------------------------------------------------
 
@@ -132,6 +139,52 @@ async def test_a_hanging_binary_cannot_hang_the_agent(
     found = await refusal(tmp_path, chain("1.0.0", "stuck"))
     assert found is not None
     assert found.detail == f'plugin "stuck" ({tmp_path}/stuck) did not answer VERSION within 0.2 s'
+
+
+async def test_a_timeout_kills_the_plugin_s_whole_group_and_waits_on_no_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script stuck in a child that holds its stdout: killing the script alone left the
+    check waiting on the pipe for as long as the child lived (30 s for a `sleep 30`)."""
+    # Long enough for a loaded machine to start the script and its child before it.
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 2.0)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    async with runs_of(tmp_path / "runs") as runs:
+        plugin_script(bin_dir, "stuck", stuck(runs.dir))
+        started = asyncio.ensure_future(runs.next())
+        async with asyncio.timeout(HANG_GUARD):  # the child sleeps 600 s
+            found = await refusal(bin_dir, chain("1.0.0", "stuck"))
+        assert found is not None
+        assert found.detail == f'plugin "stuck" ({bin_dir}/stuck) did not answer VERSION within 2 s'
+        script, child = await started
+        await exited(script)
+        await exited(script)
+        await exited(child)
+
+
+async def test_a_query_given_up_kills_the_plugin_s_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent leaving cuts a VERSION query under way, the plugin's children too."""
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 10 * HANG_GUARD)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    async with runs_of(tmp_path / "runs") as runs:
+        plugin_script(bin_dir, "stuck", stuck(runs.dir))
+        cache = binaries.VersionCache()
+        check = asyncio.ensure_future(
+            binaries.check_chain(bin_dir, AZURE, chain("1.0.0", "stuck"), cache)
+        )
+        script, child = await runs.next()
+        check.cancel()
+        await asyncio.gather(check, return_exceptions=True)
+        assert alive(script)
+        assert alive(child)  # a check given up leaves its query running
+        await cache.close()
+        await exited(script)
+        await exited(script)
+        await exited(child)
 
 
 async def test_answers_are_cached_until_the_binary_changes(tmp_path: Path) -> None:
@@ -249,3 +302,179 @@ def test_bin_dir_comes_from_the_flag_or_the_environment(monkeypatch: pytest.Monk
     assert commands.settings_from(args).bin_dir == Path("/host/opt/cni/bin")
     monkeypatch.delenv("CHAINFSM_BIN_DIR")
     assert commands.settings_from(commands.build_parser().parse_args(["run"])).bin_dir is None
+
+
+# -- a plugin stuck on VERSION delays no answer to the conf dir --------------------------------
+
+
+@contextlib.asynccontextmanager
+async def arrivals(net_dir: Path, name: str) -> AsyncIterator[asyncio.Queue[None]]:
+    """One item each time ``name`` is renamed into ``net_dir`` (the agent's only way to
+    write it)."""
+    queue: asyncio.Queue[None] = asyncio.Queue()
+    inotify = asyncinotify.Inotify()
+    inotify.add_watch(net_dir, Mask.MOVED_TO | Mask.ONLYDIR)
+
+    async def pump() -> None:
+        async for event in inotify:
+            if event.name is not None and str(event.name) == name:
+                queue.put_nowait(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        yield queue
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        inotify.close()
+
+
+async def restored(queue: asyncio.Queue[None]) -> None:
+    async with asyncio.timeout(HANG_GUARD):
+        await queue.get()
+
+
+def azure_node(tmp_path: Path, *binaries_there: str) -> tuple[Path, Path]:
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / AZURE).write_text(json.dumps(chain("0.3.0", "azure-vnet")))
+    return net_dir, install(tmp_path / "bin", *binaries_there)
+
+
+@pytest.fixture
+def version_never_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the hang guard: a reaction that waited for the stuck plugin would fail the test."""
+    monkeypatch.setattr(binaries, "VERSION_TIMEOUT", 10 * HANG_GUARD)
+
+
+@pytest.mark.usefixtures("version_never_times_out")
+async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_writing(
+    tmp_path: Path,
+) -> None:
+    net_dir, bin_dir = azure_node(tmp_path, "azure-vnet")
+    async with runs_of(tmp_path / "runs") as runs:
+        plugin_script(bin_dir, "antrea", stuck(runs.dir))
+        async with (
+            arrivals(net_dir, OUTPUT) as arrived,
+            running(net_dir, output=OUTPUT, bin_dir=bin_dir, **SLOW) as run,
+        ):
+            script, child = await runs.next()  # the chain is written; antrea hangs on VERSION
+            await restored(arrived)
+            assert run.agent.state is State.Writing
+            (net_dir / OUTPUT).unlink()
+            changed = await run.until(Trigger.CHANGE_DETECTED)
+            assert changed.source == State.Writing.value
+            assert changed.reason == (
+                f"{AZURE} is now first in the runtime's order; {OUTPUT} was changed by someone"
+                " else: it holds nothing (removed) (seen while the chain's plugin binaries were"
+                " being checked)"
+            )
+            await restored(arrived)
+            # Back while the plugin still hangs, and never Verified meanwhile (fail closed).
+            assert alive(script)
+            assert alive(child)
+            assert (net_dir / OUTPUT).exists()
+            assert State.Verified.value not in [r.dest for r in run.seen]
+            # A fix in the bin dir is acted on at once, not after the hung query.
+            plugin_script(bin_dir, "antrea", answering(SPEC))
+            await run.until(Trigger.OUTPUT_VERIFIED)
+            assert alive(child)
+        # The agent leaving cuts the query still under way, children too.
+        await exited(script)
+        await exited(script)
+        await exited(child)
+
+
+@pytest.mark.usefixtures("version_never_times_out")
+async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_verified(
+    tmp_path: Path,
+) -> None:
+    net_dir, bin_dir = azure_node(tmp_path, "azure-vnet", "antrea")
+    async with runs_of(tmp_path / "runs") as runs:
+        async with (
+            arrivals(net_dir, OUTPUT) as arrived,
+            running(net_dir, output=OUTPUT, bin_dir=bin_dir, **SLOW) as run,
+        ):
+            await run.until(Trigger.OUTPUT_VERIFIED)
+            await restored(arrived)
+            plugin_script(bin_dir, "antrea", stuck(runs.dir))  # an upgrade that hangs
+            script, child = await runs.next()
+            (net_dir / OUTPUT).unlink()
+            changed = await run.until(Trigger.CHANGE_DETECTED)
+            assert changed.source == State.Verified.value
+            await restored(arrived)
+            assert alive(script)
+            assert alive(child)
+            assert run.agent.state is not State.Verified
+        await exited(script)
+        await exited(child)
+
+
+@pytest.mark.usefixtures("version_never_times_out")
+async def test_a_stuck_plugin_delays_no_answer_to_the_conf_dir_while_failed(
+    tmp_path: Path,
+) -> None:
+    net_dir, bin_dir = azure_node(tmp_path, "azure-vnet")
+    async with runs_of(tmp_path / "runs") as runs:
+        async with (
+            arrivals(net_dir, OUTPUT) as arrived,
+            running(net_dir, output=OUTPUT, bin_dir=bin_dir, **SLOW) as run,
+        ):
+            await run.until(mentioning('plugin "antrea" is not in'))
+            await restored(arrived)
+            plugin_script(bin_dir, "antrea", stuck(runs.dir))
+            script, child = await runs.next()
+            (net_dir / OUTPUT).unlink()
+            changed = await run.until(Trigger.CHANGE_DETECTED)
+            assert changed.source == State.Failed.value
+            await restored(arrived)
+            assert alive(script)
+            assert alive(child)
+            assert run.agent.state is not State.Verified
+        await exited(script)
+        await exited(child)
+
+
+#: As the container's pid 1 (here: a subreaper, which orphans reach the same way), ask a stuck
+#: plugin VERSION, wait until its killed child has exited, and say whether it is still there.
+AS_PID_1 = """
+import asyncio, ctypes, json, os, pathlib, sys
+from chainfsm.edge import binaries, plugin_groups
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+binaries.VERSION_TIMEOUT = 2.0
+plugin, runs = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+async def main():
+    answer, _ = await binaries.query_version(plugin, "1.0.0")
+    (run,) = runs.glob("run.*")
+    child = int(run.read_text().split()[1])
+    try:
+        pidfd = os.pidfd_open(child)
+    except ProcessLookupError:
+        return answer, child, False
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().add_reader(pidfd, lambda: done.done() or done.set_result(None))
+    await asyncio.wait_for(done, 30)
+    plugin_groups.reap()
+    return answer, child, pathlib.Path(f"/proc/{child}").exists()
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_the_killed_plugin_s_orphans_are_reaped_when_the_agent_is_pid_1(tmp_path: Path) -> None:
+    """In the image the agent is pid 1: each child of a killed plugin becomes its orphan,
+    and one left unreaped stays a zombie, a pid of the pod's limit, for good."""
+    bin_dir, runs = tmp_path / "bin", tmp_path / "runs"
+    bin_dir.mkdir()
+    runs.mkdir()
+    plugin = plugin_script(bin_dir, "stuck", stuck(runs))
+    done = subprocess.run(
+        [sys.executable, "-c", AS_PID_1, str(plugin), str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer, child, still_there = json.loads(done.stdout)
+    assert answer == "did not answer VERSION within 2 s"
+    assert not still_there, f"process {child} left a zombie"

@@ -112,8 +112,13 @@ def test_render_ignores_our_output_and_leftovers_when_choosing_the_primary(
     (tmp_path / OUTPUT).write_bytes(b"")
     (tmp_path / "00-a.conflist-old").write_bytes(b"")
     (tmp_path / ".00.conflist").write_bytes(b"")
-    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 0
-    assert capsysbinary.readouterr().out == primaries.golden_path(AZURE).read_bytes()
+    # Never the primary; but the runtime reads it first, so render says (as the agent would
+    # after its write) that the chain cannot be loaded.
+    assert commands.main(["render", "--net-dir", str(tmp_path)]) == 1
+    captured = capsysbinary.readouterr()
+    assert captured.out == primaries.golden_path(AZURE).read_bytes()
+    assert captured.err.startswith(f"chainfsm: .00.conflist sorts before {OUTPUT}".encode())
+    assert b"fix or remove .00.conflist" in captured.err
 
 
 def test_render_with_no_primary_exits_1_saying_so(
@@ -180,7 +185,10 @@ def test_render_with_a_primary_pattern_matching_nothing_exits_1_naming_the_patte
 ) -> None:
     _put(tmp_path, AZURE)
     assert commands.main(["render", "--net-dir", str(tmp_path), "--primary", "15-azure-*"]) == 1
-    assert "no primary config matching '15-azure-*'" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"chainfsm: no config file in {tmp_path} matches --primary '15-azure-*' (the config"
+        " files there: 10-azure.conflist)\n"
+    )
 
 
 def test_render_takes_the_output_name_from_the_environment(

@@ -4,19 +4,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import asyncinotify
 import pytest
+from asyncinotify import Mask
 
 from chainfsm.cli import commands
 from chainfsm.edge import pids
-from chainfsm.process import state_dump
-from tests.support.agent_process import agent_process
+from chainfsm.process import lifecycle, state_dump
+from chainfsm.settings import Settings
+from tests.support.agent_process import AgentProcess, agent_process
 from tests.support.constants import HANG_GUARD
 from tests.support.primaries import primary_bytes
 
@@ -172,3 +177,140 @@ async def test_a_later_agent_under_the_same_pid_is_not_the_one_the_file_names(
             "started after that pid file was written: the file is stale; not signalling it\n"
         )
         assert await agent.stop() == 0
+
+
+# -- only an agent that runs owns the pid file --------------------------------------------------
+
+
+async def _dumped_pid(env: dict[str, str], *args: str) -> int:
+    """The pid in a dump that ``chainfsm dump`` got with ``env`` (the agent's settings)."""
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "chainfsm", "dump", *args),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), HANG_GUARD)
+    assert proc.returncode == 0, err.decode()
+    pid: int = json.loads(out)["pid"]
+    return pid
+
+
+@contextlib.asynccontextmanager
+async def _second(net_dir: Path, *args: str) -> AsyncIterator[AgentProcess]:
+    """Another agent on the same dump file (its conf dir beside the first's), until it has
+    ended or has decided about the pid file (it is up); stopped on the way out."""
+    env = {
+        **os.environ,
+        "CHAINFSM_NET_DIR": str(net_dir),
+        "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "chainfsm", "run", "--log-format", "json", *args),
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    second = AgentProcess(proc, env)
+    try:
+        ended = asyncio.ensure_future(proc.wait())
+        decided = asyncio.ensure_future(_pid_file_line(second, env))
+        await asyncio.wait([ended, decided], return_when=asyncio.FIRST_COMPLETED)
+        decided.cancel()
+        yield second
+    finally:
+        await second.stop()
+
+
+async def _pid_file_line(agent: AgentProcess, env: dict[str, str]) -> None:
+    """Until ``agent`` logs what it did about the pid file (or exits without a word)."""
+    with contextlib.suppress(AssertionError):
+        await agent.line("dump", file=f"{env['CHAINFSM_DUMP_FILE']}.pid")
+
+
+@contextlib.asynccontextmanager
+async def _names_written(folder: Path) -> AsyncIterator[Callable[[], Awaitable[list[str]]]]:
+    """Every name created, written or renamed into ``folder`` from now on; the callable
+    returns them once every event before the call is read."""
+    inotify = asyncinotify.Inotify()
+    inotify.add_watch(folder, Mask.CREATE | Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.ONLYDIR)
+    seen: list[str] = []
+
+    async def names() -> list[str]:
+        barrier = folder / ".barrier"
+        barrier.touch()
+        async with asyncio.timeout(HANG_GUARD):
+            async for event in inotify:
+                if event.name is not None and str(event.name) == barrier.name:
+                    return seen
+                if event.name is not None:
+                    seen.append(str(event.name))
+        raise AssertionError("the inotify ended")
+
+    with inotify:
+        yield names
+
+
+async def test_a_second_agent_that_fails_to_start_leaves_the_pid_file_to_the_first(
+    tmp_path: Path,
+) -> None:
+    """It wrote its own pid there and died (a busy --listen port): `chainfsm dump` then named
+    a dead process while the first agent ran. An agent that fails to start writes nothing
+    there at all, not even for a moment."""
+    first_dir, second_dir = tmp_path / "net.d", tmp_path / "net2.d"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    async with agent_process(first_dir, "--listen", "127.0.0.1:0") as first:
+        # A dump served by --pid means the first agent is up and has its pid file.
+        assert await _dumped_pid(first.env, "--pid", str(first.proc.pid)) == first.proc.pid
+        dump_file = Path(first.env["CHAINFSM_DUMP_FILE"])
+        host, port = (await first.line("listening"))["address"].rsplit(":", 1)
+        async with (
+            _names_written(dump_file.parent) as written,
+            _second(second_dir, "--listen", f"{host}:{port}") as second,
+        ):
+            if second.proc.returncode is not None:
+                assert second.proc.returncode == 1
+                assert (await second.line("exit"))["reason"].startswith("cannot listen on")
+            assert [n for n in await written() if n.startswith(".") or ".pid" in n] == []
+            assert await _dumped_pid(first.env) == first.proc.pid
+
+
+async def test_an_agent_that_fails_to_start_never_writes_a_pid_file(tmp_path: Path) -> None:
+    """Not even for the moment between its start and its failure: the file would name a
+    process about to die, and one killed then would leave it so."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = Settings(
+            net_dir=tmp_path,
+            listen=f"127.0.0.1:{taken.getsockname()[1]}",
+            dump_file=run_dir / "dump.json",
+        )
+        async with _names_written(run_dir) as written:
+            assert await lifecycle.serve(settings) == 1
+            assert await written() == []
+
+
+async def test_a_second_agent_that_runs_leaves_the_pid_file_to_the_first(
+    tmp_path: Path,
+) -> None:
+    first_dir, second_dir = tmp_path / "net.d", tmp_path / "net2.d"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    async with agent_process(first_dir) as first:
+        assert await _dumped_pid(first.env, "--pid", str(first.proc.pid)) == first.proc.pid
+        async with _second(second_dir) as second:
+            said = await second.line("dump")
+            assert said["reason"] == (
+                f"left to the agent it names, which runs (pid {first.proc.pid}); chainfsm dump"
+                f" reaches this one with --pid {second.proc.pid}"
+            )
+            assert await _dumped_pid(first.env) == first.proc.pid
+            assert await second.stop() == 0
+        # Leaving, the second removed nothing: the file is not its own.
+        assert await _dumped_pid(first.env) == first.proc.pid
+        dump_file = Path(first.env["CHAINFSM_DUMP_FILE"])
+        assert await first.stop() == 0
+    assert not state_dump.pid_file(dump_file).exists()

@@ -4,17 +4,25 @@ the agent with exit 1 instead of leaving it deaf."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chainfsm.agent.agent import Agent
 from chainfsm.core.states import State, Trigger
+from chainfsm.edge import links, watching
+from chainfsm.settings import Settings
 from tests.support.conf_dir_faults import ended, start
-from tests.support.constants import AZURE, OUTPUT
-from tests.support.guarded_agent import SLOW, running, write_by_rename
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
+from tests.support.guarded_agent import SLOW, record, running, until, write_by_rename
+from tests.support.plugin_checks import chain
 from tests.support.primaries import golden, primary_bytes
+from tests.support.standin_plugins import install
 
 
 def nested(depth: int) -> bytes:
@@ -157,3 +165,109 @@ async def test_conf_dir_renamed_away_and_recreated_ends_the_agent(net_dir: Path)
     agent, task = await start(net_dir)
     replace_dir(net_dir)
     await ended(agent, task)
+
+
+# -- a symlink on the way to a watched dir, repointed ------------------------------------------
+
+
+def repoint(link: Path, target: Path, atomically: bool) -> None:
+    """As `ln -sfn` does it (unlink, then a new link) or atomically (a new link renamed
+    over): either way the dir the link named hears nothing."""
+    if atomically:
+        staged = link.with_name(link.name + ".new")
+        staged.symlink_to(target)
+        staged.replace(link)
+    else:
+        link.unlink()
+        link.symlink_to(target)
+
+
+async def verified_agent(**settings: Any) -> tuple[Agent, asyncio.Task[int]]:
+    """An agent Verified and then quiet: every event before is answered, so what moves it
+    after is the test's doing."""
+    agent = Agent(Settings(**{**SLOW, **settings}))
+    transitions = record(agent)
+    task = asyncio.create_task(agent.run())
+    await until(transitions, trigger=Trigger.OUTPUT_VERIFIED)
+    heard: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def tap(name: str) -> None:
+        if name == ".settle" and not heard.done():
+            heard.set_result(None)
+
+    agent.watches.taps.append(tap)
+    settle = agent.settings.net_dir / ".settle"
+    settle.touch()
+    await asyncio.wait_for(heard, HANG_GUARD)
+    await asyncio.wait_for(agent.wakeups.quiet(), HANG_GUARD)
+    settle.unlink()
+    return agent, task
+
+
+@pytest.fixture
+def no_mount_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mount watch off: any mount on the machine (another test's tmpfs) would make the
+    agent compare its dirs, and hide whether the links' own watch did."""
+    monkeypatch.setattr(watching, "MOUNTINFO", "/nonexistent/mountinfo")
+
+
+@pytest.mark.usefixtures("no_mount_watch")
+@pytest.mark.parametrize("atomically", [True, False], ids=["renamed-over", "ln-sfn"])
+@pytest.mark.parametrize("where", ["net-dir", "parent"])
+async def test_a_symlinked_conf_dir_repointed_ends_the_agent(
+    tmp_path: Path, where: str, atomically: bool
+) -> None:
+    """--net-dir a link to A (or under a link to A's parent), repointed to B: the watch on A
+    would keep the agent Verified while B, where the path now leads, has no chain."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    for host in (old, new):
+        (host / "net.d").mkdir(parents=True)
+        (host / "net.d" / AZURE).write_bytes(primary_bytes())
+    link = tmp_path / "link"
+    if where == "net-dir":
+        link.symlink_to(old / "net.d")
+        net_dir, target = link, new / "net.d"
+    else:
+        link.symlink_to(old)
+        net_dir, target = link / "net.d", new
+    agent, task = await verified_agent(net_dir=net_dir)
+    assert (old / "net.d" / OUTPUT).read_bytes() == golden()
+    repoint(link, target, atomically)
+    reason = await ended(agent, task)
+    assert reason.startswith(
+        f"{net_dir} now leads to {new / 'net.d'}, not {old / 'net.d'}: a symlink on its way"
+        " was repointed"
+    )
+    assert agent.state is State.Failed
+    assert not (new / "net.d" / OUTPUT).exists()  # the restarted agent chains there
+
+
+@pytest.mark.usefixtures("no_mount_watch")
+async def test_a_symlinked_bin_dir_repointed_ends_the_agent(tmp_path: Path) -> None:
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / AZURE).write_text(json.dumps(chain("0.3.0", "azure-vnet")))
+    old = install(tmp_path / "bin-old", "azure-vnet", "antrea")
+    new = install(tmp_path / "bin-new", "azure-vnet")
+    link = tmp_path / "bin"
+    link.symlink_to(old)
+    agent, task = await verified_agent(net_dir=net_dir, bin_dir=link)
+    repoint(link, new, atomically=True)
+    reason = await ended(agent, task)
+    assert reason.startswith(f"{link} now leads to {new}, not {old}")
+
+
+async def test_links_on_the_way_are_found_as_the_kernel_follows_them(tmp_path: Path) -> None:
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "up").symlink_to("real")  # relative
+    (tmp_path / "real" / "down").symlink_to(tmp_path / "real" / "deep")  # absolute
+    (tmp_path / "real" / "deep" / "back").symlink_to("..")  # a '..' leaves the link's target
+    path = tmp_path / "up" / "down" / "back" / "deep"
+    assert links.links_on_the_way(path) == [
+        (tmp_path, "up"),
+        (tmp_path / "real", "down"),
+        (tmp_path / "real" / "deep", "back"),
+    ]
+    assert links.links_on_the_way(tmp_path / "real") == []
+    (tmp_path / "loop").symlink_to("loop")
+    assert len(links.links_on_the_way(tmp_path / "loop")) == links.MAX_LINKS + 1

@@ -260,3 +260,20 @@ async def test_a_pid_file_the_dumper_cannot_write_is_left_alone_and_nothing_cras
         "no pid file (Is a directory); chainfsm dump needs --pid"
     ]
     assert not [r for r in caplog.records if r.msg == "crashed"]
+
+
+async def test_an_agent_leaving_removes_the_pid_file_only_while_it_names_the_agent(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    settings.dump_file.parent.mkdir()  # as the manifests mount it: a dump asked at once
+    agent = Agent(settings)
+    task = asyncio.create_task(lifecycle.serve(settings, agent))
+    await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
+    await _dump(settings)  # served: the pid file is ours by now
+    held = state_dump.pid_file(settings.dump_file)
+    assert held.read_text().split()[0] == str(os.getpid())
+    held.write_text("4242 17\n")  # since taken by another agent
+    agent.request_stop()
+    await asyncio.wait_for(task, HANG_GUARD)
+    assert held.read_text() == "4242 17\n"

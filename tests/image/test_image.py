@@ -283,6 +283,37 @@ def test_run_once_with_a_plugin_missing_from_the_bin_dir_fails_and_names_it(
     assert f'binaries:     NOT READY: plugin "antrea" is not in {NODE_BIN_DIR}' in told.stdout
 
 
+def test_a_script_plugin_is_said_unchecked_inside_the_image_not_missing(
+    container: str, tmp_path: Path
+) -> None:
+    """The image has no /bin/sh: a `#!/bin/sh` plugin on the node cannot be asked VERSION
+    from inside it, although the runtime on the host runs it. The agent says so, names the
+    interpreter, and is Verified (docs/design.md#where-the-binary-check-runs)."""
+    net = conf_dir(tmp_path, "runnable.10-bridge.conflist", "10-bridge.conflist", IMAGE_UID)
+    node_bin = tmp_path / "bin"
+    node_bin.mkdir()
+    node_bin_dir()  # needs the reference plugins, as the tests above
+    for name in ("bridge", "portmap"):
+        shutil.copy2(CNI_BIN_DIR / name, node_bin / name)
+    script = node_bin / "antrea"
+    script.write_text('#!/bin/sh\ncat > /dev/null\necho \'{"cniVersion":"1.0.0"}\'\n')
+    script.chmod(0o755)
+    done = run_in(
+        container,
+        *("chainfsm", "run", "--once", "--timeout", "60", "--log-format", "json"),
+        mounts={net: "/etc/cni/net.d", node_bin: f"{NODE_BIN_DIR}:ro"},
+        env={"CHAINFSM_BIN_DIR": NODE_BIN_DIR},
+    )
+    assert done.returncode == 0, done.stderr
+    (warned,) = not_info(done.stderr)
+    assert warned["event"] == "binary_unchecked"
+    assert warned["reason"].startswith(
+        f'plugin "antrea" ({NODE_BIN_DIR}/antrea) is a script for /bin/sh, which the'
+        " agent's own filesystem does not have"
+    )
+    assert '"dest": "Verified"' in done.stderr
+
+
 def test_image_config(image: str) -> None:
     data = inspect(image)
     config = data["OCIv1"]["config"]

@@ -213,6 +213,8 @@ async def test_a_real_prometheus_pages_for_a_failed_chain_naming_the_node(
     assert alert["labels"]["node"] == NODE
     assert alert["labels"]["severity"] == "critical"
     assert alert["annotations"]["summary"] == f"CNI chain failed on node {NODE}"
+    # The value is how long the chain has been failing, from chainfsm_failing_since_*.
+    assert re.search(r"has been failing for \S", alert["annotations"]["description"])
     assert f"--field-selector spec.nodeName={NODE} " in alert["annotations"]["runbook"]
     assert "chainfsm explain" in alert["annotations"]["runbook"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chainfsm.agent.journal import Journal
-from chainfsm.agent.status import Status
+from chainfsm.agent.status import Status, iso
 from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.settings import Settings
 from tests.support.constants import AZURE, OUTPUT
@@ -135,3 +135,49 @@ async def test_the_situation_says_the_last_error_first_and_readyz_the_last_reaso
     assert status.situation == "could not withdraw 05-antrea.conflist: read-only; retrying"
     assert status.reason == "15-azure.conflist is the primary"
     assert (status.chained_from, status.chained_from_data) == ("15-azure.conflist", b"{}")
+
+
+async def test_failing_since_is_the_first_failure_since_verified_and_readyz_says_it(
+    tmp_path: Path, clock: None
+) -> None:
+    """A start-up still on its way says nothing of failing; once the budget is spent, every
+    later status says since when (the first failure, not the latest) and how many budgets."""
+    from chainfsm.process import http_endpoints
+
+    book = Journal(Settings(net_dir=tmp_path))
+    await book.fire(Trigger.PRIMARY_FOUND, "found", None)
+    await book.fire(Trigger.PRIMARY_INVALID, "not ready yet: empty", None)
+    starting = _status(book)
+    assert starting.failing(1000.0) is None
+    assert http_endpoints.readyz(starting, 1000.0).body == b"Validating: not ready yet: empty\n"
+    await book.fire(Trigger.BUDGET_SPENT, "still invalid", None, logging.ERROR)
+    first = book.history[-1].time
+    await book.fire(Trigger.RETRY_DUE, "retrying after backoff", None)
+    await book.fire(Trigger.PRIMARY_INVALID, "not ready yet: empty", None)
+    await book.fire(Trigger.BUDGET_SPENT, "still invalid", None, logging.ERROR)
+    await book.fire(Trigger.RETRY_DUE, "retrying after backoff", None)
+    await book.fire(Trigger.PRIMARY_INVALID, "not ready yet: empty", None)
+    stuck = _status(book)
+    assert (stuck.failing_since, stuck.budgets_spent, stuck.failures) == (first, 2, 2)
+    assert http_endpoints.readyz(stuck, first + 3725.0).body.decode() == (
+        f"Validating: not ready yet: empty; failing since {iso(first)}, 1h02m ago (not"
+        " Verified since): 2 entries into Failed, 2 retry budgets spent\n"
+    )
+    assert iso(first) == "1970-01-01T00:08:20.000+00:00"
+    book.recovered()
+    await book.fire(Trigger.PRIMARY_VALID, "valid", None)
+    await book.fire(Trigger.OUTPUT_VERIFIED, "written", None)
+    assert _status(book).failing(first + 4000.0) is None
+    assert (book.failing_since, book.budgets_spent) == (None, 0)
+
+
+async def test_readyz_says_an_error_only_while_it_is_newer_than_the_last_transition(
+    tmp_path: Path, clock: None
+) -> None:
+    book = Journal(Settings(net_dir=tmp_path, primary="15-*.conflist"))
+    book.note_error("no config file matches --primary '15-*.conflist'")
+    assert _status(book).now == "no config file matches --primary '15-*.conflist'"
+    await book.fire(Trigger.PRIMARY_FOUND, "15-azure.conflist is the primary", None)
+    # The error is the situation until Verified, but not what is happening now.
+    assert _status(book).situation == "no config file matches --primary '15-*.conflist'"
+    assert _status(book).now == "15-azure.conflist is the primary"
