@@ -154,3 +154,30 @@ async def test_a_dir_that_cannot_be_watched_for_another_reason_is_still_why_not(
         assert watches.arm(stack) == f"cannot watch {missing}: No such file or directory"
     assert watches.degraded is None
     assert not watches.armed
+
+
+async def test_a_polled_conf_dir_reached_through_a_repointed_symlink_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: LogQueue
+) -> None:
+    """Polling sees what the LinkWatch would (issue 19 item 3): the path now names another
+    dir, so the agent is never Verified on the dir it no longer writes."""
+    exhaust(monkeypatch, errno.EMFILE)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    link = tmp_path / "net.d"
+    link.symlink_to(tmp_path / "a")
+    wakeups = Wakeups()
+    watches = watching.Watches(link, None, wakeups.notify_change, wakeups.lose, 0.01)
+    async with contextlib.AsyncExitStack() as stack:
+        assert watches.arm(stack) is None
+        await lines.until("watch_degraded")
+        staged = tmp_path / "net.d.new"
+        staged.symlink_to(tmp_path / "b")
+        staged.replace(link)
+        async with asyncio.timeout(HANG_GUARD):
+            assert await wakeups.wait() is False  # lost, not a change
+    assert wakeups.lost_why == (
+        f"{link} now leads to {tmp_path / 'b'}, not {tmp_path / 'a'}: a symlink on its way was"
+        " repointed"
+    )
+    assert not watches.armed
