@@ -230,17 +230,28 @@ class Agent:
         if self.runtime is not None:
             # Asked only now: the chain is written whatever the runtime says, or whether it
             # answers at all.
-            try:
-                answer = await self.runtime.confirm(
-                    plan.rendered,
-                    (plan.primary, plan.primary_data),
-                    self.wakeups.pause,
-                    lambda: self.wakeups.pending,
-                )
-            except wakeups.Stopping:
-                return
+            while True:
+                try:
+                    answer = await self.runtime.confirm(
+                        plan.rendered,
+                        (plan.primary, plan.primary_data),
+                        self.wakeups.pause,
+                        lambda: self.wakeups.pending,
+                    )
+                except wakeups.Stopping:
+                    return
+                if answer.confirmed or not self.wakeups.pending:
+                    break
+                # The wait ended on a change. Under load that may be only the late event of
+                # our own rename: look, and ask again unless the dir really moved.
+                snap = await self.confdir.look()
+                if reasons := drift.since(baseline, snap).reasons(output):
+                    self.confdir.hand_over(snap)
+                    said = "; ".join(reasons)
+                    await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_ASKING}")
+                    return
             if not answer.confirmed:
-                why = _unconfirmed_reason(answer, output, self.wakeups.pending)
+                why = _unconfirmed_reason(answer, output)
                 await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
                 return
             said += f"; {answer.detail}"
@@ -447,6 +458,7 @@ class _Interrupted(Exception):
 # -- the reasons' words -----------------------------------------------------------------------
 
 _CHECKING = "(seen while the chain's plugin binaries were being checked)"
+_ASKING = "(seen while the runtime was asked to confirm the chain)"
 
 _WRITE_ADVICE = "Free space or make the dir writable: chainfsm retries by itself"
 _RESTART = "exiting so the kubelet restarts chainfsm with the conf dir mounted afresh"
@@ -499,7 +511,7 @@ def _loss_reason(settings: Settings, plan: Plan | None, present: list[str]) -> s
     return gone + discovery.no_primary(settings.primary, settings.net_dir, present)
 
 
-def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str:
+def _unconfirmed_reason(answer: Confirmation, output: str) -> str:
     """Why the runtime did not confirm the chain we wrote: the reason of runtime_unconfirmed."""
     from chainfsm.core.confirmation import Verdict
 
@@ -510,6 +522,4 @@ def _unconfirmed_reason(answer: Confirmation, output: str, changed: bool) -> str
         )
     if answer.verdict is Verdict.OTHER_DIR:
         return f"{output} is written, but {answer.detail}"
-    if changed:
-        return f"{output} is written, but {answer.detail}; the conf dir changed meanwhile"
     return f"{output} is written and first in the dir, but {answer.detail}"

@@ -143,6 +143,64 @@ async def test_a_runtime_that_keeps_the_primary_alone_is_asked_until_the_budget_
     assert runtime.questions >= check.questions
 
 
+async def test_a_change_met_while_asking_the_runtime_is_looked_at_not_a_failure(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    """The primary changes while the runtime still reports the old config: the agent leaves
+    Writing by change_detected to judge the new primary, never by runtime_unconfirmed."""
+    stale = cri_wire.status_response(
+        True,
+        {
+            "lastCNILoadStatus": "OK",
+            "cniconfig": cri_wire.cniconfig(str(net_dir), "azure", ["azure-vnet"], PRIMARY),
+        },
+    )
+    changed = json.loads(PRIMARY)
+    changed["plugins"][0]["mode"] = "transparent"
+
+    def answer() -> bytes:
+        if runtime.questions == 1:
+            (net_dir / AZURE).write_text(json.dumps(changed))
+        return stale
+
+    async with (
+        fake_runtime(tmp_path / "cri.sock", answer) as runtime,
+        running(net_dir, cri_socket=runtime.socket, cri_confirm_seconds=1e9) as run,
+    ):
+        left = await run.until(lambda r: r.source == State.Writing.value)
+    assert (left.trigger, left.dest) == (Trigger.CHANGE_DETECTED, State.Validating.value)
+    assert left.reason.endswith("(seen while the runtime was asked to confirm the chain)")
+
+
+async def test_a_wake_up_with_nothing_changed_does_not_end_the_wait_for_the_runtime(
+    net_dir: Path, tmp_path: Path
+) -> None:
+    """Under load the event of our own rename can reach the agent after its look, while it
+    asks the runtime: a look that finds nothing moved asks again, it does not fail."""
+    agent: list[Agent] = []
+    woken = False
+
+    def answer() -> bytes:
+        nonlocal woken
+        ours = PRIMARY  # the runtime has not reloaded yet
+        if woken:
+            ours = (net_dir / OUTPUT).read_bytes()
+        elif agent:  # asked by the agent the test holds (its first questions may come sooner)
+            agent[0].wakeups.notify_change()  # a change event that changed nothing
+            woken = True
+        loaded = cri_wire.cniconfig(str(net_dir), "azure", ["azure-vnet", "antrea"], ours)
+        return cri_wire.status_response(True, {"lastCNILoadStatus": "OK", "cniconfig": loaded})
+
+    async with (
+        fake_runtime(tmp_path / "cri.sock", answer) as runtime,
+        running(net_dir, cri_socket=runtime.socket, cri_confirm_seconds=1e9) as run,
+    ):
+        agent.append(run.agent)
+        left = await run.until(lambda r: r.source == State.Writing.value)
+    assert (left.trigger, left.dest) == (Trigger.OUTPUT_VERIFIED, State.Verified.value)
+    assert woken
+
+
 async def test_a_stop_ends_the_wait_for_the_runtime(net_dir: Path, tmp_path: Path) -> None:
     never = cri_wire.status_response(False, reason="NetworkPluginNotReady")
     async with fake_runtime(tmp_path / "cri.sock", lambda: never) as runtime:
