@@ -479,6 +479,15 @@ class Settings:
         metavar="PATH",
         shown="`KUBECONFIG`, else the service account",
     )
+    poll_interval: float = _setting(
+        1.0,
+        doc="""Seconds between two polls of the conf dir and `--bin-dir` while inotify cannot be
+        armed (the uid's `fs.inotify.max_user_instances` or `max_user_watches` used up: a
+        `watch_degraded` line names which). The agent then keeps the chain right by polling,
+        at most this late, and tries inotify again every 30 polls.""",
+        parse=positive_float,
+        metavar="SECONDS",
+    )
 
 
 class Setting(NamedTuple):
@@ -668,7 +677,7 @@ def split_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ValueError(
-            f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9808, [::1]:9808, or :9808 for every"
+            f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:10365, [::1]:10365, or :10365 for every"
             " address)"
         )
     if host.startswith("[") and host.endswith("]"):

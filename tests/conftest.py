@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings
 
 from chainfsm.agent import retry
-from tests.support import gate
+from tests.support import gate, log_queue
 
 # No per-example deadline: a loaded 2-core CI machine must not turn a slow example into a
 # failure; what these tests check is behaviour, and speed is the benchmarks' business.
@@ -62,3 +62,10 @@ def _real_backoff_unless_a_test_asks() -> Iterator[None]:
     retry.set_testing(False)
     yield
     retry.set_testing(False)
+
+
+@pytest.fixture
+def lines() -> Iterator[log_queue.LogQueue]:
+    """The agent's structured log lines, awaited as they come (in-process agents)."""
+    with log_queue.listening() as handler:
+        yield handler

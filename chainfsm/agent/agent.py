@@ -48,7 +48,11 @@ class Agent:
         self.wakeups = wakeups.Wakeups()
         self.journal = journal.Journal(settings)
         self.watches = watching.Watches(
-            settings.net_dir, settings.bin_dir, self.wakeups.notify_change, self.wakeups.lose
+            settings.net_dir,
+            settings.bin_dir,
+            self.wakeups.notify_change,
+            self.wakeups.lose,
+            settings.poll_interval,
         )
         self.bindir = bindir.BinDir(settings)
         self.confdir = confdir.ConfDir(
@@ -96,6 +100,7 @@ class Agent:
             binary_unchecked=self.bindir.unchecked,
             runtime=self.runtime.last if self.runtime is not None else None,
             untaint=self.untaint_view() if self.untaint_view is not None else None,
+            watch_degraded=self.watches.degraded,
         )
 
     def runtime_said(self, answer: Confirmation, asked_at: float) -> None:

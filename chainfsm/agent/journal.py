@@ -141,6 +141,7 @@ class Journal:
         binary_unchecked: tuple[str, ...] = (),
         runtime: Check | None = None,
         untaint: View | None = None,
+        watch_degraded: str | None = None,
     ) -> Status:
         """This journal's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
@@ -173,4 +174,5 @@ class Journal:
             binary_unchecked=binary_unchecked,
             runtime=runtime,
             untaint=untaint,
+            watch_degraded=watch_degraded,
         )

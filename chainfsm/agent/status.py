@@ -32,6 +32,7 @@ class Status:
     #: The watch is armed (or, under --once, deferred) and the start-up cleanup is done.
     ready: bool
     stopping: bool
+    #: The conf dir is watched: by inotify, or by polling while ``watch_degraded``.
     watch_armed: bool
     #: The primary as last seen in the conf dir.
     primary: str | None
@@ -62,6 +63,8 @@ class Status:
     runtime: Check | None = None
     #: --untaint: what the task that lifts the start-up taint knows (None: not set).
     untaint: View | None = None
+    #: Why the conf dir is polled rather than watched by inotify (None: it is not).
+    watch_degraded: str | None = None
 
     @property
     def reason(self) -> str:

@@ -9,6 +9,7 @@ so the new dump cannot be missed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -85,15 +86,36 @@ def open_agent(pid: int, started: int | None, source: str) -> int:
     return pidfd
 
 
+#: Seconds between two looks at the dump file when its dir cannot be watched.
+POLL_EVERY = 0.05
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What a new dump renamed over ``path`` changes (None: no file there)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
+
+
 async def request(send: Callable[[], None], dump_file: Path, within: float) -> bytes:
     """Call ``send`` (which signals an agent) and return the dump written to ``dump_file``
-    within ``within`` seconds. The watch is armed first, so the new dump cannot be missed."""
+    within ``within`` seconds. The watch is armed first, so the new dump cannot be missed;
+    where inotify cannot be armed (the uid's inotify limits used up, the very situation a
+    dump is asked for), the file is polled instead: the agent renames each dump into place,
+    so a new one is a new inode."""
     try:
         inotify = asyncinotify.Inotify()
-        inotify.add_watch(dump_file.parent, Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.ONLYDIR)
-    except OSError as err:
-        raise NoDump(f"cannot watch {dump_file.parent}: {err.strerror}") from err
+    except OSError:
+        return await _polled(send, dump_file, within)
     with inotify:
+        try:
+            inotify.add_watch(dump_file.parent, Mask.MOVED_TO | Mask.CLOSE_WRITE | Mask.ONLYDIR)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.ENOMEM):
+                raise NoDump(f"cannot watch {dump_file.parent}: {err.strerror}") from err
+            return await _polled(send, dump_file, within)
         send()
         try:
             async with asyncio.timeout(within):
@@ -101,11 +123,29 @@ async def request(send: Callable[[], None], dump_file: Path, within: float) -> b
                     if event.name is not None and str(event.name) == dump_file.name:
                         break
         except TimeoutError as err:
-            raise NoDump(
-                f"no dump written to {dump_file} within {within:g} s: is that the agent's"
-                " --dump-file?"
-            ) from err
+            raise _no_dump_within(dump_file, within) from err
         return await asyncio.to_thread(dump_file.read_bytes)
+
+
+async def _polled(send: Callable[[], None], dump_file: Path, within: float) -> bytes:
+    before = _stamp(dump_file)
+    send()
+    try:
+        async with asyncio.timeout(within):
+            # No event to wait for without inotify: a clock, until the file is new.
+            while True:
+                if _stamp(dump_file) not in (before, None):
+                    break
+                await asyncio.sleep(POLL_EVERY)
+    except TimeoutError as err:
+        raise _no_dump_within(dump_file, within) from err
+    return await asyncio.to_thread(dump_file.read_bytes)
+
+
+def _no_dump_within(dump_file: Path, within: float) -> NoDump:
+    return NoDump(
+        f"no dump written to {dump_file} within {within:g} s: is that the agent's --dump-file?"
+    )
 
 
 async def ask(

@@ -151,9 +151,11 @@ class ConfDir:
         the flag first (what happens from here on is seen by the next look). A look that only
         checks our own write must not consume while another name changed: that may be the
         primary."""
+        # Before the consume: what the check reports (a poll, while inotify is out) is
+        # answered by this look.
+        self._check_identity()
         if consume:
             self._changes.consume()
-        self._check_identity()
         self.looks += 1
         try:
             snap = await observe(self.settings.net_dir, self.settings.output, self.settings.primary)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import select
 from collections.abc import Callable, Sequence
@@ -17,7 +18,9 @@ from types import TracebackType
 import asyncinotify
 from asyncinotify import Mask
 
-from chainfsm.core import discovery
+from chainfsm import logs
+from chainfsm.core import discovery, watch_limits
+from chainfsm.edge import polling
 from chainfsm.edge.links import LinkWatch
 
 #: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
@@ -184,9 +187,28 @@ class MountWatch:
         self.close()
 
 
+#: Polls between two tries to arm inotify again, while the agent polls instead.
+REARM_POLLS = 30
+
+
+class _ArmFailed(Exception):
+    """An inotify watch could not be armed: ``why`` in one line, and the system's error."""
+
+    def __init__(self, why: str, err: OSError) -> None:
+        super().__init__(why)
+        self.why = why
+        self.err = err
+
+
 class Watches:
     """The agent's watches: inotify on the conf dir and on --bin-dir, and the mount watch,
-    reporting into ``on_change`` and ``on_lost``. ``arm`` puts them on an exit stack."""
+    reporting into ``on_change`` and ``on_lost``. ``arm`` puts them on an exit stack.
+
+    When inotify cannot be armed because a kernel limit is used up (the uid's inotify
+    instances or watches, shared with every process of the uid on the node), both dirs are
+    polled every ``poll_interval`` seconds instead (``degraded`` says why), and inotify is
+    tried again every ``REARM_POLLS`` polls: a limit freed later brings the watches back.
+    """
 
     def __init__(
         self,
@@ -194,66 +216,187 @@ class Watches:
         bin_dir: Path | None,
         on_change: Callable[[str | None], None],
         on_lost: Callable[[str], None],
+        poll_interval: float = 1.0,
     ) -> None:
         self.net_dir = net_dir
         self.bin_dir = bin_dir
         self._on_change = on_change
         self._on_lost = on_lost
+        self.poll_interval = poll_interval
         #: Called with every name the watches read: tests sync with them.
         self.taps: list[Callable[[str], None]] = []
         self._dir: DirWatch | None = None
         self._bin_dir: DirWatch | None = None
+        #: The polled dirs while inotify cannot be armed (None: not polling).
+        self._polls: list[polling.DirPoll] | None = None
+        #: Why the dirs are polled rather than watched (None: they are not).
+        self.degraded: str | None = None
+        #: Timed polls since the agent started polling; every REARM_POLLS-th tries inotify.
+        self.polls = 0
 
     @property
     def armed(self) -> bool:
-        return self._dir is not None and self._dir.armed
+        """The conf dir is watched, by inotify or (degraded) by polling."""
+        return (self._dir is not None and self._dir.armed) or self._polls is not None
 
     def check_identity(self) -> None:
         """``DirWatch.check_identity`` of the conf dir's and the bin dir's watches, once
-        armed."""
+        armed. While polling, a poll: every look is preceded by one, so a change made after
+        the look (our own write undone before the next timed poll, say) differs from what the
+        poll saw."""
+        if self._polls is not None:
+            self._poll()
+            return
         for watch in (self._dir, self._bin_dir):
             if watch is not None:
                 watch.check_identity()
 
     def arm(self, stack: contextlib.AsyncExitStack) -> str | None:
-        """Arm every watch; None when armed, else why not. Closing ``stack`` closes them,
-        each pump stopped first."""
+        """Arm every watch; None when armed (or polling instead), else why not. Closing
+        ``stack`` closes them, each pump stopped first."""
         try:
-            watch = DirWatch(self.net_dir, self._on_change, self._on_lost, taps=self.taps)
-        except OSError as err:
-            return f"cannot watch {self.net_dir}: {err.strerror}"
-        stack.callback(watch.close)
+            made, links = self._inotify()
+        except _ArmFailed as failed:
+            return self._degrade(stack, failed)
         stack.enter_context(MountWatch(self.check_identity))
-        stack.push_async_callback(stop, start(watch, "chainfsm-watch"))
-        if self.bin_dir is not None:
-            # A binary installed, replaced or made executable there is a change to re-check.
-            try:
-                bin_watch = DirWatch(
-                    self.bin_dir,
-                    self._on_change,
-                    self._on_lost,
-                    relevant=lambda _: True,
-                    mask=BIN_DIR_MASK,
-                    taps=self.taps,
-                )
-            except OSError as err:
-                return f"cannot watch --bin-dir {self.bin_dir}: {err.strerror}"
-            stack.callback(bin_watch.close)
-            stack.push_async_callback(stop, start(bin_watch, "chainfsm-watch-bin-dir"))
-            self._bin_dir = bin_watch
-        self._dir = watch
-        # A symlink on the way, repointed, says nothing to the watches above: its dir does.
-        try:
-            links = LinkWatch((self.net_dir, *filter(None, [self.bin_dir])), self.check_identity)
-        except OSError as err:
-            return f"cannot watch the symlinks on the way to {self.net_dir}: {err.strerror}"
-        stack.push_async_callback(links.close)
+        self._use(stack, made, links)
         return None
 
+    def _inotify(self) -> tuple[list[DirWatch], LinkWatch]:
+        """An armed watch on the conf dir, on --bin-dir when given, and on the symlinks on
+        the way to them; _ArmFailed with none left open otherwise."""
+        made: list[DirWatch] = []
+        try:
+            try:
+                made.append(DirWatch(self.net_dir, self._on_change, self._on_lost, taps=self.taps))
+            except OSError as err:
+                raise _ArmFailed(f"cannot watch {self.net_dir}: {err.strerror}", err) from err
+            if self.bin_dir is not None:
+                # A binary installed, replaced or made executable there is a change to re-check.
+                try:
+                    made.append(
+                        DirWatch(
+                            self.bin_dir,
+                            self._on_change,
+                            self._on_lost,
+                            relevant=lambda _: True,
+                            mask=BIN_DIR_MASK,
+                            taps=self.taps,
+                        )
+                    )
+                except OSError as err:
+                    why = f"cannot watch --bin-dir {self.bin_dir}: {err.strerror}"
+                    raise _ArmFailed(why, err) from err
+            # A symlink on the way, repointed, says nothing to the watches above: its dir does.
+            try:
+                links = LinkWatch(
+                    (self.net_dir, *filter(None, [self.bin_dir])), self.check_identity
+                )
+            except OSError as err:
+                why = f"cannot watch the symlinks on the way to {self.net_dir}: {err.strerror}"
+                raise _ArmFailed(why, err) from err
+        except _ArmFailed:
+            for watch in made:
+                watch.close()
+            raise
+        return made, links
+
+    def _use(
+        self, stack: contextlib.AsyncExitStack, made: list[DirWatch], links: LinkWatch
+    ) -> None:
+        for watch, name in zip(made, ("chainfsm-watch", "chainfsm-watch-bin-dir"), strict=False):
+            stack.callback(watch.close)
+            stack.push_async_callback(stop, start(watch, name))
+        self._dir = made[0]
+        self._bin_dir = made[1] if len(made) > 1 else None
+        stack.push_async_callback(links.close)
+
+    def _degrade(self, stack: contextlib.AsyncExitStack, failed: _ArmFailed) -> str | None:
+        """Poll instead when a kernel limit stopped the arming; else why not armed."""
+        found = polling.diagnose(failed.err)
+        if found is None:
+            return failed.why
+        limit, value = found
+        dirs: list[tuple[Path, Callable[[str], bool]]] = [(self.net_dir, relevant_name)]
+        if self.bin_dir is not None:
+            dirs.append((self.bin_dir, lambda _: True))
+        try:
+            polls = [polling.DirPoll(path, relevant) for path, relevant in dirs]
+        except OSError as err:
+            return f"{failed.why}; and cannot poll it either: {err.strerror}"
+        rearm = self.poll_interval * REARM_POLLS
+        self.degraded = watch_limits.degraded_reason(
+            failed.why, limit, value, self.poll_interval, rearm
+        )
+        self._polls = polls
+        logs.event(
+            "watch_degraded",
+            logging.ERROR,
+            limit=limit.name,
+            value=value,
+            poll_interval=self.poll_interval,
+            reason=self.degraded,
+        )
+        stack.enter_context(MountWatch(self.check_identity))
+        task = asyncio.create_task(self._poll_until_armed(stack), name="chainfsm-poll")
+
+        def report(done: asyncio.Task[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                self._lose(f"polling {self.net_dir} crashed: {done.exception()!r}")
+
+        task.add_done_callback(report)
+        stack.callback(self.disarm)  # after the task has stopped: closing is not losing
+        stack.push_async_callback(stop, task)
+        return None
+
+    async def _poll_until_armed(self, stack: contextlib.AsyncExitStack) -> None:
+        """Poll the dirs into ``on_change`` until inotify can be armed again (or a dir is
+        lost). No event to wait for: a clock is all there is while inotify is out."""
+        while self._polls is not None:
+            await asyncio.sleep(self.poll_interval)
+            self.polls += 1
+            if self.polls % REARM_POLLS == 0 and self._rearm(stack):
+                return
+            self._poll()
+
+    def _poll(self) -> None:
+        """Poll every dir once, reporting each changed name (or the dir lost)."""
+        for poll in self._polls or ():
+            if (why := poll.moved()) is not None:
+                self._lose(why)
+                return
+            try:
+                names = poll.poll()
+            except OSError as err:
+                self._lose(f"cannot poll {poll.path}: {err.strerror}")
+                return
+            for name in sorted(names):
+                for tap in self.taps:
+                    tap(name)
+                self._on_change(name)
+
+    def _rearm(self, stack: contextlib.AsyncExitStack) -> bool:
+        """Try inotify again; True once it is armed (and polling ends)."""
+        try:
+            made, links = self._inotify()
+        except _ArmFailed:
+            return False
+        self._use(stack, made, links)
+        self._polls, self.degraded = None, None
+        dirs = " and ".join(str(watch.path) for watch in made)
+        logs.event("watch_restored", reason=f"inotify armed again on {dirs}; polling stopped")
+        self._on_change(None)  # a change between the last poll and the arming: look again
+        return True
+
+    def _lose(self, why: str) -> None:
+        self._polls = None
+        self._on_lost(why)
+
     def disarm(self) -> None:
-        """Forget the conf dir's watch (its stack has closed it)."""
+        """Forget the watches or polls (their stack has closed them)."""
         self._dir = None
         self._bin_dir = None
+        self._polls = None
 
 
 def start(watch: DirWatch, name: str) -> asyncio.Task[None]:

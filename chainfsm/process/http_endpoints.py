@@ -67,6 +67,9 @@ class Response:
 def healthz(status: Status) -> Response:
     """200 while the loop answers (it does, to run this) and the watch is armed."""
     if status.ready and status.watch_armed and not status.stopping:
+        if status.watch_degraded is not None:
+            # Alive and keeping the chain right: a restart would not free the uid's inotify.
+            return Response(200, b"ok: event loop alive, conf dir polled (inotify limit)\n")
         return Response(200, b"ok: event loop alive, watch armed\n")
     why = "stopping" if status.stopping else "watch not armed"
     return Response(503, f"not healthy: {why}\n".encode())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,10 +82,6 @@ async def lifts_taint(
         await asyncio.gather(task, return_exceptions=True)
 
 
-class CannotListen(Exception):
-    """An address of ``--listen`` or ``--metrics-listen`` cannot be bound; one line why."""
-
-
 @asynccontextmanager
 async def endpoints(
     agent: Agent, settings: Settings, watch: SandboxWatch | None = None
@@ -94,11 +89,15 @@ async def endpoints(
     """With ``--listen``, /healthz, /readyz and /metrics; with ``--metrics-listen``, /metrics
     alone on its own address (the one a cluster's Prometheus scrapes, while the probes stay on
     loopback). prometheus_client and the server are imported only then, so the agent's
-    start-up does not pay for them. Yields the servers, ``--listen``'s first."""
+    start-up does not pay for them. Yields the servers, ``--listen``'s first.
+
+    An address that cannot be bound (a port taken on the host network) does not stop the
+    agent: the chain matters more than its probes. It is said loudly (``listen_failed``),
+    counted in ``chainfsm_listener_up``, and tried again with backoff until bound."""
     if settings.listen is None and settings.metrics_listen is None:
         yield []
         return
-    from chainfsm.process import http_endpoints, metrics
+    from chainfsm.process import http_endpoints, listeners, metrics
 
     wanted = [
         (name, address, paths)
@@ -120,25 +119,21 @@ async def endpoints(
         for name, address, paths in wanted:
             host, port = split_listen(address)
             server = http_endpoints.Server(agent.status, counted, host, port, paths, cap)
-            try:
-                await server.start()
-            except OSError as err:
-                # create_server's message repeats the address: the system's words suffice (a
-                # name that does not resolve has a negative errno and its own words).
-                code = err.errno or 0
-                why = os.strerror(code) if code > 0 else err.strerror or str(err)
-                raise CannotListen(f"cannot listen on {address}: {why}") from err
             stack.push_async_callback(server.close)
+            listener = listeners.Listener(name, address, server)
             counted.count_refusals(name, server.refusals)
-            bound_host, bound_port = server.bound
-            logs.event(
-                "listening",
-                address=f"{bound_host}:{bound_port}",
-                paths=" ".join(sorted(server.paths)),
-                connections=cap,
-            )
+            counted.count_listener(name, listener.is_up)
+            if not await listener.bind():
+                task = asyncio.create_task(listener.retry(), name=f"chainfsm-listen-{name}")
+                task.add_done_callback(_report_crash)
+                stack.push_async_callback(_cancel, task)
             servers.append(server)
         yield servers
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -186,9 +181,6 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
             lifts_taint(agent, settings),
         ):
             return await _run(agent, settings)
-    except CannotListen as err:
-        # Loud and fatal, like a missing conf dir: the kubelet restarts the container.
-        return exits.fail(str(err))
     finally:
         if ready_file is not None:
             ready_file.withdraw()

@@ -87,8 +87,14 @@ class _AgentCollector(Collector):
         )
         yield GaugeMetricFamily(
             "chainfsm_watch_armed",
-            "1 while the inotify watch on the conf dir is armed",
+            "1 while the conf dir is watched (by inotify, or by polling while degraded)",
             value=1.0 if status.watch_armed else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "chainfsm_watch_degraded",
+            "1 while inotify cannot be armed (a uid's inotify limit used up) and the conf dir"
+            " and --bin-dir are polled instead; the watch_degraded log line names the sysctl",
+            value=1.0 if status.watch_degraded is not None else 0.0,
         )
         yield GaugeMetricFamily(
             "chainfsm_start_timestamp_seconds",
@@ -125,6 +131,24 @@ class _RefusalCollector(Collector):
         yield refused
 
 
+class _ListenerCollector(Collector):
+    """Whether each listener is bound, read from the listeners when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], bool]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        bound = GaugeMetricFamily(
+            "chainfsm_listener_up",
+            "1 while the listener is bound; 0 while its address cannot be had (a port taken:"
+            " the listen_failed log line says why) and it is tried again with backoff",
+            labels=["listener"],
+        )
+        for name, up in sorted(self.sources.items()):
+            bound.add_metric([name], 1.0 if up() else 0.0)
+        yield bound
+
+
 class Metrics:
     """The agent's metrics; ``observe`` goes in ``agent.journal.listeners``."""
 
@@ -133,6 +157,8 @@ class Metrics:
         self.registry.register(_AgentCollector(status))
         self._refusals = _RefusalCollector()
         self.registry.register(self._refusals)
+        self._listeners = _ListenerCollector()
+        self.registry.register(self._listeners)
         self.transitions = Counter(
             "chainfsm_transitions",
             "State transitions, by source, dest and trigger",
@@ -158,6 +184,10 @@ class Metrics:
     def count_refusals(self, listener: str, count: Callable[[], int]) -> None:
         """Report ``count()`` as the refusals of ``listener`` (e.g. "probes", "metrics")."""
         self._refusals.sources[listener] = count
+
+    def count_listener(self, listener: str, up: Callable[[], bool]) -> None:
+        """Report ``up()`` as whether ``listener`` is bound."""
+        self._listeners.sources[listener] = up
 
     def observe(self, record: Transition) -> None:
         self.transitions.labels(

@@ -116,6 +116,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         # Why it is in that state, in one line: what `chainfsm status` prints.
         "situation": status.situation,
         "watch_armed": status.watch_armed,
+        "watch_degraded": status.watch_degraded,
         "last_error": status.last_error,
         # Since when the chain has been failing (None: not since the last Verified), so a
         # stuck node does not read like one still starting.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import logging
 import os
 import resource
 import signal
@@ -21,8 +20,9 @@ from chainfsm.agent.agent import Agent
 from chainfsm.cli import dump_command
 from chainfsm.process import http_endpoints, lifecycle, metrics
 from chainfsm.settings import Settings
-from tests.support.constants import HANG_GUARD
+from tests.support.constants import AZURE, HANG_GUARD
 from tests.support.guarded_agent import record, until
+from tests.support.log_queue import LogQueue
 from tests.support.loopback_http import http_get
 from tests.support.primaries import primary_bytes
 
@@ -297,23 +297,51 @@ async def test_a_connection_lost_to_any_socket_error_ends_quietly(tmp_path: Path
         assert theirs.recv(1) == b""  # closed, with nothing sent
 
 
-async def test_an_address_that_cannot_be_bound_is_one_line_and_exit_1(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_a_taken_port_does_not_stop_the_agent_and_is_bound_once_free(
+    net_dir: Path, lines: LogQueue
 ) -> None:
-    """E.g. a pod IP the kubelet expanded wrong, or the port taken by another process."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        address = f"127.0.0.1:{taken.getsockname()[1]}"
-        settings = Settings(
-            net_dir=tmp_path,
-            listen="127.0.0.1:0",
-            metrics_listen=address,
-            dump_file=tmp_path / "run" / "dump.json",
+    """E.g. 9808, the CSI livenessprobe's default, taken on the host network: the agent used to
+    exit 1 (a crash loop, no chain). Now it chains, says so loudly and binds when it can."""
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    address = f"127.0.0.1:{taken.getsockname()[1]}"
+    settings = Settings(
+        net_dir=net_dir,
+        listen="127.0.0.1:0",
+        metrics_listen=address,
+        dump_file=net_dir.parent / "run" / "dump.json",
+    )
+    agent = Agent(settings)
+    transitions = record(agent)
+    task = asyncio.create_task(lifecycle.serve(settings, agent))
+    try:
+        probes = await lines.until("listening")
+        failed = await lines.until("listen_failed")
+        assert failed["address"] == address
+        assert failed["listener"] == "metrics"
+        assert failed["reason"].startswith(
+            f"cannot listen on {address}: Address already in use; the agent goes on chaining"
+            " without it and tries again in 1 s."
         )
-        with caplog.at_level(logging.INFO, logger="chainfsm"):
-            assert await lifecycle.serve(settings) == 1
-    (line,) = [r for r in caplog.records if r.msg == "exit"]
-    assert line.fields == {  # type: ignore[attr-defined]
-        "reason": f"cannot listen on {address}: Address already in use"
-    }
+        await until(transitions, trigger="output_verified")  # the chain work went on
+        port = int(probes["address"].rsplit(":", 1)[1])
+        status, _, body = await http_get(port, "/metrics")
+        assert status == 200
+        up = {"probes": 1.0, "metrics": 0.0}
+        for name, value in up.items():
+            assert _samples(body)[("chainfsm_listener_up", (("listener", name),))] == value
+
+        taken.close()
+        bound = await lines.until("listening")
+        assert bound["address"] == address
+        status, _, body = await http_get(int(address.rsplit(":", 1)[1]), "/metrics")
+        assert status == 200
+        assert _samples(body)[("chainfsm_listener_up", (("listener", "metrics"),))] == 1.0
+        agent.request_stop()
+        assert await asyncio.wait_for(task, HANG_GUARD) == 0
+    finally:
+        taken.close()
+        agent.request_stop()
+        await asyncio.gather(asyncio.wait_for(task, HANG_GUARD), return_exceptions=True)

@@ -19,6 +19,7 @@ from chainfsm.cli import commands
 from chainfsm.core import chaining
 from tests.support import antrea_standin
 from tests.support.constants import DEPLOY
+from tests.support.host_ports import clashes
 from tests.support.manifests import KUBERNETES_VERSION, Doc, by_name, config, kubectl, one, pod_spec
 from tests.support.manifests import render as render_dir
 
@@ -198,6 +199,13 @@ def test_the_chainfsm_container_is_probed_hardened_and_configured(
     assert settings.rewrites == chaining.DEFAULT_REWRITES
     for key in ("CHAINFSM_READY_FILE", "CHAINFSM_DUMP_FILE"):
         assert str(PurePosixPath(env[key]).parent) in writable
+
+
+def test_chainfsm_s_host_ports_clash_with_nothing_on_the_node(rendered: list[Doc]) -> None:
+    """Antrea's own ports (10349-10351, NodePortLocal) and the CSI sidecars' are taken."""
+    agent = by_name(pod_spec(rendered, AGENT)["containers"])["chainfsm"]
+    assert [p["containerPort"] for p in agent["ports"]] == [10365, 10366]
+    assert clashes(agent) == []
 
 
 def _overlay(root: Path) -> tuple[Path, list[str]]:

@@ -15,6 +15,7 @@ import yaml
 
 from chainfsm.cli import commands
 from tests.support.constants import DEPLOY
+from tests.support.host_ports import clashes
 from tests.support.manifests import KUBERNETES_VERSION, config, one, pod_spec, render_deploy
 
 OVERLAYS = sorted(p.parent.name for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
@@ -91,7 +92,7 @@ def test_the_daemonset_is_one_agent_and_no_init_container(target: str) -> None:
     assert sidecar["envFrom"] == [{"configMapRef": {"name": name}}]
 
     port = int(env["CHAINFSM_LISTEN"].rsplit(":", 1)[1])
-    assert port == 9808
+    assert port == 10365
     probes = {kind: sidecar[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe")}
     assert probes["readinessProbe"]["path"] == "/readyz"
     assert probes["livenessProbe"]["path"] == "/healthz"
@@ -104,6 +105,15 @@ def test_the_daemonset_is_one_agent_and_no_init_container(target: str) -> None:
     assert spec["hostNetwork"] is True
     assert {"operator": "Exists"} in spec["tolerations"]
     assert one(docs, "DaemonSet")["metadata"]["namespace"] == "kube-system"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_host_ports_are_none_that_a_node_s_other_components_use(target: str) -> None:
+    """On the host network a port taken by another component (9808: every CSI driver's
+    livenessprobe) would keep the probes from binding; docs/deploy.md says why these ports."""
+    (sidecar,) = pod_spec(render_deploy(target))["containers"]
+    assert [p["containerPort"] for p in sidecar["ports"]] == [10365, 10366]
+    assert clashes(sidecar) == []
 
 
 @pytest.mark.parametrize("target", TARGETS)

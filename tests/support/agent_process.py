@@ -97,16 +97,19 @@ async def agent_process(
     *args: str,
     preexec_fn: Callable[[], None] | None = None,
     wrapper: Sequence[str] = (),
+    exec_wrapper: Sequence[str] = (),
 ) -> AsyncIterator[AgentProcess]:
     """``chainfsm run --log-format json ARGS`` on ``net_dir``, until it has logged ``started``;
-    under ``wrapper`` (a command that runs the agent as its one child) when given."""
+    under ``wrapper`` (a command that runs the agent as its one child) when given, or
+    ``exec_wrapper`` (one that execs it in its own place, such as setpriv)."""
     env = {
         **os.environ,
         "CHAINFSM_NET_DIR": str(net_dir),
         "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
     }
     proc = await asyncio.create_subprocess_exec(
-        *(*wrapper, sys.executable, "-m", "chainfsm", "run", "--log-format", "json", *args),
+        *(*wrapper, *exec_wrapper, sys.executable, "-m", "chainfsm", "run"),
+        *("--log-format", "json", *args),
         env=env,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec_fn,

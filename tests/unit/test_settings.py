@@ -66,6 +66,7 @@ SAMPLES = {
     "untaint": ("chainfsm.io/chain-not-ready", "startup"),
     "node_name": ("aks-user-0", "aks-user-1"),
     "kubeconfig": ("/a/kubeconfig", "/b/kubeconfig"),
+    "poll_interval": ("0.5", "3"),
 }
 
 
