@@ -50,6 +50,10 @@ def test_every_alert_names_the_node_and_carries_its_runbook(alert: Doc) -> None:
     operations = (ROOT / "docs" / "operations.md").read_text()
     runbook = operations[operations.index("\n## Runbook\n") :]
     assert f"\n### {name}\n" in runbook
+    # And the alerts table of Monitoring lists it, with its severity.
+    assert f"| `{name}` |" in operations[: operations.index("\n## Runbook\n")]
+    row = next(line for line in operations.splitlines() if line.startswith(f"| `{name}` |"))
+    assert row.endswith(f"| {alert['labels']['severity']} |"), row
     # The commands select the agent's pod as the PodMonitor does, and its container by name.
     for line in notes["runbook"].splitlines():
         assert line.startswith(("POD=$(kubectl -n kube-system get pods", "kubectl ")), line
