@@ -117,6 +117,17 @@ NOTHING_LOADED = json.dumps({"PluginConfDir": NET_DIR, "Networks": None})
             None,
             "its cniconfig cannot be read: cniconfig is not JSON",
         ),
+        # Valid JSON that is no text (a lone surrogate): an answer, not a traceback.
+        (
+            status(
+                cniconfig=cri_wire.cniconfig(NET_DIR, "azure", CHAIN, b"").replace(
+                    '"Source": ""', '"Source": "\\ud800"'
+                )
+            ),
+            Verdict.UNASKED,
+            None,
+            "its cniconfig cannot be read: cniconfig is not text",
+        ),
     ],
 )
 def test_what_the_runtime_says_of_our_chain(
