@@ -4,28 +4,14 @@ work goes on, the dump says why. Against a real runtime: runtime/test_unchained_
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 from chainfsm.core.confirmation import Verdict
 from chainfsm.process import sandbox_watch
-from tests.support.agent_process import AgentProcess, agent_process
+from tests.support.agent_process import agent_process
 from tests.support.constants import AZURE, OUTPUT
+from tests.support.dump_command import dump
 from tests.support.primaries import primary_bytes
-
-
-def dump(agent: AgentProcess) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "chainfsm", "dump"],
-        env=agent.env,
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
 
 
 def test_only_the_runtime_running_our_chain_proves_chained_and_unsaid_proves_nothing() -> None:

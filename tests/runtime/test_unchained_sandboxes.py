@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support import pod_sandboxes
 from tests.support.agent_process import AgentProcess, agent_process
+from tests.support.dump_command import dump
 from tests.support.loopback_http import http_get
 from tests.support.pod_sandboxes import PRIMARY_NAME, STUB, Pods
 
@@ -28,12 +26,6 @@ OUTPUT = "05-chain.conflist"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 #: A name the agent's --primary does not match: the runtime loads it, the agent waits.
 EARLY = "20-early.conflist"
-
-
-@pytest.fixture(scope="module")
-def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
-    with pod_sandboxes.running_pods(tmp_path_factory.mktemp("pods")) as pods:
-        yield pods
 
 
 @dataclass
@@ -78,18 +70,6 @@ async def scene(pods: Pods, tmp_path: Path) -> Scene:
 
 def this_boot() -> str:
     return BOOT_ID.read_text().strip()
-
-
-def dump(agent: AgentProcess) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "chainfsm", "dump"],
-        env=agent.env,
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
 
 
 async def gauge(agent: AgentProcess, name: str) -> float:
