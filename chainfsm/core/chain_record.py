@@ -2,9 +2,10 @@
 
 The agent asks the runtime which config it loaded (CRI ``Status``) at every pass; each answer
 says "our chain" or "not our chain". Answers in a row that agree, within one run of the agent
-with no failed ask between them, make one span: the runtime held that verdict from the span's
-``since`` (the first answer) to its ``until`` (the last). Between spans, and before the first,
-nothing was observed: a sandbox whose network was set up then is ``unknown``.
+with no failed ask and no transition that may change the runtime's config between them, make
+one span: the runtime held that verdict from the span's ``since`` (the first answer) to its
+``until`` (the last). Between spans, and before the first, nothing was observed: a sandbox
+whose network was set up then is ``unknown``.
 
 The record also keeps the verdict proven for each sandbox (``verdicts``): a sandbox created
 inside the span that is still current when it is listed ready had its network set up inside

@@ -205,6 +205,11 @@ class SandboxWatch:
     def observe(self, record: Transition) -> None:
         """A journal listener: a transition may change what the runtime loads; look soon."""
         self._quick = record.dest == State.Verified.value
+        if not self._quick:
+            # On the way to a write, or a change seen in the dir: the runtime may load another
+            # config and come back before the next answer, so two answers that agree across
+            # this prove nothing between them. (Into Verified nothing changed since Writing.)
+            self._continuing = False
         self._wake.set()
 
     async def _start(self) -> str | None:
@@ -322,13 +327,13 @@ class SandboxWatch:
 
     def _say_changes(self, record: Record, verdicts: Verdicts) -> None:
         """One line when the runtime's verdict on our chain turns, and one when the verdicts
-        on the sandboxes change: never a line per pass."""
+        on the sandboxes change: never a line per pass, nor per new span of the same verdict."""
         before = self.report
         span = record.current
         if span is not None and (
             before is None
             or before.record.current is None
-            or before.record.current.since != span.since
+            or before.record.current.chained != span.chained
         ):
             logs.event(
                 "runtime_chain",

@@ -6,8 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from chainfsm.core import cri_messages
 from chainfsm.core.confirmation import Verdict
+from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.process import sandbox_watch
+from chainfsm.settings import Settings
+from tests.support import cri_wire
 from tests.support.agent_process import agent_process
 from tests.support.constants import AZURE, OUTPUT
 from tests.support.dump_command import dump
@@ -64,3 +70,83 @@ async def test_a_record_that_cannot_be_written_is_named(tmp_path: Path) -> None:
         doc = dump(agent)
         assert doc["sandboxes"]["record"]["file"] == str(record)
         assert doc["sandboxes"]["error"] == later["reason"]
+
+
+class StandInClient:
+    """The CRI calls of a pass, answered from memory: sandboxes on the pod network, and the
+    runtime's Status as the test sets it."""
+
+    def __init__(self, answer: cri_messages.RuntimeStatus) -> None:
+        self.answer = answer
+        self.sandboxes: list[cri_messages.Sandbox] = []
+
+    async def list_sandboxes(self) -> tuple[cri_messages.Sandbox, ...]:
+        return tuple(self.sandboxes)
+
+    async def sandbox_status(self, sandbox_id: str) -> cri_messages.SandboxStatus:
+        found = next(s for s in self.sandboxes if s.id == sandbox_id)
+        return cri_messages.SandboxStatus(found, cri_messages.NamespaceMode.POD)
+
+    async def status(self) -> cri_messages.RuntimeStatus:
+        return self.answer
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("transition", "proves"),
+    [
+        (None, True),
+        # On the way to a write: the runtime may load our chain, and lose it again, before
+        # the next answer.
+        ((Trigger.PRIMARY_VALID, State.Validating, State.Writing), False),
+        ((Trigger.CHANGE_DETECTED, State.Verified, State.Validating), False),
+        # Into Verified: the runtime has just confirmed, nothing changed since Writing.
+        ((Trigger.OUTPUT_VERIFIED, State.Writing, State.Verified), True),
+    ],
+)
+async def test_a_transition_between_two_answers_ends_the_span(
+    tmp_path: Path, transition: tuple[Trigger, State, State] | None, proves: bool
+) -> None:
+    """Two answers "not our chain" with a transition of the agent between them that may
+    change what the runtime loads prove nothing for a sandbox set up between them."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    (net_dir / OUTPUT).write_bytes(b"{}")  # no start-up window: the spans alone decide
+    settings = Settings(
+        net_dir=net_dir, cri_socket=tmp_path / "none.sock", record_file=tmp_path / "record.json"
+    )
+    primary_alone = cri_wire.cniconfig(str(net_dir), "azure", ["azure-vnet"], primary_bytes())
+    answer = cri_messages.decode_status_response(
+        cri_wire.status_response(True, {"lastCNILoadStatus": "OK", "cniconfig": primary_alone})
+    )
+    now = [100.0]
+    watch = sandbox_watch.SandboxWatch(
+        settings, settings.cri_socket or Path(), ours, clock=lambda: now[0]
+    )
+    client = StandInClient(answer)
+    watch.client = client  # type: ignore[assignment]
+    await watch.pass_once()
+    now[0] = 110.0
+    await watch.pass_once()
+    if transition is not None:
+        trigger, source, dest = transition
+        watch.observe(
+            Transition(111.0, trigger, source.value, dest.value, "", AZURE, OUTPUT, 0, 1.0)
+        )
+    client.sandboxes.append(
+        cri_messages.Sandbox(
+            "s1", "web", "u1", "shop", cri_messages.SandboxState.READY, 112 * 10**9
+        )
+    )
+    now[0] = 120.0
+    report = await watch.pass_once()
+    assert report.error is None
+    counts = (len(report.verdicts.unchained), report.verdicts.unknown)
+    assert counts == ((1, 0) if proves else (0, 1))
+
+
+async def ours() -> bytes | None:
+    return b"{}"
