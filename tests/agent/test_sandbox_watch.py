@@ -4,6 +4,7 @@ work goes on, the dump says why. Against a real runtime: runtime/test_unchained_
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -107,10 +108,14 @@ class StandInClient:
     ],
 )
 async def test_a_transition_between_two_answers_ends_the_span(
-    tmp_path: Path, transition: tuple[Trigger, State, State] | None, proves: bool
+    tmp_path: Path,
+    transition: tuple[Trigger, State, State] | None,
+    proves: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Two answers "not our chain" with a transition of the agent between them that may
     change what the runtime loads prove nothing for a sandbox set up between them."""
+    caplog.set_level(logging.INFO, "chainfsm")
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
     (net_dir / AZURE).write_bytes(primary_bytes())
@@ -146,6 +151,8 @@ async def test_a_transition_between_two_answers_ends_the_span(
     assert report.error is None
     counts = (len(report.verdicts.unchained), report.verdicts.unknown)
     assert counts == ((1, 0) if proves else (0, 1))
+    # The runtime's verdict never turned: one runtime_chain line, whatever the spans.
+    assert [r.msg for r in caplog.records].count("runtime_chain") == 1
 
 
 async def ours() -> bytes | None:
