@@ -129,6 +129,22 @@ async def test_a_record_of_another_boot_is_started_afresh(scene: Scene) -> None:
         await agent.line("sandboxes", unchained=0, chained=1, unknown=3)
 
 
+async def test_stop_never_stops_an_unknown_sandbox(scene: Scene) -> None:
+    """The record of another boot proves nothing: with stop on, every sandbox stays ready."""
+    pods = scene.pods
+    doc = json.loads(scene.record.read_text())
+    scene.record.write_text(json.dumps({**doc, "boot_id": "an-earlier-boot"}))
+    ready = pods.ready()
+    args = scene.args("--repair-unchained", "stop", "--repair-exclude-namespaces", "")
+    async with agent_process(pods.conf_dir, *args) as agent:
+        await agent.line("sandboxes", unchained=0, unknown=3)
+        # A later pass that proves a new sandbox chained still stops none of the unknown.
+        late = pods.run("after-reboot")
+        await agent.line("sandboxes", unchained=0, chained=1, unknown=3)
+    assert agent.count("repair") == 0
+    assert pods.ready() == ready | {late}
+
+
 async def test_dry_run_names_each_unchained_pod_and_stops_nothing(scene: Scene) -> None:
     ready = scene.pods.ready()
     async with agent_process(
