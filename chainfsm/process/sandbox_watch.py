@@ -121,14 +121,20 @@ def _maybe_iso(stamp: float | None) -> str | None:
 
 async def look(client: cri.CriClient, known: dict[str, bool | None]) -> list[Seen]:
     """The runtime's sandboxes, each with whether it is on the host network (asked once per
-    sandbox, kept in ``known``: a sandbox's namespaces never change)."""
+    sandbox, kept in ``known``: a sandbox's namespaces never change). A sandbox removed
+    between the listing and its status is left out, as if listed a moment later."""
     listed = await client.list_sandboxes()
     seen = []
     for sandbox in listed:
         if sandbox.id in known:
             host = known[sandbox.id]
         else:
-            mode = (await client.sandbox_status(sandbox.id)).network_mode
+            try:
+                mode = (await client.sandbox_status(sandbox.id)).network_mode
+            except cri.CriError as err:
+                if err.status != "NOT_FOUND":
+                    raise
+                continue
             host = known[sandbox.id] = None if mode is None else mode is NamespaceMode.NODE
         seen.append(
             Seen(

@@ -12,6 +12,7 @@ import pytest
 from chainfsm.core import cri_messages
 from chainfsm.core.confirmation import Verdict
 from chainfsm.core.states import State, Transition, Trigger
+from chainfsm.edge.cri import CriError
 from chainfsm.process import sandbox_watch
 from chainfsm.settings import Settings
 from tests.support import cri_wire
@@ -80,11 +81,16 @@ class StandInClient:
     def __init__(self, answer: cri_messages.RuntimeStatus) -> None:
         self.answer = answer
         self.sandboxes: list[cri_messages.Sandbox] = []
+        #: Sandbox ids whose status fails, with the gRPC status the runtime answers.
+        self.failing: dict[str, str] = {}
 
     async def list_sandboxes(self) -> tuple[cri_messages.Sandbox, ...]:
         return tuple(self.sandboxes)
 
     async def sandbox_status(self, sandbox_id: str) -> cri_messages.SandboxStatus:
+        if sandbox_id in self.failing:
+            code = self.failing[sandbox_id]
+            raise CriError(f"CRI PodSandboxStatus at x.sock: {code}: {sandbox_id}", code)
         found = next(s for s in self.sandboxes if s.id == sandbox_id)
         return cri_messages.SandboxStatus(found, cri_messages.NamespaceMode.POD)
 
@@ -157,3 +163,41 @@ async def test_a_transition_between_two_answers_ends_the_span(
 
 async def ours() -> bytes | None:
     return b"{}"
+
+
+def primary_alone(net_dir: Path) -> cri_messages.RuntimeStatus:
+    loaded = cri_wire.cniconfig(str(net_dir), "azure", ["azure-vnet"], primary_bytes())
+    return cri_messages.decode_status_response(
+        cri_wire.status_response(True, {"lastCNILoadStatus": "OK", "cniconfig": loaded})
+    )
+
+
+@pytest.mark.parametrize(("code", "fails"), [("NOT_FOUND", False), ("UNAVAILABLE", True)])
+async def test_a_sandbox_gone_between_the_listing_and_its_status_is_left_out(
+    tmp_path: Path, code: str, fails: bool
+) -> None:
+    """Pods come and go: one removed after the listing is not a failed pass. Any other
+    failure of its status still is (the pass proves nothing then)."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    settings = Settings(
+        net_dir=net_dir, cri_socket=tmp_path / "none.sock", record_file=tmp_path / "record.json"
+    )
+    watch = sandbox_watch.SandboxWatch(settings, tmp_path / "none.sock", ours)
+    client = StandInClient(primary_alone(net_dir))
+    ready = cri_messages.SandboxState.READY
+    client.sandboxes = [
+        cri_messages.Sandbox("gone", "a", "u1", "shop", ready, 1),
+        cri_messages.Sandbox("here", "b", "u2", "shop", ready, 2),
+    ]
+    client.failing["gone"] = code
+    watch.client = client  # type: ignore[assignment]
+    report = await watch.pass_once()
+    if fails:
+        assert report.error is not None
+        assert f"{code}: gone" in report.error
+    else:
+        assert report.error is None
+        assert (
+            report.verdicts.unknown + report.verdicts.chained + len(report.verdicts.unchained) == 1
+        )

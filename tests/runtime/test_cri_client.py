@@ -69,6 +69,7 @@ async def test_no_sandboxes_yet_and_an_unknown_one_is_one_line(containerd: Conta
             await client.sandbox_status("0" * 64)
         with pytest.raises(CriError) as stop_err:
             await client.stop_sandbox("0" * 64)
+    assert err.value.status == stop_err.value.status == "NOT_FOUND"
     for text in (str(err.value), str(stop_err.value)):
         assert "\n" not in text
         assert f"at {containerd.socket}: NOT_FOUND: " in text
