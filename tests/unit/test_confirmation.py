@@ -155,6 +155,18 @@ def test_a_runtime_that_does_not_say_what_it_loaded_is_confirmed_on_network_read
     assert "does not say which config it loaded" in not_ready.detail
 
 
+def test_a_failed_load_without_saying_what_it_loaded_is_not_confirmed() -> None:
+    """As with a cniconfig (the load error comes before NetworkReady): a runtime that says its
+    last load failed is not confirmed on NetworkReady alone."""
+    info = {"lastCNILoadStatus": "failed to load cni config: x"}
+    found = judge(cri_messages.decode_status_response(cri_wire.status_response(True, info)))
+    assert (found.verdict, found.confirmed) == (Verdict.LOAD_ERROR, False)
+    assert found.detail == (
+        "the runtime's last load of its conf dir failed: failed to load cni config: x, and it"
+        " does not say which config it loaded"
+    )
+
+
 def test_no_network_ready_condition_at_all_is_not_ready() -> None:
     answer = cri_messages.decode_status_response(cri_wire.field(1, b""))
     found = judge(answer)
