@@ -21,6 +21,7 @@ boot itself when core/boot_window proves the start-up window (``opened_at_boot``
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -120,7 +121,8 @@ class Unreadable(ValueError):
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # NaN and Infinity are Python's JSON, not a time: the dump could not write them as one.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Unreadable(f"{value!r} is not a time")
     return float(value)
 
@@ -129,7 +131,7 @@ def decode(data: bytes) -> Record:
     """The record in ``data``, or Unreadable saying why not."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Unreadable("not JSON") from None
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
         raise Unreadable(f"not a version {VERSION} record")
