@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainfsm.core import chaining, discovery, planning, validation, verification
+from chainfsm.core import (
+    chaining,
+    discovery,
+    planning,
+    plugin_problems,
+    validation,
+    verification,
+)
 from chainfsm.core.validation import NetworkList, Refusal
 from chainfsm.core.verification import Effect
 from chainfsm.edge import binaries, reading
@@ -257,8 +264,8 @@ def _final(
     if missing:
         return (
             f"the runtime loads {check.first}, but {'; '.join(missing)}: pods on this node"
-            " cannot start until it is installed (and from cniVersion 1.1.0 the node reports"
-            " NetworkReady=false)"
+            f" cannot start until {plugin_problems.awaited(missing)} (and from cniVersion 1.1.0"
+            " the node reports NetworkReady=false)"
         )
     if primary is None and unmatched:
         return (

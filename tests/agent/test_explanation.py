@@ -172,6 +172,7 @@ def test_missing_and_non_executable_plugin_binaries_are_named(tmp_path: Path) ->
     assert str(doc["verdict"]).startswith(
         f'the runtime loads 05-antrea.conflist, but plugin "portmap": {bin_dir}/portmap is not'
         f' executable; plugin "antrea" is not in {bin_dir}: pods on this node cannot start'
+        " until they are fixed"
     )
 
 

@@ -144,6 +144,8 @@ async def test_the_agent_fails_closed_on_an_elf_whose_loader_is_missing_here(
     async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
         missing = await run.until(Trigger.BINARY_MISSING)
         assert "cannot be run here: exec says No such file or directory" in missing.reason
+        # The file is there: what pods wait for is a fix, not an install.
+        assert f"cannot start until it is fixed in {bin_dir}" in missing.reason
         assert run.agent.status().binary_unchecked == ()
 
 
