@@ -49,6 +49,16 @@ def elf_with_absent_loader(bin_dir: Path, name: str) -> Path:
     return path
 
 
+def azure_node(tmp_path: Path) -> tuple[Path, Path]:
+    """A conf dir with an azure-vnet primary (no IPAM), and a bin dir with azure-vnet alone:
+    the test puts the chained plugin there."""
+    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
+    net_dir.mkdir()
+    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
+    (net_dir / AZURE).write_text(json.dumps(primary))
+    return net_dir, bin_dir
+
+
 # -- pure ---------------------------------------------------------------------------------------
 
 
@@ -111,11 +121,8 @@ async def test_an_elf_whose_loader_is_missing_here_fails_closed_saying_why(
 async def test_the_agent_is_verified_with_a_script_plugin_and_says_it_is_unchecked(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
-    net_dir.mkdir()
+    net_dir, bin_dir = azure_node(tmp_path)
     script = script_for_absent_shell(bin_dir, "antrea")
-    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
-    (net_dir / AZURE).write_text(json.dumps(primary))
     caplog.set_level(logging.WARNING)
     async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
         verified = await run.until(Trigger.OUTPUT_VERIFIED)
@@ -136,11 +143,8 @@ async def test_the_agent_is_verified_with_a_script_plugin_and_says_it_is_uncheck
 async def test_the_agent_fails_closed_on_an_elf_whose_loader_is_missing_here(
     tmp_path: Path,
 ) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
-    net_dir.mkdir()
+    net_dir, bin_dir = azure_node(tmp_path)
     elf_with_absent_loader(bin_dir, "antrea")
-    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
-    (net_dir / AZURE).write_text(json.dumps(primary))
     async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
         missing = await run.until(Trigger.BINARY_MISSING)
         assert "cannot be run here: exec says No such file or directory" in missing.reason
@@ -152,11 +156,8 @@ async def test_the_agent_fails_closed_on_an_elf_whose_loader_is_missing_here(
 def test_render_warns_of_a_script_plugin_and_succeeds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
-    net_dir.mkdir()
+    net_dir, bin_dir = azure_node(tmp_path)
     script = script_for_absent_shell(bin_dir, "antrea")
-    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
-    (net_dir / AZURE).write_text(json.dumps(primary))
     code = commands.main(["render", "--net-dir", str(net_dir), "--bin-dir", str(bin_dir)])
     captured = capsys.readouterr()
     assert code == 0
