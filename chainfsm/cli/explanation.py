@@ -378,13 +378,14 @@ def text(report: Explanation) -> str:
         bins = f"every plugin of the chain is in {report.bin_dir} and speaks its cniVersion"
     if report.unchecked_binaries and not report.missing_binaries:
         bins = f"every plugin of the chain is in {report.bin_dir}"
-    if report.unchecked_binaries:
-        bins += f"; NOT CHECKED here: {'; '.join(report.unchecked_binaries)}"
     if report.ipam_not_in_bin_dir:
         bins += (
             f" (IPAM {', '.join(report.ipam_not_in_bin_dir)}: no binary there, which is fine"
             " when the plugin handles its IPAM itself, as azure-vnet does with azure-cns)"
         )
+    if report.unchecked_binaries:
+        # Last, so the IPAM note above is not read as part of the last plugin's.
+        bins += f"; NOT CHECKED here: {'; '.join(report.unchecked_binaries)}"
     leftovers = ", ".join(n.split(": ", 1)[0] for n in report.leftovers) or "none"
     lines += [
         "",

@@ -93,8 +93,8 @@ async def test_a_script_for_an_interpreter_missing_here_is_unchecked_not_missing
     assert found.problems == ()
     assert found.unchecked == (
         f'plugin "antrea" ({script}) is a script for {ABSENT_SHELL}, which the agent\'s own'
-        " filesystem does not have, so its VERSION cannot be asked from here; the runtime on"
-        f" the host runs it with the host's {ABSENT_SHELL}",
+        " filesystem does not have, so its VERSION cannot be asked from here (the runtime on"
+        f" the host runs it with the host's {ABSENT_SHELL})",
     )
 
 
@@ -175,3 +175,23 @@ def test_render_warns_of_a_script_plugin_and_succeeds(
     assert doc["missing_binaries"] == []
     (unchecked,) = doc["unchecked_binaries"]
     assert unchecked.startswith(f'plugin "antrea" ({script}) is a script for {ABSENT_SHELL}')
+
+
+def test_explain_says_the_ipam_note_before_the_unchecked_plugins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each unchecked plugin's note is whole, and the IPAM note is not read as the last one's."""
+    net_dir, bin_dir = azure_node(tmp_path)
+    primary = {
+        "cniVersion": "1.0.0",
+        "name": "azure",
+        "plugins": [{"type": "azure-vnet", "ipam": {"type": "azure-cns"}}],
+    }
+    (net_dir / AZURE).write_text(json.dumps(primary))
+    script_for_absent_shell(bin_dir, "antrea")
+    commands.main(["explain", "--net-dir", str(net_dir), "--bin-dir", str(bin_dir)])
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("binaries:")]
+    ipam, unchecked = line.split("; NOT CHECKED here: ")
+    assert ipam.endswith("as azure-vnet does with azure-cns)")
+    assert unchecked.startswith('plugin "antrea"')
+    assert unchecked.endswith(f"(the runtime on the host runs it with the host's {ABSENT_SHELL})")
