@@ -271,7 +271,8 @@ def _final(
         return (
             f"the runtime loads {check.first}, but no config file matches --primary"
             f" {pattern!r} while {', '.join(unmatched)} is valid: check the glob; chainfsm"
-            " keeps its chain as it is and does not report Verified"
+            f" {'writes no chain' if status == 'absent' else 'keeps its chain as it is'} and"
+            " does not report Verified"
         )
     if primary is None:
         return (

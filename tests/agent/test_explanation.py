@@ -232,3 +232,17 @@ def test_a_fifo_under_our_name_is_refused_on_read_without_hanging(tmp_path: Path
         "the runtime will report: cni plugin not initialized, because 05-antrea.conflist is not"
         " a regular file"
     )
+
+
+def test_an_unmatched_glob_with_no_chain_there_says_none_is_written(tmp_path: Path) -> None:
+    """No output in the dir: there is no chain to keep, so the verdict says none is written."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
+    code, doc = _explain(net_dir, "--primary", "15-*.conflist")
+    assert code == 1
+    assert doc["verdict"] == (
+        "the runtime loads 10-azure.conflist, but no config file matches --primary"
+        " '15-*.conflist' while 10-azure.conflist is valid: check the glob; chainfsm writes no"
+        " chain and does not report Verified"
+    )
