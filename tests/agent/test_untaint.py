@@ -108,6 +108,15 @@ def untaint_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [r.fields for r in caplog.records if r.msg == untainting.EVENT]  # type: ignore[attr-defined]
 
 
+def untaint_levels(caplog: pytest.LogCaptureFixture, said: str) -> list[tuple[int, str]]:
+    """The level and reason of each ``untaint`` line whose reason holds ``said``."""
+    return [
+        (r.levelno, r.fields["reason"])  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.msg == untainting.EVENT and said in r.fields["reason"]  # type: ignore[attr-defined]
+    ]
+
+
 #: RFC 6902's shape for the operations we send (the API's JSON patch body).
 OPERATION_KEYS = {"op", "path", "value"}
 
@@ -171,8 +180,9 @@ async def test_ours_go_once_verified_and_not_before_the_others_stay(
 
 
 async def test_another_client_s_change_between_our_read_and_patch_survives(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, "chainfsm")
     late = taint("node.kubernetes.io/unschedulable")
 
     def cordon() -> None:
@@ -188,6 +198,29 @@ async def test_another_client_s_change_between_our_read_and_patch_survives(
     assert standin.taints(NODE) == [OTHERS, late]
     statuses = [r for r in standin.requests if r.method == "PATCH"]
     assert len(statuses) == 2
+    # The refusal is read as what it is: the node changed (the API's cause, the failed test),
+    # an info line, not an error.
+    ((level, reason),) = untaint_levels(caplog, "changed since it was read")
+    assert level == logging.INFO
+    assert "(422)" in reason
+    assert "testing value /spec/taints failed: test failed" in reason
+
+
+async def test_a_patch_the_api_finds_invalid_is_an_error_and_retried(
+    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 422 whose cause is not a failed test (an admission policy, a schema rule) will not
+    go away by reading again: said as an error, and still retried."""
+    caplog.set_level(logging.INFO, "chainfsm")
+    standin.faults.append(Fault("PATCH", code=422))
+    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
+    async with node(settings) as running:
+        await running.verified(net_dir)
+        await running.until(lambda u: u.done)
+    assert standin.taints(NODE) == [OTHERS]
+    ((level, _),) = untaint_levels(caplog, "refused the patch (422)")
+    assert level == logging.ERROR
+    assert untaint_levels(caplog, "changed since it was read") == []
 
 
 @pytest.mark.parametrize("code", [409, 500, 503])
