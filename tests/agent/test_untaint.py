@@ -60,6 +60,12 @@ def standin(tmp_path: Path) -> Iterator[StandIn]:
         yield server
 
 
+@pytest.fixture
+def settings(net_dir: Path, tmp_path: Path, standin: StandIn) -> Settings:
+    """--untaint for the stand-in's node, through a kubeconfig for the stand-in."""
+    return settings_for(net_dir, standin.kubeconfig(tmp_path))
+
+
 def settings_for(net_dir: Path, kubeconfig: Path, **overrides: Any) -> Settings:
     given: dict[str, Any] = {"untaint": OURS, "node_name": NODE, **overrides}
     return Settings(net_dir=net_dir, kubeconfig=kubeconfig, **given)
@@ -83,6 +89,11 @@ class Node:
     async def verified(self, net_dir: Path) -> None:
         (net_dir / AZURE).write_bytes((PRIMARIES_DIR / AKS_FIXTURE).read_bytes())
         await until(self.transitions, dest=State.Verified.value)
+
+    async def lifted(self, net_dir: Path) -> None:
+        """Verified, then the untainter done (the API said none of ours is left)."""
+        await self.verified(net_dir)
+        await self.until(lambda u: u.done)
 
 
 @contextlib.asynccontextmanager
@@ -151,11 +162,10 @@ def check_patch_shape(request: kube_standin.Request, before: dict[str, Any]) -> 
 
 
 async def test_ours_go_once_verified_and_not_before_the_others_stay(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     before = kube_standin.node(NODE, standin.taints(NODE))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         # The first read says the taint is there; nothing is patched while not Verified.
         await running.until(lambda u: u.calls >= 1 and u.last_error is None and not u.done)
@@ -163,8 +173,7 @@ async def test_ours_go_once_verified_and_not_before_the_others_stay(
         assert running.untainter.view().present
         assert patches(standin) == []
         assert standin.taints(NODE) == [taint(OURS), OTHERS, taint(OURS, "NoExecute")]
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
     (patch,) = patches(standin)
     check_patch_shape(patch, before)
@@ -180,7 +189,7 @@ async def test_ours_go_once_verified_and_not_before_the_others_stay(
 
 
 async def test_another_client_s_change_between_our_read_and_patch_survives(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     late = taint("node.kubernetes.io/unschedulable")
@@ -191,10 +200,8 @@ async def test_another_client_s_change_between_our_read_and_patch_survives(
     # Our first PATCH meets a taint list that changed since our read: its test fails (422),
     # we read again and patch again.
     standin.faults.append(Fault("PATCH", before=cordon))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS, late]
     statuses = [r for r in standin.requests if r.method == "PATCH"]
     assert len(statuses) == 2
@@ -207,16 +214,14 @@ async def test_another_client_s_change_between_our_read_and_patch_survives(
 
 
 async def test_a_patch_the_api_finds_invalid_is_an_error_and_retried(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     """A 422 whose cause is not a failed test (an admission policy, a schema rule) will not
     go away by reading again: said as an error, and still retried."""
     caplog.set_level(logging.INFO, "chainfsm")
     standin.faults.append(Fault("PATCH", code=422))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
     ((level, _),) = untaint_levels(caplog, "refused the patch (422)")
     assert level == logging.ERROR
@@ -225,39 +230,34 @@ async def test_a_patch_the_api_finds_invalid_is_an_error_and_retried(
 
 @pytest.mark.parametrize("code", [409, 500, 503])
 async def test_a_conflict_or_a_server_error_is_retried(
-    net_dir: Path, tmp_path: Path, standin: StandIn, code: int
+    net_dir: Path, standin: StandIn, code: int, settings: Settings
 ) -> None:
     standin.faults.append(Fault("PATCH", code=code))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
     assert len(patches(standin)) == 2
 
 
 async def test_a_slow_answer_times_out_and_is_retried_while_the_chain_goes_on(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, settings: Settings
 ) -> None:
     held = Fault("GET", hold=threading.Event())
     standin.faults.append(held)
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         # The first read hangs past the client's timeout: the agent goes on to Verified all
         # the same, and the untainter reads again.
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
         assert held.arrived.is_set()
     assert standin.taints(NODE) == [OTHERS]
     assert running.untainter.view().present is False
 
 
 async def test_rbac_denial_is_one_line_naming_the_rule_and_the_chain_is_verified(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     standin.denied.add("patch")
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.verified(net_dir)
         await running.until(lambda u: len(patches(standin)) >= 3)
@@ -312,15 +312,13 @@ async def test_an_unreachable_api_never_holds_back_the_chain(
 
 
 async def test_nothing_to_remove_is_a_no_op_said_once(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     standin.add_node(NODE, [OTHERS])
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.until(lambda u: u.calls >= 1 and not u.present)
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert patches(standin) == []
     assert standin.taints(NODE) == [OTHERS]
     said = [line for line in untaint_lines(caplog) if "nothing to remove" in line["reason"]]
@@ -328,12 +326,11 @@ async def test_nothing_to_remove_is_a_no_op_said_once(
 
 
 async def test_the_dump_and_the_gauge_show_it(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, settings: Settings
 ) -> None:
     from chainfsm.process import metrics
 
     standin.denied.add("patch")
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.verified(net_dir)
         await running.until(lambda u: u.last_error is not None)
@@ -423,11 +420,10 @@ async def test_the_agent_process_lifts_the_taint_and_its_metrics_say_so(
 
 
 async def test_a_chain_that_broke_while_the_patch_was_refused_keeps_the_taint(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, settings: Settings
 ) -> None:
     """Fail closed: the taint goes only while the agent is Verified, not because it was once."""
     standin.denied.add("patch")
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.verified(net_dir)
         await running.until(lambda u: u.last_error is not None)
@@ -441,8 +437,7 @@ async def test_a_chain_that_broke_while_the_patch_was_refused_keeps_the_taint(
         assert running.agent.state is not State.Verified
         assert standin.taints(NODE) == [taint(OURS), OTHERS, taint(OURS, "NoExecute")]
         assert not running.untainter.view().done
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
 
 
