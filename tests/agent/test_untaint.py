@@ -388,6 +388,26 @@ async def test_kubeconfig_files_merge_as_kubectl_merges_them(
     assert found["metadata"]["name"] == NODE
 
 
+async def test_a_kubeconfig_that_appears_after_verified_is_used(
+    net_dir: Path, tmp_path: Path, standin: StandIn
+) -> None:
+    """No credentials at start is one line and a retry with backoff, not a wait for the next
+    Verified: an agent that stays Verified still lifts the taint once they are there."""
+    later = tmp_path / "later" / "kubeconfig"
+    async with node(settings_for(net_dir, later)) as running:
+        await running.verified(net_dir)
+        # Tried again while Verified, with no new Verified to wake it (each try says so).
+        for _ in range(3):
+            running.untainter.changed.clear()
+            await asyncio.wait_for(running.untainter.changed.wait(), HANG_GUARD)
+        assert "kubeconfig" in (running.untainter.last_error or "")
+        later.parent.mkdir()
+        standin.kubeconfig(later.parent)
+        await running.until(lambda u: u.done)
+        assert running.agent.state is State.Verified
+    assert standin.taints(NODE) == [OTHERS]
+
+
 def test_no_service_account_and_no_kubeconfig_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(nodes.NoConfig, match="automountServiceAccountToken"):
         nodes.load_config(None, {"KUBERNETES_SERVICE_HOST": "127.0.0.1"}, tmp_path / "none")
