@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
 from chainfsm.cli import json_output, output
-from chainfsm.core import discovery, planning, validation, verification
+from chainfsm.core import discovery, planning, plugin_problems, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
@@ -312,7 +312,8 @@ def _render(args: argparse.Namespace) -> int:
         found = binaries.check_chain_now(args.bin_dir, primary, json.loads(plan.rendered))
         problems, unchecked = list(found.problems), found.unchecked
     for problem in problems:
-        print(f"chainfsm: {problem}: pods cannot start until it is installed", file=sys.stderr)
+        awaited = plugin_problems.awaited([problem.detail])
+        print(f"chainfsm: {problem}: pods cannot start until {awaited}", file=sys.stderr)
     for note in unchecked:
         why = "docs/design.md#where-the-binary-check-runs"
         print(f"chainfsm: warning: {note} (Verified all the same: {why})", file=sys.stderr)

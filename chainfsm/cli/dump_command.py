@@ -33,8 +33,9 @@ class NoDump(Exception):
     """Why no dump could be had, in one line."""
 
 
-def agent_pid(dump_file: Path) -> tuple[int, int | None]:
-    """The pid the agent left beside its dump file, and its start time when it wrote one."""
+def agent_pid(dump_file: Path, command: str = "dump") -> tuple[int, int | None]:
+    """The pid the agent left beside its dump file, and its start time when it wrote one;
+    ``command``, the one asking, for the hint to run it in the pod."""
     path = state_dump.pid_file(dump_file)
     try:
         text = path.read_text()
@@ -43,7 +44,7 @@ def agent_pid(dump_file: Path) -> tuple[int, int | None]:
             f"cannot read {path} ({err.strerror}): is an agent running here with --dump-file"
             f" {dump_file}? Give the agent's --dump-file (or CHAINFSM_DUMP_FILE), or its --pid"
             " (its dump file is then read from its command line); in a pod, exec into the"
-            " chainfsm container (kubectl exec POD -c chainfsm -- chainfsm dump)"
+            f" chainfsm container (kubectl exec POD -c chainfsm -- chainfsm {command})"
         ) from err
     words = text.split()
     if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
@@ -173,14 +174,17 @@ async def ask(
         os.close(pidfd)
 
 
-def fetch(pid: int | None, dump_file: Path | None, timeout: float) -> dict[str, Any]:
+def fetch(
+    pid: int | None, dump_file: Path | None, timeout: float, command: str = "dump"
+) -> dict[str, Any]:
     """The running agent's fresh dump, or NoDump (OSError, ValueError) in one line.
 
-    ``dump_file`` None: the default, or with ``pid`` the one that agent runs with."""
+    ``dump_file`` None: the default, or with ``pid`` the one that agent runs with. ``command``:
+    the one asking (dump, status), named in the hints."""
     started, source = None, "from --pid"
     if pid is None:
         dump_file = dump_file or DEFAULT_FILE
-        pid, started = agent_pid(dump_file)
+        pid, started = agent_pid(dump_file, command)
         source = f"from {state_dump.pid_file(dump_file)}"
     elif dump_file is None:
         dump_file = agents_dump_file(pid)

@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainfsm.core import chaining, discovery, planning, validation, verification
+from chainfsm.core import (
+    chaining,
+    discovery,
+    planning,
+    plugin_problems,
+    validation,
+    verification,
+)
 from chainfsm.core.validation import NetworkList, Refusal
 from chainfsm.core.verification import Effect
 from chainfsm.edge import binaries, reading
@@ -257,14 +264,15 @@ def _final(
     if missing:
         return (
             f"the runtime loads {check.first}, but {'; '.join(missing)}: pods on this node"
-            " cannot start until it is installed (and from cniVersion 1.1.0 the node reports"
-            " NetworkReady=false)"
+            f" cannot start until {plugin_problems.awaited(missing)} (and from cniVersion 1.1.0"
+            " the node reports NetworkReady=false)"
         )
     if primary is None and unmatched:
         return (
             f"the runtime loads {check.first}, but no config file matches --primary"
             f" {pattern!r} while {', '.join(unmatched)} is valid: check the glob; chainfsm"
-            " keeps its chain as it is and does not report Verified"
+            f" {'writes no chain' if status == 'absent' else 'keeps its chain as it is'} and"
+            " does not report Verified"
         )
     if primary is None:
         return (
@@ -371,13 +379,14 @@ def text(report: Explanation) -> str:
         bins = f"every plugin of the chain is in {report.bin_dir} and speaks its cniVersion"
     if report.unchecked_binaries and not report.missing_binaries:
         bins = f"every plugin of the chain is in {report.bin_dir}"
-    if report.unchecked_binaries:
-        bins += f"; NOT CHECKED here: {'; '.join(report.unchecked_binaries)}"
     if report.ipam_not_in_bin_dir:
         bins += (
             f" (IPAM {', '.join(report.ipam_not_in_bin_dir)}: no binary there, which is fine"
             " when the plugin handles its IPAM itself, as azure-vnet does with azure-cns)"
         )
+    if report.unchecked_binaries:
+        # Last, so the IPAM note above is not read as part of the last plugin's.
+        bins += f"; NOT CHECKED here: {'; '.join(report.unchecked_binaries)}"
     leftovers = ", ".join(n.split(": ", 1)[0] for n in report.leftovers) or "none"
     lines += [
         "",

@@ -47,7 +47,7 @@ def line(status: Mapping[str, Any]) -> str:
 
 def main(pid: int | None, dump_file: Path | None, timeout: float, as_json: bool) -> int:
     try:
-        status = summary(dump_command.fetch(pid, dump_file, timeout))
+        status = summary(dump_command.fetch(pid, dump_file, timeout, "status"))
     except (dump_command.NoDump, OSError, ValueError, KeyError) as err:
         what = f"missing {err}" if isinstance(err, KeyError) else str(err)
         return json_output.fail("status", f"no status: {what}", 1, as_json)

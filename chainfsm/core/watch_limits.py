@@ -69,15 +69,21 @@ def degraded_reason(
 ) -> str:
     """The ``watch_degraded`` line's reason: the failure, the limit by name and value, what the
     agent does instead, and what to raise."""
-    value = f"{limit.name} = {current}" if current is not None else limit.name
-    raise_it = (
-        f"raise {limit.name} on the node (sysctl -w {limit.name}=N; find the holders with"
-        " `find /proc/*/fd -lname anon_inode:inotify`)"
-        if limit.proc is not None and limit.name.startswith("fs.inotify.")
-        else f"raise {limit.name}"
-    )
+    # The value after its own separator: the limits' words may end in a parenthesis already.
+    value = f"; {limit.name} is {current}" if current is not None else ""
+    if limit is _MEMORY:
+        raise_it = "free memory on the node (no setting raises it)"
+    elif limit is _DESCRIPTORS:
+        raise_it = "raise the agent's open-file limit (RLIMIT_NOFILE, the container's nofile)"
+    elif limit.name.startswith("fs.inotify."):
+        raise_it = (
+            f"raise {limit.name} on the node (sysctl -w {limit.name}=N; find the holders with"
+            " `find /proc/*/fd -lname anon_inode:inotify`)"
+        )
+    else:
+        raise_it = f"raise {limit.name} on the node"
     return (
-        f"{cannot}: {limit.what} ({value}); polling every {interval:g} s instead and trying"
+        f"{cannot}: {limit.what}{value}; polling every {interval:g} s instead and trying"
         f" inotify again every {rearm:g} s; the chain is kept right meanwhile. To end this,"
         f" {raise_it}"
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainfsm.core.plugin_problems import NOT_IN
 from chainfsm.core.validation import Refusal, Rule
 from chainfsm.edge import interpreters, plugin_groups
 from chainfsm.edge.interpreters import Unchecked
@@ -277,7 +278,7 @@ async def _check_one(
     try:
         info = await asyncio.to_thread(path.stat)
     except FileNotFoundError:
-        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}" is not in {bin_dir}')
+        return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}"{NOT_IN}{bin_dir}')
     except OSError as err:
         return Refusal(
             file, Rule.PLUGIN_BINARY, f'plugin "{kind}": cannot stat {path}: {err.strerror}'

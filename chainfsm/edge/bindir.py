@@ -6,6 +6,7 @@ import json
 import logging
 
 from chainfsm import logs
+from chainfsm.core import plugin_problems
 from chainfsm.core.validation import Refusal
 from chainfsm.edge import binaries
 from chainfsm.settings import Settings
@@ -46,10 +47,12 @@ class BinDir:
         self.unchecked = found.unchecked
         if not self.problems:
             return None
-        said = "; ".join(p.detail for p in self.problems)
+        details = [p.detail for p in self.problems]
+        awaited = plugin_problems.awaited(details)
         return (
-            f"{self.settings.output} is in place, but {said}: pods on this node cannot start"
-            f" until it is installed in {bin_dir} (chainfsm re-checks on every change there)"
+            f"{self.settings.output} is in place, but {'; '.join(details)}: pods on this node"
+            f" cannot start until {awaited} in {bin_dir} (chainfsm re-checks on every change"
+            " there)"
         )
 
     async def close(self) -> None:

@@ -322,9 +322,12 @@ class ConfDir:
                 valid.append(name)
         if not valid:
             return None
+        # Said only when they add something: the other files there, our output if it is there.
+        there = "" if present == valid else f" (config files there: {', '.join(present)})"
+        output = self.settings.output
+        kept = f"{output} is left as it is (not withdrawn) and " if output in snap.names else ""
         return (
             f"no config file in {self.settings.net_dir} matches --primary {pattern!r}, but"
             f" {', '.join(valid)} {'is a valid config' if len(valid) == 1 else 'are valid configs'}"
-            f" (config files there: {', '.join(present)}): check the glob; {self.settings.output}"
-            " is left as it is (not withdrawn) and the agent does not report Verified"
+            f"{there}: check the glob; {kept}the agent does not report Verified"
         )

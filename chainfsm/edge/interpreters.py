@@ -62,8 +62,8 @@ def not_started(binary: Path, err: OSError) -> tuple[str | Unchecked, bool]:
     return (
         Unchecked(
             f"is a script for {script}, which the agent's own filesystem does not have, so"
-            " its VERSION cannot be asked from here; the runtime on the host runs it with the"
-            f" host's {script}"
+            " its VERSION cannot be asked from here (the runtime on the host runs it with the"
+            f" host's {script})"
         ),
         True,
     )

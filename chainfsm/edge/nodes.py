@@ -55,6 +55,12 @@ class Changed(ApiProblem):
     """422 from a failed ``test``, or 409: the node changed since we read it; read again."""
 
 
+class Refused(ApiProblem):
+    """422 for another reason than a failed ``test``: the API found the patch itself wrong
+    (a schema rule, an admission policy). Said as an error, since reading again will not
+    change it; still retried, as the policy may change."""
+
+
 class Unreachable(ApiProblem):
     """No answer, a timeout, a TLS failure or a 5xx: try again later."""
 
@@ -164,13 +170,28 @@ def _in_cluster(environ: Mapping[str, str], account: Path) -> SingleConfig:
 
 
 def _message(response: httpx2.Response) -> str:
-    """The API's own words (a Status object's ``message``), or the status line."""
+    """The API's own words (a Status object's ``message``, and its causes' messages: a
+    patch that does not apply is a fixed message with the patch library's error as the
+    cause), or the status line."""
     try:
         status = json.loads(response.content)
-        message = status.get("message") if isinstance(status, dict) else None
     except ValueError:
-        message = None
-    return str(message) if message else f"HTTP {response.status_code} {response.reason_phrase}"
+        status = None
+    if not isinstance(status, dict) or not status.get("message"):
+        return f"HTTP {response.status_code} {response.reason_phrase}"
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    said = [
+        str(cause["message"])
+        for cause in (causes if isinstance(causes, list) else [])
+        if isinstance(cause, dict) and cause.get("message")
+    ]
+    return "; ".join([str(status["message"]), *said])
+
+
+#: The patch library's words for a ``test`` that did not hold (evanphx/json-patch, which the
+#: API server uses: "testing value /spec/taints failed: test failed").
+_TEST_FAILED = "test failed"
 
 
 class Nodes:
@@ -240,6 +261,8 @@ class Nodes:
                 f"no node named {self.node!r} (404 from {self.server}): --node-name or"
                 " CHAINFSM_NODE_NAME must be the node's name (spec.nodeName from the downward API)"
             )
-        if code in (409, 422):
+        if code == 409 or (code == 422 and _TEST_FAILED in said):
             raise Changed(f"the node changed since it was read ({code}): {said}")
+        if code == 422:
+            raise Refused(f"{method} {self.path}: the API refused the patch (422): {said}")
         raise Unreachable(f"{method} {self.path}: {code} from {self.server}: {said}")

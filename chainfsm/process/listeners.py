@@ -8,6 +8,7 @@ Imported only with ``--listen`` or ``--metrics-listen``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 
@@ -53,7 +54,8 @@ class Listener:
                 listener=self.name,
                 attempt=self.failures,
                 reason=f"cannot listen on {self.address}: {_why(err)}; the agent goes on"
-                f" chaining without it and tries again in {delay:g} s. {_CONSEQUENCE[self.name]}",
+                f" chaining without it and tries again in {delay:g} s. {_CONSEQUENCE[self.name]}"
+                f". {remedy(self.name, err)}",
             )
             return False
         self.up = True
@@ -84,11 +86,26 @@ _CONSEQUENCE = {
     "probes": (
         "Meanwhile the kubelet's probes on this port reach whatever holds it, or nothing: the"
         " readiness probe fails (not Ready), and a failing liveness probe restarts the"
-        " container, which leaves the chain in place. Free the port or choose another with"
-        " --listen, and the probes' port with it"
+        " container, which leaves the chain in place"
     ),
-    "metrics": (
-        "Meanwhile Prometheus cannot scrape this agent (ChainfsmAgentDown). Free the port or"
-        " choose another with --metrics-listen, and the pod's port chainfsm-prom with it"
-    ),
+    "metrics": "Meanwhile Prometheus cannot scrape this agent (ChainfsmAgentDown)",
 }
+
+#: Each listener's flag, and what names its port in the manifests.
+_FLAG = {
+    "probes": ("--listen", "the probes' port"),
+    "metrics": ("--metrics-listen", "the pod's port chainfsm-prom"),
+}
+
+
+def remedy(name: str, err: OSError) -> str:
+    """What to do, by what went wrong: only a taken port is freed or changed."""
+    flag, port = _FLAG[name]
+    if err.errno == errno.EADDRINUSE:
+        return f"Free the port or choose another with {flag}, and {port} with it"
+    if err.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"No interface of this host has that address (yet): give {flag} an address the"
+            " host has, or :PORT for all of them"
+        )
+    return f"Check {flag}"

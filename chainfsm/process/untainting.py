@@ -137,22 +137,24 @@ class Untainter:
 
     async def _connect(self) -> nodes.Nodes:
         """The API client, once its config can be read: a missing one is said once and
-        tried again at each Verified (the token may be mounted late)."""
+        tried again with the API's backoff, cut short at each Verified (a kubeconfig or token
+        that appears later is used without waiting for the chain to change)."""
         from chainfsm.edge import nodes
 
-        while True:
-            try:
-                account = self._service_account or nodes.SERVICE_ACCOUNT
-                config = await asyncio.to_thread(
-                    nodes.load_config, self.settings.kubeconfig, self._environ, account
-                )
-                if self._timeout is None:
-                    return nodes.Nodes(config, self.node)
-                return nodes.Nodes(config, self.node, self._timeout)
-            except nodes.NoConfig as err:
-                self._trouble(err)
-            self._nudge.clear()
-            await self._nudge.wait()
+        account = self._service_account or nodes.SERVICE_ACCOUNT
+        async for attempt in retry.api_policy(nodes.NoConfig, self._sleep):
+            with attempt:
+                try:
+                    config = await asyncio.to_thread(
+                        nodes.load_config, self.settings.kubeconfig, self._environ, account
+                    )
+                    if self._timeout is None:
+                        return nodes.Nodes(config, self.node)
+                    return nodes.Nodes(config, self.node, self._timeout)
+                except nodes.NoConfig as err:
+                    self._trouble(err)
+                    raise
+        raise AssertionError("api_policy retries for ever")  # pragma: no cover
 
     async def _step(self, api: nodes.Nodes) -> None:
         """Read the node; while not Verified, note what is there and wait for Verified;

@@ -20,7 +20,7 @@ from chainfsm.cli import commands
 from chainfsm.edge import pids
 from chainfsm.process import lifecycle, state_dump
 from chainfsm.settings import Settings
-from tests.support.agent_process import AgentProcess, agent_process
+from tests.support.agent_process import AgentProcess, agent_env, agent_process
 from tests.support.constants import HANG_GUARD
 from tests.support.primaries import primary_bytes
 
@@ -199,11 +199,7 @@ async def _dumped_pid(env: dict[str, str], *args: str) -> int:
 async def _second(net_dir: Path, *args: str) -> AsyncIterator[AgentProcess]:
     """Another agent on the same dump file (its conf dir beside the first's), until it has
     ended or has decided about the pid file (it is up); stopped on the way out."""
-    env = {
-        **os.environ,
-        "CHAINFSM_NET_DIR": str(net_dir),
-        "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
-    }
+    env = agent_env(net_dir)
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "chainfsm", "run", "--log-format", "json", *args),
         env=env,

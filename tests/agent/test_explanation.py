@@ -172,6 +172,7 @@ def test_missing_and_non_executable_plugin_binaries_are_named(tmp_path: Path) ->
     assert str(doc["verdict"]).startswith(
         f'the runtime loads 05-antrea.conflist, but plugin "portmap": {bin_dir}/portmap is not'
         f' executable; plugin "antrea" is not in {bin_dir}: pods on this node cannot start'
+        " until they are fixed"
     )
 
 
@@ -230,4 +231,18 @@ def test_a_fifo_under_our_name_is_refused_on_read_without_hanging(tmp_path: Path
     assert doc["verdict"] == (
         "the runtime will report: cni plugin not initialized, because 05-antrea.conflist is not"
         " a regular file"
+    )
+
+
+def test_an_unmatched_glob_with_no_chain_there_says_none_is_written(tmp_path: Path) -> None:
+    """No output in the dir: there is no chain to keep, so the verdict says none is written."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / "10-azure.conflist").write_bytes(primary_bytes())
+    code, doc = _explain(net_dir, "--primary", "15-*.conflist")
+    assert code == 1
+    assert doc["verdict"] == (
+        "the runtime loads 10-azure.conflist, but no config file matches --primary"
+        " '15-*.conflist' while 10-azure.conflist is valid: check the glob; chainfsm writes no"
+        " chain and does not report Verified"
     )

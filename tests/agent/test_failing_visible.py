@@ -130,10 +130,29 @@ async def test_a_primary_glob_that_matches_nothing_is_said_by_readyz_naming_the_
         status, _, body = await http_get(port, "/readyz")
         assert status == 503
         assert body.decode() == f"WaitingPrimary: {unmatched['reason']}\n"
-        assert body.decode().startswith(
+        # No output was ever written here: none is said to be left; the one file once only.
+        assert body.decode() == (
             f"WaitingPrimary: no config file in {net_dir} matches --primary '{glob}', but"
-            f" {AZURE} is a valid config (config files there: {AZURE}): check the glob"
+            f" {AZURE} is a valid config: check the glob; the agent does not report Verified\n"
         )
+
+
+async def test_an_unmatched_glob_names_the_other_files_there_and_the_output_left(
+    tmp_path: Path,
+) -> None:
+    """Beside the valid config, an invalid one is named too, and our output, there from an
+    earlier run, is said to be left in place."""
+    (tmp_path / AZURE).write_bytes(primary_bytes())
+    (tmp_path / "20-broken.conflist").write_bytes(b"{")
+    (tmp_path / OUTPUT).write_bytes(primary_bytes())
+    async with running(tmp_path, primary="15-*.conflist") as run:
+        await run.settle()
+        said = run.agent.status().last_error
+    assert said == (
+        f"no config file in {tmp_path} matches --primary '15-*.conflist', but {AZURE} is a"
+        f" valid config (config files there: {AZURE}, 20-broken.conflist): check the glob;"
+        f" {OUTPUT} is left as it is (not withdrawn) and the agent does not report Verified"
+    )
 
 
 async def test_a_glob_that_matches_no_file_there_names_the_files_even_invalid_ones(

@@ -325,6 +325,10 @@ async def test_a_taken_port_does_not_stop_the_agent_and_is_bound_once_free(
             f"cannot listen on {address}: Address already in use; the agent goes on chaining"
             " without it and tries again in 1 s."
         )
+        assert failed["reason"].endswith(
+            "Free the port or choose another with --metrics-listen, and the pod's port"
+            " chainfsm-prom with it"
+        )
         await until(transitions, trigger="output_verified")  # the chain work went on
         port = int(probes["address"].rsplit(":", 1)[1])
         status, _, body = await http_get(port, "/metrics")
@@ -343,5 +347,33 @@ async def test_a_taken_port_does_not_stop_the_agent_and_is_bound_once_free(
         assert await asyncio.wait_for(task, HANG_GUARD) == 0
     finally:
         taken.close()
+        agent.request_stop()
+        await asyncio.gather(asyncio.wait_for(task, HANG_GUARD), return_exceptions=True)
+
+
+async def test_an_address_the_host_lacks_is_told_so_not_to_free_a_port(
+    net_dir: Path, lines: LogQueue
+) -> None:
+    """A --metrics-listen on an address no interface has (a pod IP typed wrong, or not there
+    yet): the line says so, not "free the port". 192.0.2.1 is TEST-NET-1: bound, never sent to."""
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    settings = Settings(
+        net_dir=net_dir,
+        metrics_listen="192.0.2.1:0",
+        dump_file=net_dir.parent / "run" / "dump.json",
+    )
+    agent = Agent(settings)
+    task = asyncio.create_task(lifecycle.serve(settings, agent))
+    try:
+        failed = await lines.until("listen_failed")
+        assert failed["reason"].startswith(
+            "cannot listen on 192.0.2.1:0: Cannot assign requested address;"
+        )
+        assert failed["reason"].endswith(
+            "No interface of this host has that address (yet): give --metrics-listen an"
+            " address the host has, or :PORT for all of them"
+        )
+        assert "Free the port" not in failed["reason"]
+    finally:
         agent.request_stop()
         await asyncio.gather(asyncio.wait_for(task, HANG_GUARD), return_exceptions=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,11 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def json_patch(config: Path, ops: Sequence[object]) -> subprocess.CompletedProcess[str]:
+    """``kubectl patch node NODE --type=json``: kubectl's own JSON patch request."""
+    return run(config, "patch", "node", NODE, "--type=json", "-p", json.dumps(ops))
+
+
 def test_kubectl_gets_a_node(standin: StandIn, tmp_path: Path) -> None:
     done = run(standin.kubeconfig(tmp_path), "get", "node", NODE, "-o", "json")
     assert done.returncode == 0, done.stderr
@@ -53,9 +58,7 @@ def test_kubectl_patches_a_node_with_a_json_patch(standin: StandIn, tmp_path: Pa
         {"op": "test", "path": "/spec/taints", "value": [OURS, OTHERS]},
         {"op": "replace", "path": "/spec/taints", "value": [OTHERS]},
     ]
-    done = run(
-        standin.kubeconfig(tmp_path), "patch", "node", NODE, "--type=json", "-p", json.dumps(ops)
-    )
+    done = json_patch(standin.kubeconfig(tmp_path), ops)
     assert done.returncode == 0, done.stderr
     assert standin.taints(NODE) == [OTHERS]
     (patch,) = [r for r in standin.requests if r.method == "PATCH"]
@@ -67,9 +70,7 @@ def test_kubectl_meets_a_failed_test_as_the_api_s_invalid(standin: StandIn, tmp_
         {"op": "test", "path": "/spec/taints", "value": [OTHERS]},
         {"op": "replace", "path": "/spec/taints", "value": []},
     ]
-    done = run(
-        standin.kubeconfig(tmp_path), "patch", "node", NODE, "--type=json", "-p", json.dumps(ops)
-    )
+    done = json_patch(standin.kubeconfig(tmp_path), ops)
     assert done.returncode != 0
     assert "test failed" in done.stderr
     assert standin.taints(NODE) == [OURS, OTHERS]
@@ -80,7 +81,7 @@ def test_kubectl_meets_rbac_denial_an_unknown_node_and_a_wrong_token(
 ) -> None:
     config = standin.kubeconfig(tmp_path)
     standin.denied.add("patch")
-    denied = run(config, "patch", "node", NODE, "--type=json", "-p", "[]")
+    denied = json_patch(config, [])
     assert "Forbidden" in denied.stderr or "forbidden" in denied.stderr
     assert 'cannot patch resource "nodes"' in denied.stderr
     missing = run(config, "get", "node", "no-such-node")
@@ -97,9 +98,7 @@ def test_kubectl_meets_a_stale_resource_version_as_the_api_s_conflict(
         {"op": "replace", "path": "/metadata/resourceVersion", "value": "1"},
         {"op": "replace", "path": "/spec/taints", "value": []},
     ]
-    done = run(
-        standin.kubeconfig(tmp_path), "patch", "node", NODE, "--type=json", "-p", json.dumps(ops)
-    )
+    done = json_patch(standin.kubeconfig(tmp_path), ops)
     assert done.returncode != 0
     assert "the object has been modified" in done.stderr
     assert standin.taints(NODE) == [OURS, OTHERS]

@@ -10,15 +10,9 @@ with bytes written by tests/support/cri_wire.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
-import grpc
 import pytest
 
 from chainfsm.agent.agent import Agent
@@ -27,54 +21,11 @@ from chainfsm.process import http_endpoints, lifecycle, state_dump
 from chainfsm.settings import Settings
 from tests.support import cri_wire, primaries
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
+from tests.support.fake_cri import fake_runtime
 from tests.support.guarded_agent import running
+from tests.support.process_imports import imported
 
 PRIMARY = primaries.primary_bytes()
-
-
-class FakeRuntime:
-    """A CRI v1 ``Status`` server on a unix socket; ``answer`` makes each reply's bytes."""
-
-    def __init__(self, socket: Path, answer: Callable[[], bytes]) -> None:
-        self.socket = socket
-        self.answer = answer
-        self.questions = 0
-        self.asked = asyncio.Event()
-
-    async def _status(self, request: bytes, context: Any) -> bytes:
-        self.questions += 1
-        self.asked.set()
-        return self.answer()
-
-
-async def _no_sandboxes(request: bytes, context: Any) -> bytes:
-    return b""
-
-
-@contextlib.asynccontextmanager
-async def fake_runtime(socket: Path, answer: Callable[[], bytes]) -> AsyncIterator[FakeRuntime]:
-    runtime = FakeRuntime(socket, answer)
-    server = grpc.aio.server()
-    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
-        runtime._status
-    )  # bytes in, bytes out
-    # No sandboxes: an empty ListPodSandboxResponse, so the sandbox passes reach Status.
-    listing: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
-        _no_sandboxes
-    )
-    server.add_generic_rpc_handlers(
-        [
-            grpc.method_handlers_generic_handler(
-                "runtime.v1.RuntimeService", {"Status": handler, "ListPodSandbox": listing}
-            )
-        ]
-    )
-    server.add_insecure_port(f"unix://{socket}")
-    await server.start()
-    try:
-        yield runtime
-    finally:
-        await server.stop(grace=None)
 
 
 @pytest.fixture
@@ -249,23 +200,6 @@ async def test_a_runtime_that_does_not_say_what_it_loaded_is_confirmed_on_networ
     assert runtime_fields is not None
     assert (runtime_fields["confirmed"], runtime_fields["loaded"]) == (True, None)
     assert http_endpoints.readyz(status).status == 200
-
-
-def imported(*args: str, cwd: Path) -> set[str]:
-    """Every module a ``chainfsm`` process imported (``-X importtime`` names each one)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "chainfsm", *args],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        cwd=cwd,  # not the checkout: -m would import from the cwd first
-        check=False,
-    )
-    return {
-        line.split("|")[-1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:")
-    }
 
 
 #: What only --cri-socket needs: without it, an agent's start-up loads none of it.

@@ -49,6 +49,16 @@ def elf_with_absent_loader(bin_dir: Path, name: str) -> Path:
     return path
 
 
+def azure_node(tmp_path: Path) -> tuple[Path, Path]:
+    """A conf dir with an azure-vnet primary (no IPAM), and a bin dir with azure-vnet alone:
+    the test puts the chained plugin there."""
+    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
+    net_dir.mkdir()
+    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
+    (net_dir / AZURE).write_text(json.dumps(primary))
+    return net_dir, bin_dir
+
+
 # -- pure ---------------------------------------------------------------------------------------
 
 
@@ -83,8 +93,8 @@ async def test_a_script_for_an_interpreter_missing_here_is_unchecked_not_missing
     assert found.problems == ()
     assert found.unchecked == (
         f'plugin "antrea" ({script}) is a script for {ABSENT_SHELL}, which the agent\'s own'
-        " filesystem does not have, so its VERSION cannot be asked from here; the runtime on"
-        f" the host runs it with the host's {ABSENT_SHELL}",
+        " filesystem does not have, so its VERSION cannot be asked from here (the runtime on"
+        f" the host runs it with the host's {ABSENT_SHELL})",
     )
 
 
@@ -111,11 +121,8 @@ async def test_an_elf_whose_loader_is_missing_here_fails_closed_saying_why(
 async def test_the_agent_is_verified_with_a_script_plugin_and_says_it_is_unchecked(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
-    net_dir.mkdir()
+    net_dir, bin_dir = azure_node(tmp_path)
     script = script_for_absent_shell(bin_dir, "antrea")
-    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
-    (net_dir / AZURE).write_text(json.dumps(primary))
     caplog.set_level(logging.WARNING)
     async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
         verified = await run.until(Trigger.OUTPUT_VERIFIED)
@@ -136,25 +143,21 @@ async def test_the_agent_is_verified_with_a_script_plugin_and_says_it_is_uncheck
 async def test_the_agent_fails_closed_on_an_elf_whose_loader_is_missing_here(
     tmp_path: Path,
 ) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
-    net_dir.mkdir()
+    net_dir, bin_dir = azure_node(tmp_path)
     elf_with_absent_loader(bin_dir, "antrea")
-    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
-    (net_dir / AZURE).write_text(json.dumps(primary))
     async with running(net_dir, output=OUTPUT, bin_dir=bin_dir) as run:
         missing = await run.until(Trigger.BINARY_MISSING)
         assert "cannot be run here: exec says No such file or directory" in missing.reason
+        # The file is there: what pods wait for is a fix, not an install.
+        assert f"cannot start until it is fixed in {bin_dir}" in missing.reason
         assert run.agent.status().binary_unchecked == ()
 
 
 def test_render_warns_of_a_script_plugin_and_succeeds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    net_dir, bin_dir = tmp_path / "net.d", install(tmp_path / "bin", "azure-vnet")
-    net_dir.mkdir()
+    net_dir, bin_dir = azure_node(tmp_path)
     script = script_for_absent_shell(bin_dir, "antrea")
-    primary = {"cniVersion": "1.0.0", "name": "azure", "plugins": [{"type": "azure-vnet"}]}
-    (net_dir / AZURE).write_text(json.dumps(primary))
     code = commands.main(["render", "--net-dir", str(net_dir), "--bin-dir", str(bin_dir)])
     captured = capsys.readouterr()
     assert code == 0
@@ -172,3 +175,23 @@ def test_render_warns_of_a_script_plugin_and_succeeds(
     assert doc["missing_binaries"] == []
     (unchecked,) = doc["unchecked_binaries"]
     assert unchecked.startswith(f'plugin "antrea" ({script}) is a script for {ABSENT_SHELL}')
+
+
+def test_explain_says_the_ipam_note_before_the_unchecked_plugins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each unchecked plugin's note is whole, and the IPAM note is not read as the last one's."""
+    net_dir, bin_dir = azure_node(tmp_path)
+    primary = {
+        "cniVersion": "1.0.0",
+        "name": "azure",
+        "plugins": [{"type": "azure-vnet", "ipam": {"type": "azure-cns"}}],
+    }
+    (net_dir / AZURE).write_text(json.dumps(primary))
+    script_for_absent_shell(bin_dir, "antrea")
+    commands.main(["explain", "--net-dir", str(net_dir), "--bin-dir", str(bin_dir)])
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("binaries:")]
+    ipam, unchecked = line.split("; NOT CHECKED here: ")
+    assert ipam.endswith("as azure-vnet does with azure-cns)")
+    assert unchecked.startswith('plugin "antrea"')
+    assert unchecked.endswith(f"(the runtime on the host runs it with the host's {ABSENT_SHELL})")

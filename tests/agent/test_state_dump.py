@@ -277,3 +277,15 @@ async def test_an_agent_leaving_removes_the_pid_file_only_while_it_names_the_age
     agent.request_stop()
     await asyncio.wait_for(task, HANG_GUARD)
     assert held.read_text() == "4242 17\n"
+
+
+@pytest.mark.parametrize("command", ["dump", "status"])
+def test_the_pod_hint_without_an_agent_names_the_command_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    from chainfsm.cli import commands
+
+    assert commands.main([command, "--dump-file", str(tmp_path / "dump.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"chainfsm: no {command}: cannot read")
+    assert err.endswith(f"(kubectl exec POD -c chainfsm -- chainfsm {command})\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import socket
@@ -25,16 +26,15 @@ from chainfsm.core.states import State
 from chainfsm.edge import nodes
 from chainfsm.process import lifecycle, state_dump, untainting
 from chainfsm.settings import Settings
-
-# The fake CRI runtime and the import probe of the --cri-socket tests (issue 18), reused.
-from tests.agent.test_runtime_confirmation import fake_runtime, imported
 from tests.support import cri_wire, kube_standin
 from tests.support.agent_process import agent_process
 from tests.support.constants import AKS_FIXTURE, AZURE, HANG_GUARD, OUTPUT, PRIMARIES_DIR
+from tests.support.fake_cri import fake_runtime
 from tests.support.guarded_agent import record, until
 from tests.support.kube_standin import Fault, StandIn, taint
 from tests.support.loopback_http import http_get
 from tests.support.manifests import KUBERNETES_VERSION
+from tests.support.process_imports import imported
 
 NODE = "aks-user-12345678-vmss000000"
 OURS = "chainfsm.io/chain-not-ready"
@@ -58,6 +58,12 @@ def standin(tmp_path: Path) -> Iterator[StandIn]:
     server.add_node(NODE, [taint(OURS), OTHERS, taint(OURS, "NoExecute")])
     with server.serving():
         yield server
+
+
+@pytest.fixture
+def settings(net_dir: Path, tmp_path: Path, standin: StandIn) -> Settings:
+    """--untaint for the stand-in's node, through a kubeconfig for the stand-in."""
+    return settings_for(net_dir, standin.kubeconfig(tmp_path))
 
 
 def settings_for(net_dir: Path, kubeconfig: Path, **overrides: Any) -> Settings:
@@ -84,6 +90,11 @@ class Node:
         (net_dir / AZURE).write_bytes((PRIMARIES_DIR / AKS_FIXTURE).read_bytes())
         await until(self.transitions, dest=State.Verified.value)
 
+    async def lifted(self, net_dir: Path) -> None:
+        """Verified, then the untainter done (the API said none of ours is left)."""
+        await self.verified(net_dir)
+        await self.until(lambda u: u.done)
+
 
 @contextlib.asynccontextmanager
 async def node(settings: Settings) -> AsyncIterator[Node]:
@@ -106,6 +117,15 @@ def patches(standin: StandIn) -> list[kube_standin.Request]:
 
 def untaint_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [r.fields for r in caplog.records if r.msg == untainting.EVENT]  # type: ignore[attr-defined]
+
+
+def untaint_levels(caplog: pytest.LogCaptureFixture, said: str) -> list[tuple[int, str]]:
+    """The level and reason of each ``untaint`` line whose reason holds ``said``."""
+    return [
+        (r.levelno, r.fields["reason"])  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.msg == untainting.EVENT and said in r.fields["reason"]  # type: ignore[attr-defined]
+    ]
 
 
 #: RFC 6902's shape for the operations we send (the API's JSON patch body).
@@ -142,11 +162,10 @@ def check_patch_shape(request: kube_standin.Request, before: dict[str, Any]) -> 
 
 
 async def test_ours_go_once_verified_and_not_before_the_others_stay(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     before = kube_standin.node(NODE, standin.taints(NODE))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         # The first read says the taint is there; nothing is patched while not Verified.
         await running.until(lambda u: u.calls >= 1 and u.last_error is None and not u.done)
@@ -154,8 +173,7 @@ async def test_ours_go_once_verified_and_not_before_the_others_stay(
         assert running.untainter.view().present
         assert patches(standin) == []
         assert standin.taints(NODE) == [taint(OURS), OTHERS, taint(OURS, "NoExecute")]
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
     (patch,) = patches(standin)
     check_patch_shape(patch, before)
@@ -171,8 +189,9 @@ async def test_ours_go_once_verified_and_not_before_the_others_stay(
 
 
 async def test_another_client_s_change_between_our_read_and_patch_survives(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
+    caplog.set_level(logging.INFO, "chainfsm")
     late = taint("node.kubernetes.io/unschedulable")
 
     def cordon() -> None:
@@ -181,50 +200,64 @@ async def test_another_client_s_change_between_our_read_and_patch_survives(
     # Our first PATCH meets a taint list that changed since our read: its test fails (422),
     # we read again and patch again.
     standin.faults.append(Fault("PATCH", before=cordon))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS, late]
     statuses = [r for r in standin.requests if r.method == "PATCH"]
     assert len(statuses) == 2
+    # The refusal is read as what it is: the node changed (the API's cause, the failed test),
+    # an info line, not an error.
+    ((level, reason),) = untaint_levels(caplog, "changed since it was read")
+    assert level == logging.INFO
+    assert "(422)" in reason
+    assert "testing value /spec/taints failed: test failed" in reason
+
+
+async def test_a_patch_the_api_finds_invalid_is_an_error_and_retried(
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
+) -> None:
+    """A 422 whose cause is not a failed test (an admission policy, a schema rule) will not
+    go away by reading again: said as an error, and still retried."""
+    caplog.set_level(logging.INFO, "chainfsm")
+    standin.faults.append(Fault("PATCH", code=422))
+    async with node(settings) as running:
+        await running.lifted(net_dir)
+    assert standin.taints(NODE) == [OTHERS]
+    ((level, _),) = untaint_levels(caplog, "refused the patch (422)")
+    assert level == logging.ERROR
+    assert untaint_levels(caplog, "changed since it was read") == []
 
 
 @pytest.mark.parametrize("code", [409, 500, 503])
 async def test_a_conflict_or_a_server_error_is_retried(
-    net_dir: Path, tmp_path: Path, standin: StandIn, code: int
+    net_dir: Path, standin: StandIn, code: int, settings: Settings
 ) -> None:
     standin.faults.append(Fault("PATCH", code=code))
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
     assert len(patches(standin)) == 2
 
 
 async def test_a_slow_answer_times_out_and_is_retried_while_the_chain_goes_on(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, settings: Settings
 ) -> None:
     held = Fault("GET", hold=threading.Event())
     standin.faults.append(held)
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         # The first read hangs past the client's timeout: the agent goes on to Verified all
         # the same, and the untainter reads again.
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
         assert held.arrived.is_set()
     assert standin.taints(NODE) == [OTHERS]
     assert running.untainter.view().present is False
 
 
 async def test_rbac_denial_is_one_line_naming_the_rule_and_the_chain_is_verified(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     standin.denied.add("patch")
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.verified(net_dir)
         await running.until(lambda u: len(patches(standin)) >= 3)
@@ -279,15 +312,13 @@ async def test_an_unreachable_api_never_holds_back_the_chain(
 
 
 async def test_nothing_to_remove_is_a_no_op_said_once(
-    net_dir: Path, tmp_path: Path, standin: StandIn, caplog: pytest.LogCaptureFixture
+    net_dir: Path, standin: StandIn, caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:
     caplog.set_level(logging.INFO, "chainfsm")
     standin.add_node(NODE, [OTHERS])
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.until(lambda u: u.calls >= 1 and not u.present)
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert patches(standin) == []
     assert standin.taints(NODE) == [OTHERS]
     said = [line for line in untaint_lines(caplog) if "nothing to remove" in line["reason"]]
@@ -295,12 +326,11 @@ async def test_nothing_to_remove_is_a_no_op_said_once(
 
 
 async def test_the_dump_and_the_gauge_show_it(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, settings: Settings
 ) -> None:
     from chainfsm.process import metrics
 
     standin.denied.add("patch")
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.verified(net_dir)
         await running.until(lambda u: u.last_error is not None)
@@ -358,6 +388,26 @@ async def test_kubeconfig_files_merge_as_kubectl_merges_them(
     assert found["metadata"]["name"] == NODE
 
 
+async def test_a_kubeconfig_that_appears_after_verified_is_used(
+    net_dir: Path, tmp_path: Path, standin: StandIn
+) -> None:
+    """No credentials at start is one line and a retry with backoff, not a wait for the next
+    Verified: an agent that stays Verified still lifts the taint once they are there."""
+    later = tmp_path / "later" / "kubeconfig"
+    async with node(settings_for(net_dir, later)) as running:
+        await running.verified(net_dir)
+        # Tried again while Verified, with no new Verified to wake it (each try says so).
+        for _ in range(3):
+            running.untainter.changed.clear()
+            await asyncio.wait_for(running.untainter.changed.wait(), HANG_GUARD)
+        assert "kubeconfig" in (running.untainter.last_error or "")
+        later.parent.mkdir()
+        standin.kubeconfig(later.parent)
+        await running.until(lambda u: u.done)
+        assert running.agent.state is State.Verified
+    assert standin.taints(NODE) == [OTHERS]
+
+
 def test_no_service_account_and_no_kubeconfig_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(nodes.NoConfig, match="automountServiceAccountToken"):
         nodes.load_config(None, {"KUBERNETES_SERVICE_HOST": "127.0.0.1"}, tmp_path / "none")
@@ -390,11 +440,10 @@ async def test_the_agent_process_lifts_the_taint_and_its_metrics_say_so(
 
 
 async def test_a_chain_that_broke_while_the_patch_was_refused_keeps_the_taint(
-    net_dir: Path, tmp_path: Path, standin: StandIn
+    net_dir: Path, standin: StandIn, settings: Settings
 ) -> None:
     """Fail closed: the taint goes only while the agent is Verified, not because it was once."""
     standin.denied.add("patch")
-    settings = settings_for(net_dir, standin.kubeconfig(tmp_path))
     async with node(settings) as running:
         await running.verified(net_dir)
         await running.until(lambda u: u.last_error is not None)
@@ -408,8 +457,7 @@ async def test_a_chain_that_broke_while_the_patch_was_refused_keeps_the_taint(
         assert running.agent.state is not State.Verified
         assert standin.taints(NODE) == [taint(OURS), OTHERS, taint(OURS, "NoExecute")]
         assert not running.untainter.view().done
-        await running.verified(net_dir)
-        await running.until(lambda u: u.done)
+        await running.lifted(net_dir)
     assert standin.taints(NODE) == [OTHERS]
 
 
@@ -479,6 +527,9 @@ def test_run_once_without_untaint_imports_nothing_of_the_kubernetes_client(
     loaded = imported("run", "--once", "--net-dir", str(net_dir), cwd=tmp_path)
     assert "chainfsm.agent.agent" in loaded  # it did run
     assert loaded & UNTAINT_MODULES == set()
+    # Each name is a module there is (--untaint refuses --once, so a run cannot show them):
+    # a renamed one would make the check above hold for nothing.
+    assert [name for name in UNTAINT_MODULES if importlib.util.find_spec(name) is None] == []
 
 
 async def test_credentials_the_api_does_not_accept_are_named_as_such(

@@ -25,7 +25,7 @@ import pytest
 
 from chainfsm.core import watch_limits
 from tests.support import gate
-from tests.support.agent_process import agent_process
+from tests.support.agent_process import agent_env, agent_process
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.inotify_limits import proc_value
 from tests.support.primaries import golden, primary_bytes
@@ -180,11 +180,7 @@ async def test_once_out_of_instances_waits_for_the_primary_by_polling(uid: int, 
             *(*as_uid(uid), sys.executable, "-m", "chainfsm", "run", "--once"),
             *("--log-format", "json"),
             *("--poll-interval", "0.05", "--timeout", str(HANG_GUARD)),
-            env={
-                **os.environ,
-                "CHAINFSM_NET_DIR": str(net_dir),
-                "CHAINFSM_DUMP_FILE": str(home / "run" / "dump.json"),
-            },
+            env=agent_env(net_dir),
             stderr=asyncio.subprocess.PIPE,
         )
         assert once.stderr is not None

@@ -91,6 +91,16 @@ class AgentProcess:
         return code
 
 
+def agent_env(net_dir: Path) -> dict[str, str]:
+    """The environment of an agent on ``net_dir``: its dump file (and pid file) in ``run``
+    beside it."""
+    return {
+        **os.environ,
+        "CHAINFSM_NET_DIR": str(net_dir),
+        "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
+    }
+
+
 @contextlib.asynccontextmanager
 async def agent_process(
     net_dir: Path,
@@ -102,11 +112,7 @@ async def agent_process(
     """``chainfsm run --log-format json ARGS`` on ``net_dir``, until it has logged ``started``;
     under ``wrapper`` (a command that runs the agent as its one child) when given, or
     ``exec_wrapper`` (one that execs it in its own place, such as setpriv)."""
-    env = {
-        **os.environ,
-        "CHAINFSM_NET_DIR": str(net_dir),
-        "CHAINFSM_DUMP_FILE": str(net_dir.parent / "run" / "dump.json"),
-    }
+    env = agent_env(net_dir)
     proc = await asyncio.create_subprocess_exec(
         *(*wrapper, *exec_wrapper, sys.executable, "-m", "chainfsm", "run"),
         *("--log-format", "json", *args),

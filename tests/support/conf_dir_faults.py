@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from chainfsm import logs
 from chainfsm.agent.agent import Agent
 from chainfsm.core import chaining, discovery, planning
 from chainfsm.core.states import Trigger
 from chainfsm.settings import Settings
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.gate import require_runtime
+from tests.support.log_queue import attached
 
 
 def _mount(*args: str) -> None:
@@ -123,14 +123,8 @@ class LogTap(logging.Handler):
 def tapped() -> Iterator[LogTap]:
     """Tap chainfsm's log lines for the duration (in-process agents)."""
     tap = LogTap()
-    logs.log.addHandler(tap)
-    level = logs.log.level
-    logs.log.setLevel(logging.INFO)
-    try:
+    with attached(tap, logging.INFO):
         yield tap
-    finally:
-        logs.log.removeHandler(tap)
-        logs.log.setLevel(level)
 
 
 def chained(primary: bytes, name: str = AZURE) -> bytes:

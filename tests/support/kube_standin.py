@@ -438,7 +438,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, status(401, "Unauthorized", "Unauthorized")
         if fault is not None and fault.code:
-            reason = {409: "Conflict", 500: "InternalError", 503: "ServiceUnavailable"}
+            reason = {
+                409: "Conflict",
+                422: "Invalid",
+                500: "InternalError",
+                503: "ServiceUnavailable",
+            }
             return fault.code, status(fault.code, reason.get(fault.code, "Unknown"), "injected")
         if method == "GET" and path in _DISCOVERY:
             return 200, _DISCOVERY[path]

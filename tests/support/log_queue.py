@@ -32,15 +32,22 @@ class LogQueue(logging.Handler):
 
 
 @contextlib.contextmanager
+def attached(handler: logging.Handler, level: int) -> Iterator[None]:
+    """``handler`` on chainfsm's logger, set to ``level``, for the block; both undone after."""
+    logs.log.addHandler(handler)
+    before = logs.log.level
+    logs.log.setLevel(level)
+    try:
+        yield
+    finally:
+        logs.log.removeHandler(handler)
+        logs.log.setLevel(before)
+
+
+@contextlib.contextmanager
 def listening() -> Iterator[LogQueue]:
     """A LogQueue on chainfsm's logger, every level, for the block (tests/conftest.py's
     ``lines`` fixture)."""
     handler = LogQueue()
-    logs.log.addHandler(handler)
-    level = logs.log.level
-    logs.log.setLevel(logging.DEBUG)
-    try:
+    with attached(handler, logging.DEBUG):
         yield handler
-    finally:
-        logs.log.removeHandler(handler)
-        logs.log.setLevel(level)

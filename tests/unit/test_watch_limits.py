@@ -43,7 +43,7 @@ def test_the_reason_names_the_sysctl_its_value_and_what_the_agent_does() -> None
     assert reason.startswith(
         "cannot watch /etc/cni/net.d: Too many open files: this uid's inotify instances are used up"
     )
-    assert "(fs.inotify.max_user_instances = 128)" in reason
+    assert "when it is root); fs.inotify.max_user_instances is 128; polling every" in reason
     assert "polling every 1 s instead and trying inotify again every 30 s" in reason
     assert "sysctl -w fs.inotify.max_user_instances=N" in reason
 
@@ -54,8 +54,21 @@ def test_a_value_that_cannot_be_read_is_left_out() -> None:
     reason = watch_limits.degraded_reason(
         "cannot watch /x: Cannot allocate memory", limit, None, 2, 60
     )
-    assert "(kernel memory)" in reason
-    assert "raise kernel memory" in reason
+    assert reason.startswith(
+        "cannot watch /x: Cannot allocate memory: the kernel has no memory for another inotify"
+        " watch; polling every 2 s"
+    )
+    assert reason.endswith("To end this, free memory on the node (no setting raises it)")
+
+
+def test_a_process_out_of_descriptors_is_told_its_own_limit() -> None:
+    limit = watch_limits.limit_hit(errno.EMFILE, False)
+    assert limit is not None
+    cannot = "cannot watch /x: Too many open files"
+    reason = watch_limits.degraded_reason(cannot, limit, None, 1, 15)
+    assert reason.endswith(
+        "To end this, raise the agent's open-file limit (RLIMIT_NOFILE, the container's nofile)"
+    )
 
 
 def test_the_proc_path_of_a_sysctl() -> None:
