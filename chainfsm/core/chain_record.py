@@ -2,9 +2,10 @@
 
 The agent asks the runtime which config it loaded (CRI ``Status``) at every pass; each answer
 says "our chain" or "not our chain". Answers in a row that agree, within one run of the agent
-with no failed ask between them, make one span: the runtime held that verdict from the span's
-``since`` (the first answer) to its ``until`` (the last). Between spans, and before the first,
-nothing was observed: a sandbox whose network was set up then is ``unknown``.
+with no failed ask and no transition that may change the runtime's config between them, make
+one span: the runtime held that verdict from the span's ``since`` (the first answer) to its
+``until`` (the last). Between spans, and before the first, nothing was observed: a sandbox
+whose network was set up then is ``unknown``.
 
 The record also keeps the verdict proven for each sandbox (``verdicts``): a sandbox created
 inside the span that is still current when it is listed ready had its network set up inside
@@ -20,6 +21,7 @@ boot itself when core/boot_window proves the start-up window (``opened_at_boot``
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -119,7 +121,8 @@ class Unreadable(ValueError):
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # NaN and Infinity are Python's JSON, not a time: the dump could not write them as one.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise Unreadable(f"{value!r} is not a time")
     return float(value)
 
@@ -128,7 +131,7 @@ def decode(data: bytes) -> Record:
     """The record in ``data``, or Unreadable saying why not."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Unreadable("not JSON") from None
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
         raise Unreadable(f"not a version {VERSION} record")

@@ -104,6 +104,16 @@ def confirm(
     load_status = status.cni_load_status
     failed_load = load_status not in (None, "OK")
     if loaded_conf is None:
+        if failed_load:
+            # Fail closed, as with a cniconfig below: a failed last load is not our chain loaded,
+            # whatever NetworkReady says.
+            return Confirmation(
+                Verdict.LOAD_ERROR,
+                None,
+                "the runtime's last load of its conf dir failed:"
+                f" {' '.join(str(load_status).split())}, and it does not say which config it"
+                " loaded",
+            )
         if not status.network_ready:
             return Confirmation(
                 Verdict.NOT_READY,

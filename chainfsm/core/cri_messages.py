@@ -429,6 +429,11 @@ def parse_cni_config(raw: str) -> CniConfig:
         doc = json.loads(raw)
     except (ValueError, RecursionError) as err:
         raise MalformedMessage(f"cniconfig is not JSON: {err}") from err
+    try:
+        # A \ud800 escape is valid JSON but no text: every later encode of it would raise.
+        json.dumps(doc, ensure_ascii=False).encode()
+    except (ValueError, RecursionError) as err:
+        raise MalformedMessage(f"cniconfig is not text: {err}") from err
     if not isinstance(doc, dict):
         raise MalformedMessage("cniconfig is not a JSON object")
     conf_dir = _get(doc, "PluginConfDir", str, "")

@@ -34,7 +34,12 @@ DEFAULT_TIMEOUT = 5.0
 
 
 class CriError(Exception):
-    """A CRI call that did not give an answer; ``str()`` is one line naming the socket."""
+    """A CRI call that did not give an answer; ``str()`` is one line naming the socket.
+    ``status``: the gRPC status the runtime answered with (e.g. ``NOT_FOUND``), if it did."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _one_line(text: str) -> str:
@@ -149,7 +154,9 @@ class CriClient:
                     " (a runtime older than the CRI v1 API?)"
                 ) from None
             detail = _one_line(err.message or "")
-            raise CriError(f"{where}: {err.status.name}: {detail}".rstrip(": ")) from None
+            raise CriError(
+                f"{where}: {err.status.name}: {detail}".rstrip(": "), err.status.name
+            ) from None
         except ConnectionRefusedError:
             self.close()
             raise CriError(f"{where}: connection refused (is the runtime running?)") from None

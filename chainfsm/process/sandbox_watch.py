@@ -121,14 +121,20 @@ def _maybe_iso(stamp: float | None) -> str | None:
 
 async def look(client: cri.CriClient, known: dict[str, bool | None]) -> list[Seen]:
     """The runtime's sandboxes, each with whether it is on the host network (asked once per
-    sandbox, kept in ``known``: a sandbox's namespaces never change)."""
+    sandbox, kept in ``known``: a sandbox's namespaces never change). A sandbox removed
+    between the listing and its status is left out, as if listed a moment later."""
     listed = await client.list_sandboxes()
     seen = []
     for sandbox in listed:
         if sandbox.id in known:
             host = known[sandbox.id]
         else:
-            mode = (await client.sandbox_status(sandbox.id)).network_mode
+            try:
+                mode = (await client.sandbox_status(sandbox.id)).network_mode
+            except cri.CriError as err:
+                if err.status != "NOT_FOUND":
+                    raise
+                continue
             host = known[sandbox.id] = None if mode is None else mode is NamespaceMode.NODE
         seen.append(
             Seen(
@@ -205,6 +211,11 @@ class SandboxWatch:
     def observe(self, record: Transition) -> None:
         """A journal listener: a transition may change what the runtime loads; look soon."""
         self._quick = record.dest == State.Verified.value
+        if not self._quick:
+            # On the way to a write, or a change seen in the dir: the runtime may load another
+            # config and come back before the next answer, so two answers that agree across
+            # this prove nothing between them. (Into Verified nothing changed since Writing.)
+            self._continuing = False
         self._wake.set()
 
     async def _start(self) -> str | None:
@@ -322,13 +333,13 @@ class SandboxWatch:
 
     def _say_changes(self, record: Record, verdicts: Verdicts) -> None:
         """One line when the runtime's verdict on our chain turns, and one when the verdicts
-        on the sandboxes change: never a line per pass."""
+        on the sandboxes change: never a line per pass, nor per new span of the same verdict."""
         before = self.report
         span = record.current
         if span is not None and (
             before is None
             or before.record.current is None
-            or before.record.current.since != span.since
+            or before.record.current.chained != span.chained
         ):
             logs.event(
                 "runtime_chain",

@@ -4,28 +4,22 @@ work goes on, the dump says why. Against a real runtime: runtime/test_unchained_
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import logging
 from pathlib import Path
-from typing import Any
 
+import pytest
+
+from chainfsm.core import cri_messages
 from chainfsm.core.confirmation import Verdict
+from chainfsm.core.states import State, Transition, Trigger
+from chainfsm.edge.cri import CriError
 from chainfsm.process import sandbox_watch
-from tests.support.agent_process import AgentProcess, agent_process
+from chainfsm.settings import Settings
+from tests.support import cri_wire
+from tests.support.agent_process import agent_process
 from tests.support.constants import AZURE, OUTPUT
+from tests.support.dump_command import dump
 from tests.support.primaries import primary_bytes
-
-
-def dump(agent: AgentProcess) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "chainfsm", "dump"],
-        env=agent.env,
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
 
 
 def test_only_the_runtime_running_our_chain_proves_chained_and_unsaid_proves_nothing() -> None:
@@ -78,3 +72,132 @@ async def test_a_record_that_cannot_be_written_is_named(tmp_path: Path) -> None:
         doc = dump(agent)
         assert doc["sandboxes"]["record"]["file"] == str(record)
         assert doc["sandboxes"]["error"] == later["reason"]
+
+
+class StandInClient:
+    """The CRI calls of a pass, answered from memory: sandboxes on the pod network, and the
+    runtime's Status as the test sets it."""
+
+    def __init__(self, answer: cri_messages.RuntimeStatus) -> None:
+        self.answer = answer
+        self.sandboxes: list[cri_messages.Sandbox] = []
+        #: Sandbox ids whose status fails, with the gRPC status the runtime answers.
+        self.failing: dict[str, str] = {}
+
+    async def list_sandboxes(self) -> tuple[cri_messages.Sandbox, ...]:
+        return tuple(self.sandboxes)
+
+    async def sandbox_status(self, sandbox_id: str) -> cri_messages.SandboxStatus:
+        if sandbox_id in self.failing:
+            code = self.failing[sandbox_id]
+            raise CriError(f"CRI PodSandboxStatus at x.sock: {code}: {sandbox_id}", code)
+        found = next(s for s in self.sandboxes if s.id == sandbox_id)
+        return cri_messages.SandboxStatus(found, cri_messages.NamespaceMode.POD)
+
+    async def status(self) -> cri_messages.RuntimeStatus:
+        return self.answer
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("transition", "proves"),
+    [
+        (None, True),
+        # On the way to a write: the runtime may load our chain, and lose it again, before
+        # the next answer.
+        ((Trigger.PRIMARY_VALID, State.Validating, State.Writing), False),
+        ((Trigger.CHANGE_DETECTED, State.Verified, State.Validating), False),
+        # Into Verified: the runtime has just confirmed, nothing changed since Writing.
+        ((Trigger.OUTPUT_VERIFIED, State.Writing, State.Verified), True),
+    ],
+)
+async def test_a_transition_between_two_answers_ends_the_span(
+    tmp_path: Path,
+    transition: tuple[Trigger, State, State] | None,
+    proves: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two answers "not our chain" with a transition of the agent between them that may
+    change what the runtime loads prove nothing for a sandbox set up between them."""
+    caplog.set_level(logging.INFO, "chainfsm")
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    (net_dir / OUTPUT).write_bytes(b"{}")  # no start-up window: the spans alone decide
+    settings = Settings(
+        net_dir=net_dir, cri_socket=tmp_path / "none.sock", record_file=tmp_path / "record.json"
+    )
+    primary_alone = cri_wire.cniconfig(str(net_dir), "azure", ["azure-vnet"], primary_bytes())
+    answer = cri_messages.decode_status_response(
+        cri_wire.status_response(True, {"lastCNILoadStatus": "OK", "cniconfig": primary_alone})
+    )
+    now = [100.0]
+    watch = sandbox_watch.SandboxWatch(
+        settings, settings.cri_socket or Path(), ours, clock=lambda: now[0]
+    )
+    client = StandInClient(answer)
+    watch.client = client  # type: ignore[assignment]
+    await watch.pass_once()
+    now[0] = 110.0
+    await watch.pass_once()
+    if transition is not None:
+        trigger, source, dest = transition
+        watch.observe(
+            Transition(111.0, trigger, source.value, dest.value, "", AZURE, OUTPUT, 0, 1.0)
+        )
+    client.sandboxes.append(
+        cri_messages.Sandbox(
+            "s1", "web", "u1", "shop", cri_messages.SandboxState.READY, 112 * 10**9
+        )
+    )
+    now[0] = 120.0
+    report = await watch.pass_once()
+    assert report.error is None
+    counts = (len(report.verdicts.unchained), report.verdicts.unknown)
+    assert counts == ((1, 0) if proves else (0, 1))
+    # The runtime's verdict never turned: one runtime_chain line, whatever the spans.
+    assert [r.msg for r in caplog.records].count("runtime_chain") == 1
+
+
+async def ours() -> bytes | None:
+    return b"{}"
+
+
+def primary_alone(net_dir: Path) -> cri_messages.RuntimeStatus:
+    loaded = cri_wire.cniconfig(str(net_dir), "azure", ["azure-vnet"], primary_bytes())
+    return cri_messages.decode_status_response(
+        cri_wire.status_response(True, {"lastCNILoadStatus": "OK", "cniconfig": loaded})
+    )
+
+
+@pytest.mark.parametrize(("code", "fails"), [("NOT_FOUND", False), ("UNAVAILABLE", True)])
+async def test_a_sandbox_gone_between_the_listing_and_its_status_is_left_out(
+    tmp_path: Path, code: str, fails: bool
+) -> None:
+    """Pods come and go: one removed after the listing is not a failed pass. Any other
+    failure of its status still is (the pass proves nothing then)."""
+    net_dir = tmp_path / "net.d"
+    net_dir.mkdir()
+    settings = Settings(
+        net_dir=net_dir, cri_socket=tmp_path / "none.sock", record_file=tmp_path / "record.json"
+    )
+    watch = sandbox_watch.SandboxWatch(settings, tmp_path / "none.sock", ours)
+    client = StandInClient(primary_alone(net_dir))
+    ready = cri_messages.SandboxState.READY
+    client.sandboxes = [
+        cri_messages.Sandbox("gone", "a", "u1", "shop", ready, 1),
+        cri_messages.Sandbox("here", "b", "u2", "shop", ready, 2),
+    ]
+    client.failing["gone"] = code
+    watch.client = client  # type: ignore[assignment]
+    report = await watch.pass_once()
+    if fails:
+        assert report.error is not None
+        assert f"{code}: gone" in report.error
+    else:
+        assert report.error is None
+        assert (
+            report.verdicts.unknown + report.verdicts.chained + len(report.verdicts.unchained) == 1
+        )

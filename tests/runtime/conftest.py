@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import gate, libcni_loader
+from tests.support import gate, libcni_loader, pod_sandboxes
+from tests.support.containerd_daemon import Containerd, require_containerd
+from tests.support.pod_sandboxes import Pods
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +22,24 @@ def libcni_oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[libcni_l
         yield oracle
     finally:
         oracle.close()
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
+    """A private containerd on an empty conf dir, for the tests of one module."""
+    require_containerd()
+    base = tmp_path_factory.mktemp("ctd")
+    (base / "net.d").mkdir()
+    runtime = Containerd(base, base / "net.d")
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+@pytest.fixture(scope="module")
+def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
+    """A private containerd running real pod sandboxes (support/pod_sandboxes.py), for the
+    tests of one module."""
+    with pod_sandboxes.running_pods(tmp_path_factory.mktemp("pods")) as pods:
+        yield pods

@@ -9,7 +9,7 @@ for it. Needs root and Debian's containerd; see support/containerd_daemon.py.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from chainfsm.core import verification
 from chainfsm.core.states import State, Transition, Trigger
 from tests.support import cri_client
 from tests.support.constants import AZURE, OUTPUT, PRIMARIES_DIR, RUNNABLE_FIXTURE
-from tests.support.containerd_daemon import Containerd, Sampler, require_containerd, sampling
+from tests.support.containerd_daemon import Containerd, Sampler, sampling
 from tests.support.guarded_agent import running
 
 #: A real reference plugin standing in for Antrea, so the chain containerd loads is runnable.
@@ -62,18 +62,6 @@ def blamed_output(samples: list[cri_client.Status]) -> list[str]:
 
 
 # -- the parts -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    require_containerd()
-    base = tmp_path_factory.mktemp("ctd")
-    (base / "net.d").mkdir()
-    runtime = Containerd(base, base / "net.d")
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The product's CRI client against a real containerd: what it decodes is what the runtime says.
 
-The test support's grpcio client (tests/support/cri_client.py) is the second reader of the same
-answers: the two codecs were written apart, over two gRPC libraries.
+The test support's grpcio client (tests/support/cri_client.py) reads the same answers over
+another gRPC library (with the same codec: what is checked here is the runtime's own answer).
 """
 
 from __future__ import annotations
@@ -53,7 +53,11 @@ async def test_status_says_what_containerd_loaded_from_which_dir(containerd: Con
     loaded = status.cni_config()
     assert loaded is not None
     assert Path(loaded.plugin_conf_dir) == containerd.conf_dir
-    assert [(n.name, list(n.plugins)) for n in loaded.networks] == other.networks
+    assert [(n.name, n.plugins) for n in loaded.networks] == [
+        ("cni-loopback", ("loopback",)),
+        (PRIMARY["name"], ("bridge", "portmap")),
+    ]
+    assert other.networks == [(n.name, list(n.plugins)) for n in loaded.networks]
     assert loaded.networks[-1].plugins == ("bridge", "portmap")
     assert json.loads(loaded.networks[-1].source) == PRIMARY
 
@@ -65,6 +69,7 @@ async def test_no_sandboxes_yet_and_an_unknown_one_is_one_line(containerd: Conta
             await client.sandbox_status("0" * 64)
         with pytest.raises(CriError) as stop_err:
             await client.stop_sandbox("0" * 64)
+    assert err.value.status == stop_err.value.status == "NOT_FOUND"
     for text in (str(err.value), str(stop_err.value)):
         assert "\n" not in text
         assert f"at {containerd.socket}: NOT_FOUND: " in text

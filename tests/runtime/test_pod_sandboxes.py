@@ -6,11 +6,12 @@ by the test, so these facts hold whatever the agent does.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support import cri_client, pod_sandboxes
+from chainfsm.core.cri_messages import NamespaceMode
+from tests.support import cri_client
 from tests.support.containerd_daemon import Sampler, sampling
 from tests.support.pod_sandboxes import PRIMARY, PRIMARY_NAME, STUB, Pods
 
@@ -21,12 +22,6 @@ def chain_loaded(status: cri_client.Status) -> bool:
 
 def primary_loaded(status: cri_client.Status) -> bool:
     return status.network_ready and (PRIMARY["name"], ["bridge"]) in status.networks
-
-
-@pytest.fixture(scope="module")
-def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
-    with pod_sandboxes.running_pods(tmp_path_factory.mktemp("pods")) as pods:
-        yield pods
 
 
 @pytest.fixture
@@ -65,8 +60,8 @@ async def test_a_host_network_sandbox_is_in_the_node_namespace_and_runs_no_cni(
     await sampler.until("the chain", chain_loaded)
     host = pods.run("host", host_network=True)
     pod = pods.run("pod")
-    assert pods.client.sandbox_network_mode(host) == cri_client.NAMESPACE_NODE
-    assert pods.client.sandbox_network_mode(pod) == cri_client.NAMESPACE_POD
+    assert pods.client.sandbox_network_mode(host) == NamespaceMode.NODE
+    assert pods.client.sandbox_network_mode(pod) == NamespaceMode.POD
     assert host not in pods.chained()
     assert pod in pods.chained()
 
@@ -79,4 +74,4 @@ async def test_stop_leaves_a_sandbox_not_ready_and_remove_all_clears_them(
     assert kept in pods.ready()
     assert stopped not in pods.ready()
     pods.remove_all()
-    assert pods.client.list_pod_sandboxes() == []
+    assert pods.client.list_pod_sandboxes() == ()

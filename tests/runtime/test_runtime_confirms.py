@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +26,6 @@ from tests.support.guarded_agent import running
 PLUGIN: dict[str, Any] = {"type": "tuning"}
 PRIMARY_BYTES = (PRIMARIES_DIR / RUNNABLE_FIXTURE).read_bytes()
 NETWORK = json.loads(PRIMARY_BYTES)["name"]
-
-
-@pytest.fixture(scope="module")
-def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    require_containerd()
-    base = tmp_path_factory.mktemp("ctd")
-    (base / "net.d").mkdir()
-    runtime = Containerd(base, base / "net.d")
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
 
 
 @pytest.fixture

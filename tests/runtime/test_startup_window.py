@@ -12,39 +12,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chainfsm.core import boot_window
-from tests.support import pod_sandboxes
-from tests.support.agent_process import AgentProcess, agent_process
+from tests.support.agent_process import agent_process
 from tests.support.constants import HANG_GUARD
 from tests.support.containerd_daemon import wait_for
+from tests.support.dump_command import dump
 from tests.support.pod_sandboxes import PRIMARY_NAME, STUB, Pods
 
 OUTPUT = "05-chain.conflist"
-
-
-@pytest.fixture(scope="module")
-def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
-    with pod_sandboxes.running_pods(tmp_path_factory.mktemp("pods")) as pods:
-        yield pods
-
-
-def dump(agent: AgentProcess) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "chainfsm", "dump"],
-        env=agent.env,
-        capture_output=True,
-        check=True,
-        timeout=HANG_GUARD,
-    )
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
 
 
 #: The agent's chain: the stub after the primary.

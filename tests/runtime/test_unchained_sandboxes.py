@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support import pod_sandboxes
 from tests.support.agent_process import AgentProcess, agent_process
+from tests.support.dump_command import dump
 from tests.support.loopback_http import http_get
 from tests.support.pod_sandboxes import PRIMARY_NAME, STUB, Pods
 
@@ -28,12 +26,6 @@ OUTPUT = "05-chain.conflist"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 #: A name the agent's --primary does not match: the runtime loads it, the agent waits.
 EARLY = "20-early.conflist"
-
-
-@pytest.fixture(scope="module")
-def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
-    with pod_sandboxes.running_pods(tmp_path_factory.mktemp("pods")) as pods:
-        yield pods
 
 
 @dataclass
@@ -80,18 +72,6 @@ def this_boot() -> str:
     return BOOT_ID.read_text().strip()
 
 
-def dump(agent: AgentProcess) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "chainfsm", "dump"],
-        env=agent.env,
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
-
-
 async def gauge(agent: AgentProcess, name: str) -> float:
     _, port = agent.address("/healthz /metrics /readyz")
     _, _, body = await http_get(port, "/metrics")
@@ -126,14 +106,21 @@ async def test_the_dump_and_the_gauge_name_exactly_the_sandboxes_the_stub_never_
 async def test_a_restarted_agent_keeps_the_record_of_the_boot(scene: Scene) -> None:
     before = json.loads(scene.record.read_text())
     assert before["boot_id"] == this_boot()
-    assert [chained for chained, _, _ in before["spans"]] == [False, True]
+    # Not our chain, then ours (the agent's transitions may split a verdict into spans).
+    kinds = [chained for chained, _, _ in before["spans"]]
+    assert kinds[0] is False
+    assert kinds[-1] is True
+    assert kinds == sorted(kinds)
     async with agent_process(scene.pods.conf_dir, *scene.args()) as agent:
         await agent.line("sandboxes", unchained=2, chained=1)
         assert agent.count("record") == 0  # kept, not started afresh
     after = json.loads(scene.record.read_text())
     assert after["observed_since"] == before["observed_since"]
-    # The gap while no agent ran is not a span: a new one starts with the new run.
-    assert [chained for chained, _, _ in after["spans"]] == [False, True, True]
+    # The gap while no agent ran is not a span: new ones start with the new run.
+    kept, new = after["spans"][: len(kinds)], after["spans"][len(kinds) :]
+    assert kept == before["spans"]
+    assert new
+    assert all(chained for chained, _, _ in new)
 
 
 async def test_a_record_of_another_boot_is_started_afresh(scene: Scene) -> None:
@@ -147,6 +134,22 @@ async def test_a_record_of_another_boot_is_started_afresh(scene: Scene) -> None:
         await agent.line("sandboxes", unchained=0, unknown=3)
         scene.pods.run("after-reboot")
         await agent.line("sandboxes", unchained=0, chained=1, unknown=3)
+
+
+async def test_stop_never_stops_an_unknown_sandbox(scene: Scene) -> None:
+    """The record of another boot proves nothing: with stop on, every sandbox stays ready."""
+    pods = scene.pods
+    doc = json.loads(scene.record.read_text())
+    scene.record.write_text(json.dumps({**doc, "boot_id": "an-earlier-boot"}))
+    ready = pods.ready()
+    args = scene.args("--repair-unchained", "stop", "--repair-exclude-namespaces", "")
+    async with agent_process(pods.conf_dir, *args) as agent:
+        await agent.line("sandboxes", unchained=0, unknown=3)
+        # A later pass that proves a new sandbox chained still stops none of the unknown.
+        late = pods.run("after-reboot")
+        await agent.line("sandboxes", unchained=0, chained=1, unknown=3)
+    assert agent.count("repair") == 0
+    assert pods.ready() == ready | {late}
 
 
 async def test_dry_run_names_each_unchained_pod_and_stops_nothing(scene: Scene) -> None:

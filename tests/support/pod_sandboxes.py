@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from chainfsm.core import cri_messages
 from tests.support import cri_client, gate, sandbox_image
 from tests.support.containerd_daemon import Containerd, require_containerd
 
@@ -129,7 +130,8 @@ class Pods:
         return {line.split(" ", 1)[1] for line in lines if line.startswith("ADD ")}
 
     def ready(self) -> set[str]:
-        return {s.id for s in self.client.list_pod_sandboxes() if s.ready}
+        listed = self.client.list_pod_sandboxes()
+        return {s.id for s in listed if s.state is cri_messages.SandboxState.READY}
 
     def remove_all(self) -> None:
         """Stop and remove every sandbox the runtime holds: their shims outlive containerd."""

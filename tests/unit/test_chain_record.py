@@ -76,6 +76,7 @@ def test_no_file_is_a_fresh_record_and_says_nothing() -> None:
     [
         (b"", "not JSON"),
         (b"{", "not JSON"),
+        (b"[" * 100_000, "not JSON"),  # nested past the parser's depth: no RecursionError
         (b"[]", "not a version 1 record"),
         (b'{"version": 2}', "not a version 1 record"),
         (b'{"version": 1, "spans": []}', "no boot_id or spans"),
@@ -85,6 +86,15 @@ def test_no_file_is_a_fresh_record_and_says_nothing() -> None:
         ),
         (
             b'{"version": 1, "boot_id": "x", "spans": [[true, "1", 2]], "verdicts": {}}',
+            "is not a time",
+        ),
+        (
+            b'{"version": 1, "boot_id": "x", "spans": [[true, NaN, 2]], "verdicts": {}}',
+            "is not a time",
+        ),
+        (
+            b'{"version": 1, "boot_id": "x", "observed_since": Infinity, "spans": [],'
+            b' "verdicts": {}}',
             "is not a time",
         ),
         (

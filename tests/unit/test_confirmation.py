@@ -117,6 +117,17 @@ NOTHING_LOADED = json.dumps({"PluginConfDir": NET_DIR, "Networks": None})
             None,
             "its cniconfig cannot be read: cniconfig is not JSON",
         ),
+        # Valid JSON that is no text (a lone surrogate): an answer, not a traceback.
+        (
+            status(
+                cniconfig=cri_wire.cniconfig(NET_DIR, "azure", CHAIN, b"").replace(
+                    '"Source": ""', '"Source": "\\ud800"'
+                )
+            ),
+            Verdict.UNASKED,
+            None,
+            "its cniconfig cannot be read: cniconfig is not text",
+        ),
     ],
 )
 def test_what_the_runtime_says_of_our_chain(
@@ -142,6 +153,18 @@ def test_a_runtime_that_does_not_say_what_it_loaded_is_confirmed_on_network_read
     not_ready = judge(crio(False))
     assert (not_ready.verdict, not_ready.confirmed) == (Verdict.NOT_READY, False)
     assert "does not say which config it loaded" in not_ready.detail
+
+
+def test_a_failed_load_without_saying_what_it_loaded_is_not_confirmed() -> None:
+    """As with a cniconfig (the load error comes before NetworkReady): a runtime that says its
+    last load failed is not confirmed on NetworkReady alone."""
+    info = {"lastCNILoadStatus": "failed to load cni config: x"}
+    found = judge(cri_messages.decode_status_response(cri_wire.status_response(True, info)))
+    assert (found.verdict, found.confirmed) == (Verdict.LOAD_ERROR, False)
+    assert found.detail == (
+        "the runtime's last load of its conf dir failed: failed to load cni config: x, and it"
+        " does not say which config it loaded"
+    )
 
 
 def test_no_network_ready_condition_at_all_is_not_ready() -> None:

@@ -1,4 +1,5 @@
-"""The hand-written CRI Status codec against bytes built field by field (no runtime needed)."""
+"""The test support's CRI client on its own (no runtime needed): its view of a Status over the
+product's codec, and the RunPodSandbox request only it sends."""
 
 from __future__ import annotations
 
@@ -6,69 +7,63 @@ import json
 
 import pytest
 
+from chainfsm.core import cri_messages
+from chainfsm.core.cri_messages import MalformedMessage, NamespaceMode
 from tests.support import cri_client
+from tests.support.cri_wire import entry, status_response
 
 
-def field(number: int, payload: bytes | int) -> bytes:
-    """One protobuf field: a varint for a small int, length-delimited for bytes."""
-    if isinstance(payload, int):
-        return bytes([number << 3 | 0, payload])
-    return bytes([number << 3 | 2]) + varint(len(payload)) + payload
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def condition(kind: str, status: bool, reason: str = "", message: str = "") -> bytes:
-    parts = field(1, kind.encode())
-    if status:
-        parts += field(2, 1)
-    if reason:
-        parts += field(3, reason.encode())
-    if message:
-        parts += field(4, message.encode())
-    return parts
+def view(raw: bytes) -> cri_client.Status:
+    return cri_client.Status.of(cri_messages.decode_status_response(raw))
 
 
 def test_a_not_ready_answer_decodes_with_its_load_error() -> None:
     loaded = {
-        "Networks": [{"Config": {"Name": "testnet", "Plugins": [{"Network": {"type": "bridge"}}]}}]
+        "PluginConfDir": "/d",
+        "Networks": [{"Config": {"Name": "testnet", "Plugins": [{"Network": {"type": "bridge"}}]}}],
     }
     error = (
         "cni config load failed: failed to load CNI config list file /d/05-antrea.conflist: x" * 3
     )
-    raw = (
-        field(
-            1,
-            field(1, condition("RuntimeReady", True))
-            + field(1, condition("NetworkReady", False, "NetworkPluginNotReady", "not init")),
-        )
-        + field(2, field(1, b"lastCNILoadStatus") + field(2, error.encode()))
-        + field(2, field(1, b"cniconfig") + field(2, json.dumps(loaded).encode()))
+    raw = status_response(
+        False, {"lastCNILoadStatus": error, "cniconfig": json.dumps(loaded)}, "NotInit"
     )
-    status = cri_client.decode_status_response(raw)
+    status = view(raw)
     assert status.conditions["RuntimeReady"].status
     assert not status.network_ready
-    assert status.conditions["NetworkReady"].reason == "NetworkPluginNotReady"
+    assert status.conditions["NetworkReady"].reason == "NotInit"
     assert status.cni_load_status == error
     assert status.networks == [("testnet", ["bridge"])]
+    assert "NetworkReady=False reason='NotInit'" in status.describe()
 
 
-def test_a_ready_answer_and_the_request() -> None:
-    raw = field(1, field(1, condition("NetworkReady", True)))
-    assert cri_client.decode_status_response(raw).network_ready
-    assert cri_client.decode_status_response(b"").conditions == {}
-    assert cri_client.encode_status_request(True) == b"\x08\x01"
-    assert cri_client.encode_status_request(False) == b""
+def test_a_ready_answer_and_an_empty_one() -> None:
+    assert view(status_response(True)).network_ready
+    empty = view(b"")
+    assert (empty.conditions, empty.networks, empty.cni_load_status) == ({}, [], "")
 
 
 def test_truncated_bytes_are_an_error_not_a_wrong_answer() -> None:
-    raw = field(1, field(1, condition("NetworkReady", True)))
-    with pytest.raises(ValueError, match="truncated"):
-        cri_client.decode_status_response(raw[:-3])
+    raw = status_response(True) + entry(2, "cniconfig", "{}")
+    with pytest.raises(MalformedMessage, match="truncated"):
+        view(raw[:-3])
+
+
+@pytest.mark.parametrize(
+    ("host_network", "mode", "hostname"),
+    [(False, NamespaceMode.POD, b"web"), (True, NamespaceMode.NODE, None)],
+)
+def test_run_pod_sandbox_asks_for_the_pods_network_namespace_or_the_nodes(
+    host_network: bool, mode: NamespaceMode, hostname: bytes | None
+) -> None:
+    raw = cri_client.encode_run_pod_sandbox_request("web", "shop", "u-1", host_network)
+
+    def fields(buf: object) -> dict[int, int | bytes]:
+        assert isinstance(buf, bytes)
+        return dict(cri_messages.wire_fields(buf))
+
+    config = fields(fields(raw)[1])
+    assert fields(config[1]) == {1: b"web", 2: b"u-1", 3: b"shop"}
+    assert config.get(2) == hostname
+    options = fields(fields(fields(config[8])[2])[1])
+    assert options == {1: mode}

@@ -174,6 +174,11 @@ def test_cniconfig_parses_to_the_conf_dir_and_each_loaded_network(
             ),
             "Plugins[0].Network",
         ),
+        # Valid JSON, but a lone surrogate is no text: comparing Source with our bytes raised.
+        (
+            '{"PluginConfDir": "/x", "Networks": [{"Config": {"Name": "n", "Source": "\\ud800"}}]}',
+            "not text",
+        ),
     ],
 )
 def test_a_cniconfig_we_cannot_read_is_refused_with_where(raw: str, says: str) -> None:
