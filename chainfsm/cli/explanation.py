@@ -102,9 +102,13 @@ class RuntimeSide:
 
 def beside_runtime(report: Explanation, socket: str, answer: Confirmation) -> Explanation:
     """``report`` with the runtime's verdict beside ours. Pure."""
+    from chainfsm.core.confirmation import Verdict
+
     side = RuntimeSide(socket, answer.confirmed, str(answer.verdict), answer.loaded, answer.detail)
     disagreement = None
-    if report.effective != answer.confirmed:
+    # A runtime that could not be asked has no verdict to disagree with (the exit is still 1:
+    # nothing confirmed the chain).
+    if report.effective != answer.confirmed and answer.verdict is not Verdict.UNASKED:
         ours = "the chain is effective" if report.effective else "the chain is not effective"
         disagreement = (
             f"chainfsm says {ours} ({report.verdict}); the runtime says otherwise: {answer.detail}"
@@ -399,10 +403,17 @@ def text(report: Explanation) -> str:
         f"verdict: {shown(report.verdict)}",
     ]
     if report.runtime is not None:
-        said = "CONFIRMS our chain" if report.runtime.confirmed else "does NOT confirm our chain"
-        lines.append(
-            f"runtime: {shown(report.runtime.socket)} {said}: {shown(report.runtime.detail)}"
-        )
+        from chainfsm.core.confirmation import Verdict
+
+        if report.runtime.verdict == Verdict.UNASKED:
+            lines.append(f"runtime: not confirmed: {shown(report.runtime.detail)}")
+        else:
+            said = (
+                "CONFIRMS our chain" if report.runtime.confirmed else "does NOT confirm our chain"
+            )
+            lines.append(
+                f"runtime: {shown(report.runtime.socket)} {said}: {shown(report.runtime.detail)}"
+            )
     if report.disagreement is not None:
         lines.append(f"DISAGREEMENT: {shown(report.disagreement)}")
     return "\n".join(lines) + "\n"

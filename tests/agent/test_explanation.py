@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -246,3 +248,25 @@ def test_an_unmatched_glob_with_no_chain_there_says_none_is_written(tmp_path: Pa
         " '15-*.conflist' while 10-azure.conflist is valid: check the glob; chainfsm writes no"
         " chain and does not report Verified"
     )
+
+
+def test_a_runtime_that_cannot_be_asked_is_no_disagreement_and_no_confirmation(
+    tmp_path: Path,
+) -> None:
+    """Our chain is effective but the socket has nothing behind it: exit 1 (nothing confirmed
+    the chain), the runtime's line says it could not be asked, and no side is made up."""
+    (tmp_path / "10-azure.conflist").write_bytes(primary_bytes())
+    (tmp_path / OUTPUT).write_bytes(_chain())
+    socket = tmp_path / "none.sock"
+    code, report = _explain(tmp_path, "--cri-socket", str(socket))
+    runtime = report["runtime"]
+    assert isinstance(runtime, dict)
+    assert (code, report["effective"], runtime["verdict"]) == (1, True, "unasked")
+    assert report["disagreement"] is None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert commands.main(["explain", "--net-dir", str(tmp_path), "--cri-socket", str(socket)])
+    assert f"runtime: not confirmed: the runtime could not be asked: no CRI socket at {socket}" in (
+        out.getvalue()
+    )
+    assert "DISAGREEMENT" not in out.getvalue()
