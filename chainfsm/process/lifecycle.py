@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from chainfsm import logs
 from chainfsm.agent import exits
 from chainfsm.agent.agent import Agent
-from chainfsm.process import ready_marker, state_dump
+from chainfsm.process import background, ready_marker, state_dump
 from chainfsm.settings import Settings, split_listen
 
 if TYPE_CHECKING:
@@ -32,11 +32,6 @@ def install_stop_signals(agent: Agent) -> None:
         loop.add_signal_handler(sig, agent.request_stop)
 
 
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logs.event("crashed", logging.ERROR, task=task.get_name(), reason=repr(task.exception()))
-
-
 @asynccontextmanager
 async def dumps_on_sigusr1(
     agent: Agent, settings: Settings, watch: SandboxWatch | None = None
@@ -44,16 +39,13 @@ async def dumps_on_sigusr1(
     """SIGUSR1 writes a state dump; the handler only sets an event for the dump task."""
     more = None if watch is None else watch.dump_fields
     dumper = state_dump.Dumper(agent.status, settings.dump_file, more, agent.ready)
-    task = asyncio.create_task(dumper.run(), name="chainfsm-dump")
-    task.add_done_callback(_report_crash)
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, dumper.request)
-    try:
-        yield dumper
-    finally:
-        loop.remove_signal_handler(signal.SIGUSR1)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    async with background.task(dumper.run(), "chainfsm-dump"):
+        loop.add_signal_handler(signal.SIGUSR1, dumper.request)
+        try:
+            yield dumper
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
 
 
 @asynccontextmanager
@@ -73,13 +65,8 @@ async def lifts_taint(
         untainter = untainting.Untainter(settings)
     agent.journal.listeners.append(untainter.observe)
     agent.untaint_view = untainter.view
-    task = asyncio.create_task(untainter.run(), name="chainfsm-untaint")
-    task.add_done_callback(_report_crash)
-    try:
+    async with background.task(untainter.run(), "chainfsm-untaint"):
         yield untainter
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -124,16 +111,10 @@ async def endpoints(
             counted.count_refusals(name, server.refusals)
             counted.count_listener(name, listener.is_up)
             if not await listener.bind():
-                task = asyncio.create_task(listener.retry(), name=f"chainfsm-listen-{name}")
-                task.add_done_callback(_report_crash)
-                stack.push_async_callback(_cancel, task)
+                retry = background.task(listener.retry(), f"chainfsm-listen-{name}")
+                await stack.enter_async_context(retry)
             servers.append(server)
         yield servers
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager

@@ -41,6 +41,7 @@ from chainfsm.core.cri_messages import NamespaceMode
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
 from chainfsm.edge import cri, record_file
+from chainfsm.process import background
 from chainfsm.settings import Settings
 
 #: After a transition, ask again from this delay, doubling up to the interval, until the
@@ -323,6 +324,13 @@ class SandboxWatch:
             await self._repair(verdicts)
         return self._reported(record, verdicts, error)
 
+    def crashed(self, error: BaseException) -> None:
+        """The passes stopped for good: say so where the last pass is read (the gauge of a
+        failed pass, the dump's error), and never hold the agent's first write back."""
+        self._startup.set()
+        why = f"the passes over the sandboxes stopped: {error!r}; restart the container"
+        self._reported(self._record, self.report.verdicts if self.report else Verdicts(), why)
+
     def _reported(self, record: Record | None, verdicts: Verdicts, error: str | None) -> Report:
         if error != self._last_error and error is not None:
             logs.event("sandboxes", logging.WARNING, reason=error)
@@ -450,11 +458,6 @@ def _also(error: str | None, more: str) -> str:
     return more if error is None else f"{error}; {more}"
 
 
-def _report_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logs.event("crashed", logging.ERROR, task=task.get_name(), reason=repr(task.exception()))
-
-
 @contextlib.asynccontextmanager
 async def watching(
     settings: Settings,
@@ -467,11 +470,8 @@ async def watching(
         yield None
         return
     watch = SandboxWatch(settings, socket, ours, on_answer=on_answer)
-    task = asyncio.create_task(watch.run(), name="chainfsm-sandboxes")
-    task.add_done_callback(_report_crash)
     try:
-        yield watch
+        async with background.task(watch.run(), "chainfsm-sandboxes", watch.crashed):
+            yield watch
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         watch.close()

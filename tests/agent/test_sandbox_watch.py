@@ -3,6 +3,7 @@ work goes on, the dump says why. Against a real runtime: runtime/test_unchained_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -13,12 +14,13 @@ from chainfsm.core import cri_messages
 from chainfsm.core.confirmation import Verdict
 from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.edge.cri import CriError
-from chainfsm.process import sandbox_watch
+from chainfsm.process import sandbox_metrics, sandbox_watch
 from chainfsm.settings import Settings
 from tests.support import cri_wire
 from tests.support.agent_process import agent_process
-from tests.support.constants import AZURE, OUTPUT
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.dump_command import dump
+from tests.support.log_queue import LogQueue
 from tests.support.primaries import primary_bytes
 
 
@@ -201,3 +203,35 @@ async def test_a_sandbox_gone_between_the_listing_and_its_status_is_left_out(
         assert (
             report.verdicts.unknown + report.verdicts.chained + len(report.verdicts.unchained) == 1
         )
+
+
+async def test_passes_that_crash_say_so_where_the_last_pass_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: LogQueue
+) -> None:
+    """An unexpected error ends the passes for good: one crashed line, the gauge of a failed
+    pass and the dump's error say it (the last figures must not look current), and the agent's
+    first write is not held back waiting for a pass that will never come."""
+
+    async def broken(self: sandbox_watch.SandboxWatch) -> sandbox_watch.Report:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(sandbox_watch.SandboxWatch, "pass_once", broken)
+    settings = Settings(
+        net_dir=tmp_path, record_file=tmp_path / "record.json", cri_confirm_seconds=1e9
+    )
+    async with sandbox_watch.watching(settings, tmp_path / "none.sock", ours) as watch:
+        assert watch is not None
+        crashed = await lines.until("crashed")
+        async with asyncio.timeout(HANG_GUARD):  # released, not left to its bound
+            await watch.startup_done()
+        report = watch.report
+        failed = {
+            m.name: m.samples[0].value
+            for m in sandbox_metrics.SandboxCollector(lambda: watch.report).collect()
+        }["chainfsm_sandbox_pass_failed"]
+    assert crashed == {"task": "chainfsm-sandboxes", "reason": "RuntimeError('a bug')"}
+    assert failed == 1.0
+    assert report is not None
+    assert report.error == (
+        "the passes over the sandboxes stopped: RuntimeError('a bug'); restart the container"
+    )
