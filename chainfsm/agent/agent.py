@@ -6,9 +6,9 @@ of changes costs one rescan. Handlers never sleep on a clock when they can wait 
 kernel; the only timers are retry backoffs, and every one of them ends early on a change.
 
 The plumbing is elsewhere: what wakes the agent in ``wakeups``; the machine, its history and
-counters in ``journal`` (and the ``status.Status`` the outside reads); the watches in
+counters in ``machine`` (and the ``status.Status`` the outside reads); the watches in
 ``watching``; looks, writes and removals in ``confdir.ConfDir``; the plugin binaries in
-``bindir``; what changed since Verified in ``drift`` (pure); the exit code in ``exits``.
+``binary_checks``; what changed since Verified in ``drift`` (pure); the exit code in ``exits``.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 import tenacity
 
 from chainfsm import logs
-from chainfsm.agent import drift, exits, journal, retry, wakeups
+from chainfsm.agent import binary_checks, drift, exits, machine, retry, wakeups
 from chainfsm.core import discovery, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.states import State, Trigger
 from chainfsm.core.validation import Refusal
-from chainfsm.edge import bindir, confdir, watching, writing
+from chainfsm.edge import confdir, watching, writing
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class Agent:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.wakeups = wakeups.Wakeups()
-        self.journal = journal.Journal(settings)
+        self.machine = machine.Machine(settings)
         self.watches = watching.Watches(
             settings.net_dir,
             settings.bin_dir,
@@ -54,9 +54,9 @@ class Agent:
             self.wakeups.lose,
             settings.poll_interval,
         )
-        self.bindir = bindir.BinDir(settings)
+        self.binaries = binary_checks.BinaryChecks(settings)
         self.confdir = confdir.ConfDir(
-            settings, self.wakeups, self.watches.check_identity, self.journal.note_error
+            settings, self.wakeups, self.watches.check_identity, self.machine.note_error
         )
         #: Set once the watch is armed and the start-up cleanup is done.
         self.ready = asyncio.Event()
@@ -80,7 +80,7 @@ class Agent:
 
     @property
     def state(self) -> State:
-        return self.journal.state
+        return self.machine.state
 
     def request_stop(self, exit_code: int | None = None) -> None:
         """Stop after the step in progress (a write in progress is finished, not cut)."""
@@ -89,15 +89,15 @@ class Agent:
     def status(self) -> Status:
         """What the agent knows now, in one frozen value (for probes, metrics and the dump)."""
         plan = self.plan
-        return self.journal.status(
+        return self.machine.status(
             ready=self.ready.is_set(),
             stopping=self.wakeups.stopping,
             watch_armed=self.watches.armed,
             primary=self.confdir.primary,
             chained_from=(plan.primary, plan.primary_data) if plan else None,
             verified_output=self.confdir.verified_output,
-            binary_problems=self.bindir.problems,
-            binary_unchecked=self.bindir.unchecked,
+            binary_problems=self.binaries.problems,
+            binary_unchecked=self.binaries.unchecked,
             runtime=self.runtime.last if self.runtime is not None else None,
             untaint=self.untaint_view() if self.untaint_view is not None else None,
             watch_degraded=self.watches.degraded,
@@ -112,13 +112,13 @@ class Agent:
 
         if answer.verdict not in LOST or self.state is not State.Verified:
             return
-        if asked_at < self.journal.state_since:
+        if asked_at < self.machine.state_since:
             return
         self._runtime_lost = answer
         self.wakeups.notify_change()
 
     async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:
-        return await self.journal.fire(trigger, reason, self.confdir.primary, level)
+        return await self.machine.fire(trigger, reason, self.confdir.primary, level)
 
     # -- the states -----------------------------------------------------------------------
 
@@ -132,13 +132,13 @@ class Agent:
         if mismatch is not None:
             # An operator error, not a lost primary: keep the chain the runtime loads. Said
             # once per situation, not at every wake-up while it lasts.
-            if mismatch != self.journal.last_error:
+            if mismatch != self.machine.last_error:
                 logs.event("primary_unmatched", logging.ERROR, reason=mismatch)
-            self.journal.note_error(mismatch)
+            self.machine.note_error(mismatch)
         elif present := self._candidates(snap):
             # Config files there, none of them matched by --primary: /readyz names them, so a
             # typo in the glob does not read like a primary still to come.
-            self.journal.note_error(
+            self.machine.note_error(
                 discovery.no_primary(self.settings.primary, self.settings.net_dir, present)
             )
         stuck = await self.confdir.tidy_without_primary(snap.output_data, mismatch is not None)
@@ -150,7 +150,7 @@ class Agent:
     async def _lose_primary(self, snap: confdir.Snapshot) -> None:
         mismatch = await self.confdir.glob_mismatch(snap)
         if mismatch is not None:
-            self.journal.note_error(mismatch)
+            self.machine.note_error(mismatch)
             await self._fire(Trigger.PRIMARY_LOST, mismatch, logging.ERROR)
             return
         lost = _loss_reason(self.settings, self.plan, self._candidates(snap))
@@ -169,7 +169,7 @@ class Agent:
         try:
             async for attempt in policy:
                 with attempt:
-                    self.journal.attempt = attempt.retry_state.attempt_number
+                    self.machine.attempt = attempt.retry_state.attempt_number
                     snap = self.confdir.handed_over() or await self.confdir.look()
                     if snap.primary is None:
                         await self._lose_primary(snap)
@@ -180,7 +180,7 @@ class Agent:
                     )
                     if isinstance(plan, Refusal):
                         refusal = plan
-                        self.journal.retries += 1
+                        self.machine.retries += 1
                         # No chain to write yet, but an invalid file under our name (someone
                         # truncated it) blocks the runtime's whole dir meanwhile.
                         await self.confdir.remove_invalid_output(
@@ -197,7 +197,7 @@ class Agent:
             return
         except tenacity.RetryError:
             elapsed = time.monotonic() - started
-            said = _budget_reason(refusal, self.journal.attempt, elapsed)
+            said = _budget_reason(refusal, self.machine.attempt, elapsed)
             await self._fire(Trigger.BUDGET_SPENT, said, logging.ERROR)
 
     async def _writing(self) -> None:
@@ -213,7 +213,7 @@ class Agent:
             await self._fire(Trigger.WRITE_FAILED, said, logging.ERROR)
             return
         if wrote:
-            self.journal.writes += 1
+            self.machine.writes += 1
         # Our own rename onto the output was a change too. When nothing else has changed, this
         # look answers it, so the agent does not wake again only to look at its own write.
         snap = await self.confdir.look(consume=self.wakeups.only_changed(output))
@@ -278,8 +278,8 @@ class Agent:
                 return
             said += f"; {answer.detail}"
         # With --bin-dir, what could not be asked from here is said, not refused.
-        said += "".join(f"; not checked here: {note}" for note in self.bindir.unchecked)
-        self.journal.recovered()
+        said += "".join(f"; not checked here: {note}" for note in self.binaries.unchecked)
+        self.machine.recovered()
         await self._fire(Trigger.OUTPUT_VERIFIED, said)
 
     async def _verified(self) -> None:
@@ -325,13 +325,13 @@ class Agent:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
 
     async def _missing_binaries(self, plan: Plan) -> str | None:
-        """``bindir.missing`` for the chain, given up (``_Interrupted``) when a change, a stop
+        """The binary check for the chain, given up (``_Interrupted``) when a change, a stop
         request or a lost watch comes first: a plugin that hangs on VERSION must never delay
         the answer to the conf dir. The check is never taken as passed when it is given up
         (fail closed); its queries go on, for the next check to join."""
         if self.settings.bin_dir is None:
             return None
-        check = asyncio.ensure_future(self.bindir.missing(plan.primary, plan.rendered))
+        check = asyncio.ensure_future(self.binaries.missing(plan.primary, plan.rendered))
         if await self.wakeups.until_done(check):
             return check.result()
         check.cancel()
@@ -345,18 +345,18 @@ class Agent:
         return len(self._reverts) >= self.settings.revert_limit
 
     async def _failed(self) -> None:
-        if not self.journal.watching:
+        if not self.machine.watching:
             return
-        if self.journal.last_trigger == Trigger.REVERT_DETECTED:
+        if self.machine.last_trigger == Trigger.REVERT_DETECTED:
             self._reverts = ()
             if await self._back_off_from_revert():
                 return
             changed = False
-        elif self.journal.last_trigger == Trigger.BINARY_MISSING:
+        elif self.machine.last_trigger == Trigger.BINARY_MISSING:
             await self._await_binaries()
             return
         else:
-            delay = retry.failure_delay(self.settings, self.journal.failures)
+            delay = retry.failure_delay(self.settings, self.machine.failures)
             changed = await self.wakeups.wait(delay)
         if self.wakeups.ended:
             return
@@ -372,7 +372,7 @@ class Agent:
         transition and no log line (a node installs many binaries while it boots); move on
         when the binaries are there, the problem is a different one, or the conf dir changed.
         The timer covers a change inotify cannot see, such as a bind mount swapped."""
-        plan, before, baseline = self.plan, self.bindir.problems, self.confdir.baseline
+        plan, before, baseline = self.plan, self.binaries.problems, self.confdir.baseline
         assert plan is not None
         assert baseline is not None
         while True:
@@ -394,7 +394,7 @@ class Agent:
                 said = f"every plugin binary of the chain is installed in {self.settings.bin_dir}"
                 await self._fire(trigger, said)
                 return
-            if self.bindir.problems != before:
+            if self.binaries.problems != before:
                 self.confdir.hand_over(snap)
                 await self._fire(Trigger.CHANGE_DETECTED, "--bin-dir changed; checking again")
                 return
@@ -443,7 +443,7 @@ class Agent:
                 finished = await self._loop()
             finally:
                 self.watches.disarm()
-                await self.bindir.close()
+                await self.binaries.close()
                 if self.runtime is not None:
                     self.runtime.close()
         code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)

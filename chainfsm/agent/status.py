@@ -1,6 +1,6 @@
 """The agent's status: what the probes, the metrics and the dump read, in one frozen value.
 
-Made by ``Journal.status`` (``Agent.status``) at one moment on the event loop, so its fields
+Made by ``Machine.status`` (``Agent.status``) at one moment on the event loop, so its fields
 agree with each other. Imported on first use, not at start-up.
 """
 

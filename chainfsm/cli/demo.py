@@ -58,7 +58,7 @@ async def _until(queue: asyncio.Queue[Transition], trigger: Trigger) -> Transiti
 async def play(net_dir: Path) -> int:
     agent = Agent(Settings(net_dir=net_dir))
     queue: asyncio.Queue[Transition] = asyncio.Queue()
-    agent.journal.listeners.append(queue.put_nowait)
+    agent.machine.listeners.append(queue.put_nowait)
     task = asyncio.create_task(agent.run(), name="chainfsm-agent")
     await asyncio.wait_for(agent.ready.wait(), timeout=30)
     primary = net_dir / "10-azure.conflist"

@@ -1,11 +1,11 @@
-"""The commands' stdout: any text written as UTF-8 bytes (``core.printing.encode``)."""
+"""The commands' stdout: any text written as UTF-8 bytes (``core.escaping.encode``)."""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from chainfsm.core.printing import encode
+from chainfsm.core.escaping import encode
 
 
 def out(text: str, stream: TextIO | None = None) -> None:

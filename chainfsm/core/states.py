@@ -40,7 +40,7 @@ class Trigger(enum.StrEnum):
     RUNTIME_UNCONFIRMED = "runtime_unconfirmed"
 
 
-#: The guard on leaving Failed: the journal's ``watching`` property (false under ``--once``).
+#: The guard on leaving Failed: the machine's ``watching`` property (false under ``--once``).
 WATCHING = "watching"
 
 #: Where the agent looks at the dir and can find the primary gone.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from chainfsm import logs
 from chainfsm.agent import exits
 from chainfsm.agent.agent import Agent
-from chainfsm.process import background, ready_marker, state_dump
+from chainfsm.process import background, ready_file, state_dump
 from chainfsm.settings import Settings, split_listen
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ async def lifts_taint(
         from chainfsm.process import untainting
 
         untainter = untainting.Untainter(settings)
-    agent.journal.listeners.append(untainter.observe)
+    agent.machine.listeners.append(untainter.observe)
     agent.untaint_view = untainter.view
     async with background.task(untainter.run(), "chainfsm-untaint"):
         yield untainter
@@ -95,7 +95,7 @@ async def endpoints(
         if address is not None
     ]
     counted = metrics.Metrics(agent.status)
-    agent.journal.listeners.append(counted.observe)
+    agent.machine.listeners.append(counted.observe)
     if watch is not None:
         from chainfsm.process import sandbox_metrics
 
@@ -141,7 +141,7 @@ async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWa
         settings, settings.cri_socket, ours, on_answer=agent.runtime_said
     ) as watch:
         if watch is not None:
-            agent.journal.listeners.append(watch.observe)
+            agent.machine.listeners.append(watch.observe)
             agent.before_first_write = watch.startup_done
         yield watch
 
@@ -150,10 +150,10 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
     """Run the agent to its end and return the process exit code."""
     agent = agent or Agent(settings)
     install_stop_signals(agent)
-    ready_file = ready_marker.ReadyFile(settings.ready_file) if settings.ready_file else None
-    if ready_file is not None:
-        ready_file.withdraw()  # one left by an earlier run says nothing about this one
-        agent.journal.listeners.append(ready_file.observe)
+    marker = ready_file.ReadyFile(settings.ready_file) if settings.ready_file else None
+    if marker is not None:
+        marker.withdraw()  # one left by an earlier run says nothing about this one
+        agent.machine.listeners.append(marker.observe)
     try:
         async with (
             sandboxes(agent, settings) as watch,
@@ -163,8 +163,8 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
         ):
             return await _run(agent, settings)
     finally:
-        if ready_file is not None:
-            ready_file.withdraw()
+        if marker is not None:
+            marker.withdraw()
 
 
 async def _run(agent: Agent, settings: Settings) -> int:

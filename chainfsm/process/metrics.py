@@ -1,6 +1,6 @@
 """Prometheus metrics of the agent, in the client library's own registry and text format.
 
-Imported only with ``--listen``. Counts that only grow are kept by the agent's journal already
+Imported only with ``--listen``. Counts that only grow are kept by the agent's machine already
 (writes, retries) and read from its status at scrape time; what the agent does not keep
 (transitions by edge, failures by reason, the time of the last Verified) is counted here from
 its transition listener.
@@ -150,7 +150,7 @@ class _ListenerCollector(Collector):
 
 
 class Metrics:
-    """The agent's metrics; ``observe`` goes in ``agent.journal.listeners``."""
+    """The agent's metrics; ``observe`` goes in ``agent.machine.listeners``."""
 
     def __init__(self, status: Callable[[], Status]) -> None:
         self.registry = CollectorRegistry()

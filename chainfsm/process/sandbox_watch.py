@@ -210,7 +210,7 @@ class SandboxWatch:
         return {"unchained_sandboxes": fields.pop("unchained_sandboxes"), "sandboxes": fields}
 
     def observe(self, record: Transition) -> None:
-        """A journal listener: a transition may change what the runtime loads; look soon."""
+        """A machine listener: a transition may change what the runtime loads; look soon."""
         self._quick = record.dest == State.Verified.value
         if not self._quick:
             # On the way to a write, or a change seen in the dir: the runtime may load another

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chainfsm import __version__, logs
-from chainfsm.core import chaining, printing, validation
+from chainfsm.core import chaining, escaping, validation
 from chainfsm.edge import pids, reading, writing
 from chainfsm.edge.confdir import sha256
 from chainfsm.settings import Settings
@@ -191,7 +191,7 @@ async def snapshot(status: Status) -> dict[str, Any]:
 
 def encode(doc: Mapping[str, Any]) -> bytes:
     # A file name that is not UTF-8 (lone surrogates) must not crash the dump.
-    return printing.encode(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return escaping.encode(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def pid_file(dump_file: Path) -> Path:

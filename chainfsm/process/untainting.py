@@ -39,7 +39,7 @@ EVENT = "untaint"
 
 
 class Untainter:
-    """``observe`` goes in ``agent.journal.listeners``; ``run`` is the task; ``view`` is what
+    """``observe`` goes in ``agent.machine.listeners``; ``run`` is the task; ``view`` is what
     the metrics and the dump show."""
 
     def __init__(

@@ -294,7 +294,7 @@ async def test_an_answer_asked_before_verified_began_is_left_alone(
 
     async with running(net_dir) as run:
         await run.until_state(State.Verified)
-        since = run.agent.journal.state_since
+        since = run.agent.machine.state_since
         stale = confirmation.Confirmation(confirmation.Verdict.OTHER_CONFIG, "x", "the primary")
         run.agent.runtime_said(stale, since - 0.001)
         unasked = confirmation.unasked("refused")

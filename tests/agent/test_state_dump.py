@@ -115,7 +115,7 @@ async def test_a_storm_of_signals_under_load_loses_no_transition(tmp_path: Path)
     agent = Agent(settings)
     seen = record(agent)
     everything: list[Transition] = []
-    agent.journal.listeners.append(everything.append)
+    agent.machine.listeners.append(everything.append)
     task = asyncio.create_task(lifecycle.serve(settings, agent))
     await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
     stop_storm = asyncio.Event()

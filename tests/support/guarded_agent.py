@@ -92,7 +92,7 @@ class OutputGuard:
 def record(agent: Agent) -> asyncio.Queue[Transition]:
     """Every transition of ``agent`` from now on, in order."""
     queue: asyncio.Queue[Transition] = asyncio.Queue()
-    agent.journal.listeners.append(queue.put_nowait)
+    agent.machine.listeners.append(queue.put_nowait)
     return queue
 
 
@@ -115,7 +115,7 @@ class Running:
         self.guard = guard
         self.seen: list[Transition] = []
         self._queue: asyncio.Queue[Transition] = asyncio.Queue()
-        agent.journal.listeners.append(self._record)
+        agent.machine.listeners.append(self._record)
         self.task: asyncio.Task[int] | None = None
         self._settles = itertools.count()
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from chainfsm.core.taints import View
 
 
-class _Machine(AsyncMachine):
+class _AsyncMachine(AsyncMachine):
     """AsyncMachine without one cost: the library gathers every callback list, empty or not,
     a future each time; our table has no callbacks, and that was ten per transition."""
 
@@ -34,7 +34,7 @@ class _Machine(AsyncMachine):
             await super().callbacks(funcs, event_data)
 
 
-class Journal:
+class Machine:
     """The model of the machine (``state`` and ``trigger`` are bound by AsyncMachine), and
     the history and counters of what it went through."""
 
@@ -43,7 +43,7 @@ class Journal:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.machine = _Machine(
+        self._fsm = _AsyncMachine(
             model=self,
             states=State,
             transitions=states.machine_transitions(),
@@ -143,7 +143,7 @@ class Journal:
         untaint: View | None = None,
         watch_degraded: str | None = None,
     ) -> Status:
-        """This journal's part of the status, with the rest of the agent's given."""
+        """This machine's part of the status, with the rest of the agent's given."""
         # Imported on first use: the class costs a millisecond to make, and a --once run
         # with no endpoints never needs it.
         from chainfsm.agent.status import Status

@@ -11,7 +11,7 @@ from chainfsm.core.states import State, Transition
 
 
 class ReadyFile:
-    """``observe`` goes in ``agent.journal.listeners``; ``withdraw`` on the way out."""
+    """``observe`` goes in ``agent.machine.listeners``; ``withdraw`` on the way out."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

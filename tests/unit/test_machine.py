@@ -1,4 +1,4 @@
-"""The journal: the machine's transitions logged, kept, told and counted, and the one frozen
+"""The machine: its transitions logged, kept, told and counted, and the one frozen
 status the probes, the metrics and the dump read. Time is faked, never slept."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chainfsm.agent.journal import Journal
+from chainfsm.agent.machine import Machine
 from chainfsm.agent.status import Status, iso
 from chainfsm.core.states import State, Transition, Trigger
 from chainfsm.settings import Settings
@@ -26,7 +26,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "time", lambda: float(next(ticks)))
 
 
-def _status(book: Journal, **live: Any) -> Status:
+def _status(book: Machine, **live: Any) -> Status:
     defaults: dict[str, Any] = {
         "ready": True,
         "stopping": False,
@@ -42,7 +42,7 @@ def _status(book: Journal, **live: Any) -> Status:
 async def test_a_transition_is_logged_kept_and_told(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    book = Journal(Settings(net_dir=tmp_path))
+    book = Machine(Settings(net_dir=tmp_path))
     told: list[Transition] = []
     book.listeners.append(told.append)
     book.attempt = 3
@@ -68,7 +68,7 @@ async def test_a_transition_is_logged_kept_and_told(
 
 
 async def test_a_trigger_its_guard_refuses_leaves_no_trace(tmp_path: Path) -> None:
-    book = Journal(Settings(net_dir=tmp_path, once=True))  # under --once, Failed is the end
+    book = Machine(Settings(net_dir=tmp_path, once=True))  # under --once, Failed is the end
     assert await book.fire(Trigger.WATCH_LOST, "gone", None)
     told: list[Transition] = []
     book.listeners.append(told.append)
@@ -81,7 +81,7 @@ async def test_a_trigger_its_guard_refuses_leaves_no_trace(tmp_path: Path) -> No
 async def test_entering_failed_counts_and_keeps_the_reason_until_recovered(
     tmp_path: Path,
 ) -> None:
-    book = Journal(Settings(net_dir=tmp_path))
+    book = Machine(Settings(net_dir=tmp_path))
     await book.fire(Trigger.PRIMARY_FOUND, "found", None)
     await book.fire(Trigger.BUDGET_SPENT, "still invalid", None, logging.ERROR)
     await book.fire(Trigger.RETRY_DUE, "retrying after backoff", None)
@@ -93,7 +93,7 @@ async def test_entering_failed_counts_and_keeps_the_reason_until_recovered(
 
 
 async def test_state_since_moves_only_when_the_state_does(tmp_path: Path, clock: None) -> None:
-    book = Journal(Settings(net_dir=tmp_path))
+    book = Machine(Settings(net_dir=tmp_path))
     assert (book.started, book.state_since) == (100.0, 200.0)
     await book.fire(Trigger.PRIMARY_FOUND, "found", None)
     assert book.state_since == book.history[-1].time == 300.0
@@ -105,7 +105,7 @@ async def test_state_since_moves_only_when_the_state_does(tmp_path: Path, clock:
 async def test_the_history_keeps_the_newest_and_the_status_is_a_frozen_copy(
     tmp_path: Path,
 ) -> None:
-    book = Journal(Settings(net_dir=tmp_path, history=2))
+    book = Machine(Settings(net_dir=tmp_path, history=2))
     await book.fire(Trigger.PRIMARY_FOUND, "found", None)
     for n in range(2):
         await book.fire(Trigger.PRIMARY_INVALID, f"not ready {n}", None)
@@ -124,7 +124,7 @@ async def test_the_history_keeps_the_newest_and_the_status_is_a_frozen_copy(
 async def test_the_situation_says_the_last_error_first_and_readyz_the_last_reason(
     tmp_path: Path,
 ) -> None:
-    book = Journal(Settings(net_dir=tmp_path, primary="15-*.conflist"))
+    book = Machine(Settings(net_dir=tmp_path, primary="15-*.conflist"))
     status = _status(book)
     assert status.situation == f"no primary config matching '15-*.conflist' in {tmp_path} yet"
     assert status.reason == "starting"
@@ -144,7 +144,7 @@ async def test_failing_since_is_the_first_failure_since_verified_and_readyz_says
     later status says since when (the first failure, not the latest) and how many budgets."""
     from chainfsm.process import http_endpoints
 
-    book = Journal(Settings(net_dir=tmp_path))
+    book = Machine(Settings(net_dir=tmp_path))
     await book.fire(Trigger.PRIMARY_FOUND, "found", None)
     await book.fire(Trigger.PRIMARY_INVALID, "not ready yet: empty", None)
     starting = _status(book)
@@ -174,7 +174,7 @@ async def test_failing_since_is_the_first_failure_since_verified_and_readyz_says
 async def test_readyz_says_an_error_only_while_it_is_newer_than_the_last_transition(
     tmp_path: Path, clock: None
 ) -> None:
-    book = Journal(Settings(net_dir=tmp_path, primary="15-*.conflist"))
+    book = Machine(Settings(net_dir=tmp_path, primary="15-*.conflist"))
     book.note_error("no config file matches --primary '15-*.conflist'")
     assert _status(book).now == "no config file matches --primary '15-*.conflist'"
     await book.fire(Trigger.PRIMARY_FOUND, "15-azure.conflist is the primary", None)

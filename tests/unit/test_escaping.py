@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 
-from chainfsm.core import printing
+from chainfsm.core import escaping
 from chainfsm.process import state_dump
 
 
 def test_a_lone_surrogate_is_encoded_as_the_json_escape_that_reads_back_as_it() -> None:
     text = json.dumps({"name": "10-\udcff.conflist", "type": "é"}, ensure_ascii=False)
-    data = printing.encode(text)
+    data = escaping.encode(text)
     assert data == b'{"name": "10-\\udcff.conflist", "type": "\xc3\xa9"}'
     assert os.fsencode(json.loads(data.decode("utf-8"))["name"]) == b"10-\xff.conflist"
 

@@ -1,4 +1,4 @@
-"""--bin-dir as the agent sees it: the last check of the chain's plugin binaries there."""
+"""The agent's checks of the chain's plugin binaries in --bin-dir, and what the last one found."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from chainfsm.edge import binaries
 from chainfsm.settings import Settings
 
 
-class BinDir:
+class BinaryChecks:
     """The chain's plugin binaries in --bin-dir, checked after each write and at each change
     there; with no --bin-dir, never missing."""
 
