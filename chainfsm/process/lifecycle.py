@@ -134,7 +134,7 @@ async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWa
         verified = agent.status().verified_output
         if verified is not None:
             return verified
-        data = await reading.read(settings.net_dir, settings.output)
+        data = reading.read(settings.net_dir, settings.output)
         return data if isinstance(data, bytes) else None
 
     async with sandbox_watch.watching(

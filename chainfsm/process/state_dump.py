@@ -182,8 +182,8 @@ async def snapshot(status: Status) -> dict[str, Any]:
     doc = agent_fields(status, time.time())
     settings = status.settings
     primary = status.primary
-    primary_data = await reading.read(settings.net_dir, primary) if primary else None
-    output_data = await reading.read(settings.net_dir, settings.output)
+    primary_data = reading.read(settings.net_dir, primary) if primary else None
+    output_data = reading.read(settings.net_dir, settings.output)
     doc["primary"] = verdict_fields(primary, primary_data)
     doc["output"] = verdict_fields(settings.output, output_data)
     return doc
