@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm.core import discovery
+from chainfsm.core import discovery, validation
 from chainfsm.core.states import Trigger
 from chainfsm.edge import confdir, reading
 from chainfsm.settings import Settings
@@ -58,38 +58,53 @@ def test_a_recheck_reads_a_primary_that_is_another_file_than_before(net_dir: Pat
     assert after.output_data is None
 
 
-async def test_one_change_to_the_primary_is_one_look_and_a_recheck_of_our_write(
-    net_dir: Path,
+async def test_one_change_to_the_primary_is_one_look_one_recheck_and_two_validations(
+    net_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    validated: list[str] = []
+    validate = validation.validate
+    agent_task: list[asyncio.Task[int] | None] = [None]
+
+    def counted(file: str, data: bytes) -> validation.Verdict:
+        if asyncio.current_task() is agent_task[0]:  # not the guard's, in its own task
+            validated.append(file)
+        return validate(file, data)
+
+    monkeypatch.setattr(validation, "validate", counted)
     (net_dir / AZURE).write_bytes(primary_bytes())
     async with running(net_dir, **SLOW) as run:
         await run.until(Trigger.OUTPUT_VERIFIED)
         port = run.agent.confdir
         assert isinstance(port, CountedConfDir)
-        counts: list[tuple[str, int, int]] = []
+        agent_task[0] = run.task
+        counts: list[tuple[str, int, int, int]] = []
         run.agent.machine.listeners.append(
-            lambda t: counts.append((t.trigger, port.looks, port.rechecks))
+            lambda t: counts.append((t.trigger, port.looks, port.rechecks, len(validated)))
         )
         renamed = {**json.loads(primary_bytes()), "name": "renamed"}
         write_by_rename(net_dir / AZURE, json.dumps(renamed).encode())
         await run.until(Trigger.OUTPUT_VERIFIED)
     detected, valid, verified = counts[:3]
-    assert [t for t, _, _ in (detected, valid, verified)] == [
+    assert [c[0] for c in (detected, valid, verified)] == [
         Trigger.CHANGE_DETECTED,
         Trigger.PRIMARY_VALID,
         Trigger.OUTPUT_VERIFIED,
     ]
-    # Validating takes Verified's look; Writing rechecks its own write instead of looking.
-    assert valid[1:] == detected[1:]
+    # Validating takes Verified's look, and validates the primary and the chain it renders.
+    assert valid[1:3] == detected[1:3]
+    assert validated[detected[3] : valid[3]] == [AZURE, OUTPUT]
+    # Writing rechecks its own write instead of looking again, and takes the chain it reads
+    # back as judged already.
     assert (verified[1] - valid[1], verified[2] - valid[2]) == (1, 1)
+    assert verified[3] == valid[3]
 
 
-def test_a_look_at_a_dir_that_is_gone_is_lost(tmp_path: Path) -> None:
+async def test_a_look_at_a_dir_that_is_gone_is_lost(tmp_path: Path) -> None:
     dir_ = conf_dir_for(tmp_path / "gone")
     with pytest.raises(confdir.Lost, match=f"^cannot list {tmp_path / 'gone'}: "):
         dir_.look()
     with pytest.raises(confdir.Lost, match=f"^cannot list {tmp_path / 'gone'}: "):
-        asyncio.run(dir_.startup())
+        await dir_.startup()
 
 
 async def test_startup_clears_our_temp_files_and_an_invalid_output_only(
