@@ -128,7 +128,7 @@ async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWa
     from chainfsm.edge import reading
     from chainfsm.process import sandbox_watch
 
-    async def ours() -> bytes | None:
+    def ours() -> bytes | None:
         """The chain as we last wrote or verified it; before that in this run, our output as
         it is in the conf dir (written by the run before: the runtime may be running it)."""
         verified = agent.status().verified_output

@@ -177,7 +177,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
     }
 
 
-async def snapshot(status: Status) -> dict[str, Any]:
+def snapshot(status: Status) -> dict[str, Any]:
     """The whole dump: the agent's status, then the primary and our output as they are now."""
     doc = agent_fields(status, time.time())
     settings = status.settings
@@ -224,7 +224,7 @@ class Dumper:
 
     async def dump_once(self) -> None:
         """Take and write one snapshot; a failure is logged, never raised into the agent."""
-        doc = await snapshot(self.status())
+        doc = snapshot(self.status())
         if self.more is not None:
             doc.update(self.more())
         self.dumps += 1
