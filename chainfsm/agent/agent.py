@@ -146,19 +146,20 @@ class Agent:
 
     def _look_at_write(self, before: Snapshot | None) -> Snapshot:
         """The look after our own write. When only our output changed since ``before`` (the
-        look the write was planned from), that look answers the rename's event and needs no
-        full look: the dir is listed again and our output and the first file read, the primary
-        kept from ``before``. Otherwise a full look, consuming nothing."""
+        look the write was planned from), this look answers the rename's event and needs not
+        be a full one: the dir is listed again and our output and the first file read, the
+        primary kept from ``before``. Otherwise a full look that consumes nothing, so the
+        change to another name (that may be the primary) wakes the next one."""
         output = self.settings.output
-        consume = self.wakeups.only_changed(output)
+        # First the check: while inotify is out, its poll is what reports the changes since
+        # (our write, and perhaps the primary's), and must be counted in.
         self.watches.check_identity()
-        # A change the check reported besides our output (a poll) asks for the full look.
-        narrow = before is not None and consume and self.wakeups.only_changed(output)
-        if consume:
-            self.wakeups.consume()
-        if before is not None and narrow:
-            return self._seen(functools.partial(self.confdir.recheck, before))
-        return self._seen(self.confdir.look)
+        if not self.wakeups.only_changed(output):
+            return self._seen(self.confdir.look)
+        self.wakeups.consume()
+        if before is None:
+            return self._seen(self.confdir.look)
+        return self._seen(functools.partial(self.confdir.recheck, before))
 
     def _seen(self, look: Callable[[], Snapshot]) -> Snapshot:
         """Take ``look``; a dir that cannot be listed is a lost watch (``Lost`` goes on up to

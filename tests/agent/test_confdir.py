@@ -5,19 +5,25 @@ withdrawal."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
+from chainfsm.agent.agent import Agent
 from chainfsm.core import discovery, validation
+from chainfsm.core.snapshot import Read
 from chainfsm.core.states import Trigger
 from chainfsm.edge import confdir, reading
 from chainfsm.settings import Settings
-from tests.support.constants import AZURE, OUTPUT
+from tests.support.conf_dir_faults import chained
+from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.counted_looks import CountedConfDir
 from tests.support.guarded_agent import SLOW, running, write_by_rename
+from tests.support.inotify_limits import exhaust
 from tests.support.primaries import primary_bytes
 
 
@@ -142,3 +148,46 @@ async def test_withdrawal_says_what_it_came_to(net_dir: Path) -> None:
     assert await dir_.withdraw() == (withdrew, confdir.Removal())
     assert not (net_dir / OUTPUT).exists()
     assert await dir_.withdraw() == (f"{OUTPUT} was already gone", confdir.Removal())
+
+
+class _PrimaryMovesRightAfterOurWrite(confdir.ConfDir):
+    """Another writer changes the primary just after our first write, before the agent's look
+    at that write."""
+
+    def __init__(self, settings: Settings, primary: bytes) -> None:
+        super().__init__(settings)
+        self._primary: bytes | None = primary
+
+    async def put(self, data: bytes, primary: str, current: Read) -> bool:
+        wrote = await super().put(data, primary, current)
+        if self._primary is not None:
+            write_by_rename(self.settings.net_dir / AZURE, self._primary)
+            self._primary = None
+        return wrote
+
+
+async def test_polling_a_primary_changed_with_our_write_is_not_taken_for_our_write(
+    net_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of inotify, the poll before the look at our write reports our output and the
+    primary at once: that look must leave the primary's change for the next, which chains it
+    (answered there, it went unseen until the next change)."""
+    exhaust(monkeypatch, errno.ENOSPC)
+    (net_dir / AZURE).write_bytes(primary_bytes())
+    moved = json.dumps({**json.loads(primary_bytes()), "name": "moved"}).encode()
+    settings = Settings(net_dir=net_dir, poll_interval=1e6, **SLOW)  # type: ignore[arg-type]
+    agent = Agent(settings, conf_dir=_PrimaryMovesRightAfterOurWrite(settings, moved))
+    verified = asyncio.Queue[None]()
+    agent.machine.listeners.append(
+        lambda t: verified.put_nowait(None) if t.trigger == Trigger.OUTPUT_VERIFIED else None
+    )
+    task = asyncio.create_task(agent.run())
+    try:
+        async with asyncio.timeout(HANG_GUARD):
+            await verified.get()
+            await verified.get()
+        assert (net_dir / OUTPUT).read_bytes() == chained(moved)
+    finally:
+        agent.request_stop()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, HANG_GUARD)
