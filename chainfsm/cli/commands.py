@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, logs, settings
 from chainfsm.cli import json_output, output
-from chainfsm.core import discovery, planning, plugin_problems, validation, verification
+from chainfsm.core import discovery, escaping, planning, plugin_problems, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
         if self.json_errors:
             command = self.prog.split()[1] if " " in self.prog else None
             json_output.document(json_output.error(command, reason, 2))
-        self.exit(2, validation.printable(f"{self.prog}: {reason}") + "\n")
+        self.exit(2, escaping.one_line(f"{self.prog}: {reason}") + "\n")
 
 
 def _reason(message: str) -> str:
@@ -274,7 +274,7 @@ def _validate(files: Sequence[Path], as_json: bool) -> int:
             rule, detail, said = None, verdict.summary, "valid"
         found.append({"file": str(path), "valid": rule is None, "rule": rule, "detail": detail})
         if not as_json:
-            shown = validation.printable(str(path))
+            shown = escaping.one_line(str(path))
             tail = "" if rule is None else f" [rule: {rule}]"
             output.out(f"{shown}: {said}: {detail}{tail}\n")
     valid = all(entry["valid"] for entry in found)
@@ -303,7 +303,7 @@ def _render(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(plan.rendered)
     unread = _unread(net_dir, names, args.output, plan)
     if unread is not None:
-        print(f"chainfsm: {validation.printable(unread)}", file=sys.stderr)
+        print(f"chainfsm: {escaping.one_line(unread)}", file=sys.stderr)
     problems: list[validation.Refusal] = []
     unchecked: tuple[str, ...] = ()
     if args.bin_dir is not None:

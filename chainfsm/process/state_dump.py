@@ -191,7 +191,7 @@ async def snapshot(status: Status) -> dict[str, Any]:
 
 def encode(doc: Mapping[str, Any]) -> bytes:
     # A file name that is not UTF-8 (lone surrogates) must not crash the dump.
-    return escaping.encode(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return escaping.utf8(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def pid_file(dump_file: Path) -> Path:

@@ -9,14 +9,14 @@ import os
 import pytest
 
 from chainfsm import logs
-from chainfsm.core import chaining, escaping, validation
+from chainfsm.core import chaining, escaping
 from chainfsm.core.validation import NetworkList, Refusal
 from chainfsm.process import state_dump
 
 
 def test_a_lone_surrogate_is_encoded_as_the_json_escape_that_reads_back_as_it() -> None:
     text = json.dumps({"name": "10-\udcff.conflist", "type": "é"}, ensure_ascii=False)
-    data = escaping.encode(text)
+    data = escaping.utf8(text)
     assert data == b'{"name": "10-\\udcff.conflist", "type": "\xc3\xa9"}'
     assert os.fsencode(json.loads(data.decode("utf-8"))["name"]) == b"10-\xff.conflist"
 
@@ -57,9 +57,9 @@ PINNED = [
 def test_each_escaper_keeps_its_output_for_tricky_text(
     text: str, line: str, json_text: str, data: bytes
 ) -> None:
-    assert validation.printable(text) == line
-    assert validation.quoted(text) == json_text
-    assert escaping.encode(text) == data
+    assert escaping.one_line(text) == line
+    assert escaping.json_string(text) == json_text
+    assert escaping.utf8(text) == data
 
 
 def _record() -> logging.LogRecord:
