@@ -205,10 +205,16 @@ def _json_kind(value: Any) -> str:
     return "an object"
 
 
+def too_large(file: str, size: int) -> Refusal:
+    """The size cap's one wording: said from the bytes here, and by ``edge.reading`` from the
+    file's size before it reads any."""
+    return Refusal(file, Rule.TOO_LARGE, f"is {size} bytes, over the {MAX_BYTES}-byte cap")
+
+
 def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
     """The bytes as one JSON object, or why they are not one."""
     if len(data) > MAX_BYTES:
-        return Refusal(file, Rule.TOO_LARGE, f"is {len(data)} bytes, over the {MAX_BYTES}-byte cap")
+        return too_large(file, len(data))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
