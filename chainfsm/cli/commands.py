@@ -289,7 +289,7 @@ def _render(args: argparse.Namespace) -> int:
     try:
         names = reading.list_names(net_dir)
     except OSError as err:
-        return json_output.fail("render", f"cannot list {net_dir}: {err.strerror}", 1, as_json)
+        return json_output.fail("render", discovery.cannot_list(net_dir, err), 1, as_json)
     primary = discovery.find_primary(names, args.output, args.primary)
     if primary is None:
         present = discovery.primary_candidates(names, args.output)
@@ -355,8 +355,7 @@ def _explain(args: argparse.Namespace) -> int:
             args.net_dir, args.output, args.plugin, args.primary, args.bin_dir, args.rewrite
         )
     except OSError as err:
-        message = f"cannot list {args.net_dir}: {err.strerror}"
-        return json_output.fail("explain", message, 1, args.json)
+        return json_output.fail("explain", discovery.cannot_list(args.net_dir, err), 1, args.json)
     pods = _explain_pods(args)
     if args.cri_socket is not None:
         report = explanation.beside_runtime(
