@@ -116,6 +116,9 @@ def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return argument
 
 
+#: What ``chainfsm diagram --format`` draws (``cli.diagram`` is imported only to draw one).
+DIAGRAM_FORMATS = ("mermaid", "dot", "svg", "png")
+
 JSON_HELP = (
     "print one JSON document on stdout, a failure too (its error and exit code in an object;"
     " docs/operations.md, Machine output)"
@@ -215,7 +218,7 @@ def build_parser(json_errors: bool = False) -> _Root:
     draw = command("diagram", "draw the state machine from the table the agent runs")
     draw.add_argument(
         "--format",
-        choices=("mermaid", "dot", "svg", "png"),
+        choices=DIAGRAM_FORMATS,
         default="mermaid",
         help="mermaid text; graphviz dot source (needs the diagrams extra: pip install"
         " 'chainfsm[diagrams]'); or a picture, svg or png (the diagrams extra and graphviz's"
