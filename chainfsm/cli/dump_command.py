@@ -46,10 +46,10 @@ def agent_pid(dump_file: Path, command: str = "dump") -> tuple[int, int | None]:
             " (its dump file is then read from its command line); in a pod, exec into the"
             f" chainfsm container (kubectl exec POD -c chainfsm -- chainfsm {command})"
         ) from err
-    words = text.split()
-    if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
+    found = pids.parse_pid_file(text)
+    if found is None:
         raise NoDump(f"{path} holds {text[:20]!r}, not a pid")
-    return int(words[0]), int(words[1]) if len(words) == 2 else None
+    return found
 
 
 def open_agent(pid: int, started: int | None, source: str) -> int:
