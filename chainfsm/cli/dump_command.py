@@ -22,7 +22,7 @@ from asyncinotify import Mask
 
 from chainfsm import settings
 from chainfsm.cli import json_output
-from chainfsm.edge import pids
+from chainfsm.edge import off_loop, pids
 from chainfsm.process import state_dump
 
 _DUMP_FILE = settings.by_name("dump_file")
@@ -125,7 +125,7 @@ async def request(send: Callable[[], None], dump_file: Path, within: float) -> b
                         break
         except TimeoutError as err:
             raise _no_dump_within(dump_file, within) from err
-        return await asyncio.to_thread(dump_file.read_bytes)
+        return await off_loop.run(dump_file.read_bytes)
 
 
 async def _polled(send: Callable[[], None], dump_file: Path, within: float) -> bytes:
@@ -140,7 +140,7 @@ async def _polled(send: Callable[[], None], dump_file: Path, within: float) -> b
                 await asyncio.sleep(POLL_EVERY)
     except TimeoutError as err:
         raise _no_dump_within(dump_file, within) from err
-    return await asyncio.to_thread(dump_file.read_bytes)
+    return await off_loop.run(dump_file.read_bytes)
 
 
 def _no_dump_within(dump_file: Path, within: float) -> NoDump:

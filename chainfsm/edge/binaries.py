@@ -24,7 +24,7 @@ from typing import Any
 
 from chainfsm.core.plugin_problems import NOT_IN
 from chainfsm.core.validation import Refusal, Rule
-from chainfsm.edge import interpreters, plugin_groups
+from chainfsm.edge import interpreters, off_loop, plugin_groups
 from chainfsm.edge.interpreters import Unchecked
 
 #: A VERSION answer: the versions, why there are none, or why it cannot be asked here.
@@ -276,7 +276,7 @@ async def _check_one(
 ) -> Refusal | Unchecked | None:
     path = bin_dir / kind
     try:
-        info = await asyncio.to_thread(path.stat)
+        info = await off_loop.run(path.stat)
     except FileNotFoundError:
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}"{NOT_IN}{bin_dir}')
     except OSError as err:
