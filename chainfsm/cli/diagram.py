@@ -34,10 +34,7 @@ def _graph(engine: Literal["mermaid", "graphviz"], current: State | None) -> Any
     model = _Model()
     machine = GraphMachine(
         model=model,
-        states=State,
-        transitions=states.machine_transitions(),
-        initial=State.WaitingPrimary,
-        auto_transitions=False,
+        **states.machine_arguments(),
         graph_engine=engine,
         show_conditions=True,
         title=TITLE,
