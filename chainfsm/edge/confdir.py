@@ -109,7 +109,7 @@ class ConfDir:
     def _lost(self, err: OSError) -> Lost:
         # The dir itself went away under a handler (deleted, unmounted): the same news as
         # a lost watch, which the loop turns into watch_lost and exit 1, not a traceback.
-        return Lost(f"cannot list {self.settings.net_dir}: {err.strerror}")
+        return Lost(discovery.cannot_list(self.settings.net_dir, err))
 
     def look(self) -> Snapshot:
         """One look at the dir (raises ``Lost`` when it cannot be listed)."""

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 from chainfsm.core.snapshot import Read as Read  # said here too: reads give it
-from chainfsm.core.validation import MAX_BYTES, Refusal, Rule
+from chainfsm.core.validation import MAX_BYTES, Refusal, Rule, too_large
 
 
 def list_names(net_dir: Path) -> list[str]:
@@ -36,9 +36,7 @@ def _open_regular(path: Path, name: str) -> int | Refusal | None:
         return Refusal(name, Rule.NOT_REGULAR, f"is {kind}")
     if info.st_size > MAX_BYTES:
         os.close(fd)
-        return Refusal(
-            name, Rule.TOO_LARGE, f"is {info.st_size} bytes, over the {MAX_BYTES}-byte cap"
-        )
+        return too_large(name, info.st_size)
     return fd
 
 
