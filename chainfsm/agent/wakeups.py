@@ -7,6 +7,7 @@ A burst of changes collapses into one wake-up, and every retry backoff ends earl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,9 @@ class Wakeups:
         self._lost = asyncio.Event()
         #: Set while the agent waits in ``wait``: what ``quiet`` looks for.
         self._idle = asyncio.Event()
+        #: Set with any of the three above: a wait awaits this one alone, as one future per
+        #: event per wait (tasks started and cancelled each time) cost every change.
+        self._woken = asyncio.Event()
         #: Why the watch was lost (None: it was not).
         self.lost_why: str | None = None
         #: The exit code a stop request asked for (None: none asked for one).
@@ -42,18 +46,20 @@ class Wakeups:
         elif self._changed_names is not None:
             self._changed_names.add(name)
         self._changed.set()
+        self._woken.set()
 
     def lose(self, why: str) -> None:
         """The watch is gone (or the dir cannot be listed): every wait ends, for good."""
         self.lost_why = why
         self._lost.set()
-        self.notify_change()
+        self.notify_change()  # sets _woken
 
     def request_stop(self, exit_code: int | None = None) -> None:
         """Stop after the step in progress (a write in progress is finished, not cut)."""
         if exit_code is not None:
             self.exit_code = exit_code
         self._stopping.set()
+        self._woken.set()
 
     def arm_before_first_wait(self, arm: Callable[[], str | None]) -> None:
         """Have the first ``wait`` call ``arm`` instead of waiting (None: armed, else why not).
@@ -102,16 +108,12 @@ class Wakeups:
                 self.lose(why)
                 return False
             return True
-        events = [self._stopping, self._lost, self._changed]
-        if not any(e.is_set() for e in events):
-            waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        if not (self.ended or self._changed.is_set()):
             self._idle.set()
             try:
-                await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+                await self._woken_within(within)
             finally:
                 self._idle.clear()
-                for waiter in waiters:
-                    waiter.cancel()
         if self.ended or not self._changed.is_set():
             return False
         self.consume()
@@ -120,15 +122,26 @@ class Wakeups:
     async def until_done(self, work: asyncio.Future[Any]) -> bool:
         """Until ``work`` is done (True), or a change, a stop request or a lost watch comes
         first (False). Consumes nothing: the change is left for the look that answers it."""
-        events = [self._stopping, self._lost, self._changed]
-        if not work.done() and not any(e.is_set() for e in events):
-            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
+        if not (work.done() or self.ended or self._changed.is_set()):
+            self._woken.clear()
+            waiter = asyncio.ensure_future(self._woken.wait())
             try:
-                await asyncio.wait([work, *waiters], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([work, waiter], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for waiter in waiters:
-                    waiter.cancel()
+                waiter.cancel()
         return work.done()
+
+    async def _woken_within(self, within: float | None) -> None:
+        """Until an input comes, or ``within`` seconds (None: no limit). Only called when
+        none is pending, so the flag is cleared first: an input already answered must not
+        end this wait."""
+        self._woken.clear()
+        if within is None:
+            await self._woken.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._woken.wait()
 
     async def retry_sleep(self, delay: float) -> None:
         """tenacity's sleep: a change ends the backoff early; a stop or a lost watch raises
