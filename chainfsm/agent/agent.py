@@ -25,6 +25,7 @@ import tenacity
 
 from chainfsm import logs
 from chainfsm.agent import binary_checks, drift, exits, machine, retry, wakeups
+from chainfsm.agent.wakeups import Wakeups
 from chainfsm.core import discovery, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.states import State, Trigger
@@ -40,23 +41,22 @@ if TYPE_CHECKING:
 
 
 class Agent:
-    """The handlers of the five states and the loop. Tests reach the plumbing through
-    ``wakeups`` (``quiet``), ``watches`` (``taps``) and ``confdir`` (``looks``)."""
+    """The handlers of the five states and the loop.
 
-    def __init__(self, settings: Settings) -> None:
+    What it depends on is passed in, each keyword with the production default: ``wakeups``
+    (holding the record of changes the watches write into)."""
+
+    def __init__(self, settings: Settings, *, wakeups: Wakeups | None = None) -> None:
         self.settings = settings
-        self.wakeups = wakeups.Wakeups()
+        self.wakeups = wakeups if wakeups is not None else Wakeups()
         self.machine = machine.Machine(settings)
+        changes = self.wakeups.changes
         self.watches = watching.Watches(
-            settings.net_dir,
-            settings.bin_dir,
-            self.wakeups.notify_change,
-            self.wakeups.lose,
-            settings.poll_interval,
+            settings.net_dir, settings.bin_dir, changes, settings.poll_interval
         )
         self.binaries = binary_checks.BinaryChecks(settings)
         self.confdir = confdir.ConfDir(
-            settings, self.wakeups, self.watches.check_identity, self.machine.note_error
+            settings, changes, self.watches.check_identity, self.machine.note_error
         )
         #: Set once the watch is armed and the start-up cleanup is done.
         self.ready = asyncio.Event()
