@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ from tests.support.primaries import golden, primary_bytes
 from tests.support.seams import TappedChanges
 
 #: Polls every 10 ms, so inotify is tried again every 0.3 s.
-QUICK_POLL = {"poll_interval": 0.01}
+QUICK_POLL: dict[str, Any] = {"poll_interval": 0.01}
 
 
 def _gauges(agent: Agent) -> dict[str, float]:

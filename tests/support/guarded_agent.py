@@ -19,6 +19,7 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
+from chainfsm.agent import retry
 from chainfsm.agent.agent import Agent
 from chainfsm.core import validation
 from chainfsm.core.states import State, Transition
@@ -27,7 +28,7 @@ from tests.support.constants import HANG_GUARD
 from tests.support.seams import ObservedWakeups
 
 #: Backoffs so long that only the kernel's change events move an agent on within a test.
-SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
+SLOW: dict[str, Any] = {"backoff_initial": 30.0, "backoff_max": 60.0}
 
 
 def write_in_place(path: Path, data: bytes) -> None:
@@ -171,16 +172,19 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(net_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
-    """Start an agent on ``net_dir`` and the guard; stop both on the way out, then check that
-    no invalid content ever arrived under our output name."""
+async def running(
+    net_dir: Path, *, backoff: retry.Backoff | None = None, **overrides: Any
+) -> AsyncIterator[Running]:
+    """Start an agent on ``net_dir`` (with ``backoff``: the retries' waits, real by default)
+    and the guard; stop both on the way out, then check that no invalid content ever arrived
+    under our output name."""
     settings = Settings(net_dir=net_dir, **overrides)
     guard = OutputGuard(net_dir, settings.output)
     inotify = asyncinotify.Inotify()
     inotify.add_watch(net_dir, Mask.CREATE | Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.DELETE)
     pump = asyncio.create_task(guard.pump(inotify))
     wakeups = ObservedWakeups()
-    run = Running(Agent(settings, wakeups=wakeups), wakeups, guard)
+    run = Running(Agent(settings, wakeups=wakeups, backoff=backoff), wakeups, guard)
     run.task = asyncio.create_task(run.agent.run())
     try:
         async with asyncio.timeout(HANG_GUARD):

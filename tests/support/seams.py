@@ -1,6 +1,7 @@
 """Instrumented stand-ins for what the agent takes as keyword arguments (its seams): a record of
-changes that also tells a test each name the watches read, and wake-ups that say when the agent
-waits with nothing left to handle. Production code holds no test hooks; the tests pass these.
+changes that also tells a test each name the watches read, wake-ups that say when the agent
+waits with nothing left to handle, and a backoff with no wait. Production code holds no test
+hooks; the tests pass these.
 """
 
 from __future__ import annotations
@@ -8,8 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import tenacity
+
+from chainfsm.agent import retry
 from chainfsm.agent.wakeups import Wakeups
 from chainfsm.edge.changes import Changes
+from chainfsm.settings import Settings
 
 
 class TappedChanges(Changes):
@@ -66,3 +71,17 @@ class ObservedWakeups(Wakeups):
             if self._idle.is_set() and not self.pending:
                 return
             await asyncio.sleep(0)  # it is about to wake: let it leave the wait first
+
+
+class InstantBackoff(retry.Backoff):
+    """No wait between the agent's retries, and a hundredth of a second between the API's
+    (so a test's loop of failing calls still yields to the stand-in serving them)."""
+
+    def validation(self, settings: Settings) -> tenacity.wait.wait_base:
+        return tenacity.wait_none()
+
+    def failure(self, settings: Settings) -> tenacity.wait.wait_base:
+        return tenacity.wait_none()
+
+    def api(self) -> tenacity.wait.wait_base:
+        return tenacity.wait_fixed(0.01)
