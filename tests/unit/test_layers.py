@@ -91,3 +91,107 @@ def test_every_module_is_in_a_layer() -> None:
         - {f"{m.split('.')[-1]}.py" for m in SHARED if m != "chainfsm"}
     )
     assert not loose, f"modules outside the layers: {loose}"
+
+
+# -- edge receives no agent callable -----------------------------------------------------------
+
+#: The only parameters in edge annotated with a Callable, each with why it is no function of
+#: the agent: a pure filter or a decoder, or edge's own method handed to an edge part. Every
+#: owner is called from edge alone (checked below), so none can be given an agent callable.
+EDGE_CALLABLES = {
+    "polling.stamps(relevant)": "a pure name filter (watching.relevant_name, or all names)",
+    "polling.DirPoll.__init__(relevant)": "the same pure name filter, kept for each poll",
+    "watching.DirWatch.__init__(relevant)": "the same pure name filter, for inotify's names",
+    "links.LinkWatch.__init__(on_change)": "Watches.check_identity: edge's own, on a link's dir",
+    "watching.MountWatch.__init__(on_mount)": "Watches.check_identity: edge's own, on a mount",
+    "cri.CriClient._decode(decode)": "a pure decoder of core.cri_messages, for one answer",
+}
+
+EDGE = sorted((PACKAGE / "edge").glob("*.py"))
+
+
+def _annotation_names(annotation: ast.expr) -> set[str]:
+    """Every name an annotation mentions (a quoted one parsed too)."""
+    found: set[str] = set()
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= _annotation_names(ast.parse(node.value, mode="eval").body)
+    return found
+
+
+def callable_parameters(path: Path) -> set[str]:
+    """``module.Owner.function(param)`` for every parameter annotated with a Callable (or
+    an Awaitable-returning one, or a Sequence of them: any mention of Callable counts)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, owner: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{owner}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = child.args
+                every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                every += [a for a in (args.vararg, args.kwarg) if a is not None]
+                for arg in every:
+                    if arg.annotation is not None and "Callable" in _annotation_names(
+                        arg.annotation
+                    ):
+                        found.add(f"{path.stem}.{owner}{child.name}({arg.arg})")
+                visit(child, f"{owner}{child.name}.")
+            else:
+                visit(child, owner)
+
+    visit(ast.parse(path.read_text()), "")
+    return found
+
+
+def test_edge_takes_no_callable_but_pure_filters_and_its_own() -> None:
+    """Edge writes what it hears into values (edge/changes) and never calls up into the
+    agent: a Callable parameter is one the agent could fill with its own function."""
+    found = set().union(*(callable_parameters(p) for p in EDGE))
+    unexplained = found - EDGE_CALLABLES.keys()
+    assert not unexplained, f"edge takes a callable the agent may supply: {sorted(unexplained)}"
+    stale = EDGE_CALLABLES.keys() - found
+    assert not stale, f"no longer in edge, drop from EDGE_CALLABLES: {sorted(stale)}"
+
+
+def _called_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                names.add(func.id)
+            elif isinstance(func, ast.Attribute):
+                names.add(func.attr)
+    return names
+
+
+def _owner(key: str) -> str:
+    """What a caller names to reach the parameter: the class for ``__init__``, else the
+    function ("watching.DirWatch.__init__(relevant)" -> "DirWatch")."""
+    *_, owner, function = key.split("(")[0].split(".")
+    return owner if function == "__init__" else function
+
+
+def test_the_callables_edge_takes_are_given_by_edge_alone() -> None:
+    """The owners in EDGE_CALLABLES are called only inside edge: what they are given is an
+    edge function, never one of the agent (or of the process or CLI around it)."""
+    owners = {_owner(key) for key in EDGE_CALLABLES}
+    outside = sorted(p for p in PACKAGE.rglob("*.py") if p.parent.name != "edge")
+    callers = {
+        f"{path.relative_to(PACKAGE)} calls {name}"
+        for path in outside
+        for name in _called_names(path) & owners
+    }
+    assert not callers, sorted(callers)
+
+
+@pytest.mark.parametrize("path", EDGE, ids=lambda p: p.name)
+def test_edge_imports_no_agent_process_or_cli_module(path: Path) -> None:
+    above = {m for m in imports(path) if layer_of(m) in ("agent", "process", "cli")}
+    assert not above, f"edge/{path.name} imports {above}"
