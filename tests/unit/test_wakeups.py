@@ -107,6 +107,7 @@ def test_only_changed_tells_a_look_at_our_own_write_from_another_change() -> Non
 async def test_the_tests_quiet_returns_only_while_a_wait_has_nothing_to_handle() -> None:
     wakeups = ObservedWakeups()
     quiet = asyncio.create_task(wakeups.quiet())
+    await asyncio.sleep(0)  # quiet now waits for a wait to begin
     wakeups.notify_change(AZURE)
     assert await wakeups.wait() is True  # answered at once: the agent never idled
     await asyncio.sleep(0)  # one turn of the loop: quiet runs up to its own wait
