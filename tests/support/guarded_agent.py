@@ -25,6 +25,7 @@ from chainfsm.core import validation
 from chainfsm.core.states import State, Transition
 from chainfsm.settings import Settings
 from tests.support.constants import HANG_GUARD
+from tests.support.counted_looks import CountedConfDir
 from tests.support.seams import ObservedWakeups
 
 #: Backoffs so long that only the kernel's change events move an agent on within a test.
@@ -179,7 +180,8 @@ async def running(
     inotify.add_watch(net_dir, Mask.CREATE | Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.DELETE)
     pump = asyncio.create_task(guard.pump(inotify))
     wakeups = ObservedWakeups()
-    run = Running(Agent(settings, wakeups=wakeups, backoff=backoff), wakeups, guard)
+    agent = Agent(settings, wakeups=wakeups, backoff=backoff, conf_dir=CountedConfDir(settings))
+    run = Running(agent, wakeups, guard)
     run.task = asyncio.create_task(run.agent.run())
     try:
         async with asyncio.timeout(HANG_GUARD):
