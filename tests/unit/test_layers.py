@@ -107,6 +107,16 @@ EDGE_CALLABLES = {
     "cri.CriClient._decode(decode)": "a pure decoder of core.cri_messages, for one answer",
 }
 
+#: Executors: edge runs the caller's own function at once, off the event loop, and hands back
+#: its result; it keeps nothing, so it can never call the caller later (checked below).
+EDGE_EXECUTORS = {
+    "off_loop.run(func)": "the caller's blocking file work, on asyncio's default pool",
+    "off_loop.run_on(func)": "the same, on an executor the caller chose",
+}
+
+#: What an executor may hand its callable to: the calls that run it in a thread and await it.
+RUNNERS = {"wrap", "to_thread", "run_in_executor"}
+
 EDGE = sorted((PACKAGE / "edge").glob("*.py"))
 
 
@@ -153,10 +163,55 @@ def test_edge_takes_no_callable_but_pure_filters_and_its_own() -> None:
     """Edge writes what it hears into values (edge/changes) and never calls up into the
     agent: a Callable parameter is one the agent could fill with its own function."""
     found = set().union(*(callable_parameters(p) for p in EDGE))
-    unexplained = found - EDGE_CALLABLES.keys()
+    explained = EDGE_CALLABLES.keys() | EDGE_EXECUTORS.keys()
+    unexplained = found - explained
     assert not unexplained, f"edge takes a callable the agent may supply: {sorted(unexplained)}"
-    stale = EDGE_CALLABLES.keys() - found
-    assert not stale, f"no longer in edge, drop from EDGE_CALLABLES: {sorted(stale)}"
+    stale = explained - found
+    assert not stale, f"no longer in edge, drop from the lists above: {sorted(stale)}"
+
+
+def _function(key: str) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]:
+    """The function a key names ("off_loop.run(func)"), and its parameter."""
+    path, rest = key.split(".", 1)
+    qualname, param = rest.rstrip(")").split("(")
+    scope: ast.AST = ast.parse((PACKAGE / "edge" / f"{path}.py").read_text())
+    for name in qualname.split("."):
+        scope = next(
+            node
+            for node in ast.iter_child_nodes(scope)
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name == name
+        )
+    assert isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef)
+    return scope, param
+
+
+@pytest.mark.parametrize("key", sorted(EDGE_EXECUTORS))
+def test_an_executor_in_edge_keeps_no_callable_it_is_given(key: str) -> None:
+    """Its callable is only called, or handed to one of the RUNNERS (run now): never
+    assigned, stored in a container, returned or captured in a closure, any of which would
+    let edge call it later."""
+    function, param = _function(key)
+    parents = {
+        child: parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)
+    }
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id == param:
+            parent = parents[node]
+            assert isinstance(parent, ast.Call), f"{key}: {ast.unparse(parent)}"
+            callee = parent.func
+            runner = isinstance(callee, ast.Name | ast.Attribute) and (
+                (callee.id if isinstance(callee, ast.Name) else callee.attr) in RUNNERS
+            )
+            ran = node is callee or (runner and node in parent.args)
+            assert ran, f"{key} keeps {param}: {ast.unparse(parent)}"
+    nested = [
+        node
+        for node in ast.walk(function)
+        if node is not function
+        and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+    ]
+    assert not nested, f"{key}: a nested function could capture {param}"
 
 
 def _called_names(path: Path) -> set[str]:
