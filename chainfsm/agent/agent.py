@@ -8,7 +8,8 @@ kernel; the only timers are retry backoffs, and every one of them ends early on 
 The plumbing is elsewhere: what wakes the agent in ``wakeups``; the machine, its history and
 counters in ``machine`` (and the ``status.Status`` the outside reads); the watches in
 ``watching``; looks, writes and removals in ``confdir.ConfDir``; the plugin binaries in
-``binary_checks``; what changed since Verified in ``drift`` (pure); the exit code in ``exits``.
+``binary_checks``; what changed since Verified in ``drift`` (pure); the exit code in
+``core/exit_codes`` (``exits`` says why).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tenacity
 
 from chainfsm import logs
 from chainfsm.agent import binary_checks, drift, exits, machine, retry, wakeups
-from chainfsm.core import discovery, planning, verification
+from chainfsm.core import discovery, exit_codes, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.states import State, Trigger
 from chainfsm.core.validation import Refusal
@@ -446,7 +447,7 @@ class Agent:
                 await self.binaries.close()
                 if self.runtime is not None:
                     self.runtime.close()
-        code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
+        code, why = exit_codes.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
         elif not finished and self.wakeups.exit_code is None:
@@ -469,7 +470,7 @@ class Agent:
             if self.wakeups.lost_why is not None:
                 said = f"{self.wakeups.lost_why}: {_RESTART}"
                 await self._fire(Trigger.WATCH_LOST, said, logging.ERROR)
-                self.request_stop(exit_code=exits.FAILED)
+                self.request_stop(exit_code=exit_codes.FAILED)
                 return False
             try:
                 await handlers[self.state]()
