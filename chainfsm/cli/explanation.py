@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chainfsm.core import chaining, discovery, validation
+from chainfsm.core import chaining, discovery, escaping
 from chainfsm.core.explanation import BinaryCheck, Explanation, explain
 from chainfsm.core.validation import Refusal
 from chainfsm.edge import binaries, reading
@@ -60,7 +60,7 @@ def _row(cells: Iterable[str], widths: list[int]) -> str:
 
 def text(report: Explanation) -> str:
     """The report for a person at a terminal, one line per item whatever the names hold. Pure."""
-    shown = validation.printable  # a newline or escape in a file name must not break a line
+    shown = escaping.one_line  # a newline or escape in a file name must not break a line
     lines = [
         f"conf dir {shown(report.net_dir)}, in the runtime's order (containerd loads the first):"
     ]
