@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from chainfsm.core import verification
 from chainfsm.core.validation import Refusal, Rule
 from chainfsm.core.verification import Effect
@@ -30,6 +32,17 @@ def test_our_valid_chain_sorting_first_is_effective_and_the_runtime_loads_it() -
     assert result.first == OUTPUT
     assert result.runtime_report() == f"network ready, loading {OUTPUT}"
     assert "azure-vnet, portmap, antrea" in result.detail
+
+
+def test_bytes_judged_already_are_not_judged_again_and_other_bytes_are() -> None:
+    plan = primaries.plan(AZURE)
+    # A verdict that validating the bytes would never give shows which one was taken.
+    odd = dataclasses.replace(plan.rendered_verdict, plugins=({"type": "odd"},))
+    contents = {OUTPUT: CHAIN}
+    taken = verification.verify([OUTPUT], contents, OUTPUT, None, (CHAIN, odd))
+    assert taken.detail == f"{OUTPUT} is first and runs [odd]"
+    other = verification.verify([OUTPUT], {OUTPUT: b"{"}, OUTPUT, None, (CHAIN, odd))
+    assert other.effect is Effect.INVALID
 
 
 def test_without_expected_plugins_any_valid_output_sorting_first_is_effective() -> None:
