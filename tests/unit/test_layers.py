@@ -44,6 +44,9 @@ IO_MODULES = {
 #: The pure judgements issue 21 named, by what they judge: the names that hold each, which
 #: must be defined in a core module and in no module outside core.
 JUDGEMENTS = {
+    "the conf dir's snapshot": ("Snapshot",),
+    "the baseline": ("Baseline",),
+    "the drift verdict": ("Drift", "since", "conf_dir_moved", "within_window"),
     "explain's verdict": ("Explanation", "FileReport", "RuntimeSide", "explain", "beside_runtime"),
     "the runtime's verdict from the CRI": (
         "Confirmation",
@@ -54,14 +57,6 @@ JUDGEMENTS = {
         "PROVES",
     ),
     "the exit code": ("at_end",),
-}
-#: Judgements whose move into core is another branch's (r21-values: agent/drift into core, the
-#: conf dir's snapshot and baseline as core values). NOT CHECKED YET: once that move is on
-#: main, move these entries into JUDGEMENTS (renamed as the move named them).
-AWAITING_R21_VALUES = {
-    "the conf dir's snapshot": ("Snapshot",),
-    "the baseline": ("Baseline",),
-    "the drift verdict": ("Drift", "since"),
 }
 
 
