@@ -27,6 +27,7 @@ import tenacity
 
 from chainfsm import logs
 from chainfsm.agent import binary_checks, exits, machine, retry, wakeups
+from chainfsm.agent.wakeups import Wakeups
 from chainfsm.core import discovery, drift, exit_codes, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.snapshot import Baseline, Read, Snapshot
@@ -43,20 +44,32 @@ if TYPE_CHECKING:
 
 
 class Agent:
-    """The handlers of the five states and the loop. Tests reach the plumbing through
-    ``wakeups`` (``quiet``) and ``watches`` (``taps``), and may pass the conf dir's port in
-    (``conf_dir``: to count its looks, say)."""
+    """The handlers of the five states and the loop.
 
-    def __init__(self, settings: Settings, *, conf_dir: confdir.ConfDir | None = None) -> None:
+    What it depends on is passed in, each keyword with the production default: ``wakeups``
+    (holding the record of changes the watches write into), ``backoff`` (the retries' waits),
+    ``conf_dir`` (the conf dir's I/O port: a test's counts its looks), and from the process
+    around it: ``untaint_view`` (--untaint: the view of the task that lifts the taint) and
+    ``before_first_write`` (awaited once, before the first write of this run: the sandbox
+    passes' start-up look, which must see the conf dir before our chain is in it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        wakeups: Wakeups | None = None,
+        backoff: retry.Backoff | None = None,
+        conf_dir: confdir.ConfDir | None = None,
+        untaint_view: Callable[[], View] | None = None,
+        before_first_write: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
-        self.wakeups = wakeups.Wakeups()
+        self.wakeups = wakeups if wakeups is not None else Wakeups()
+        self.backoff = backoff if backoff is not None else retry.Backoff()
         self.machine = machine.Machine(settings)
+        changes = self.wakeups.changes
         self.watches = watching.Watches(
-            settings.net_dir,
-            settings.bin_dir,
-            self.wakeups.notify_change,
-            self.wakeups.lose,
-            settings.poll_interval,
+            settings.net_dir, settings.bin_dir, changes, settings.poll_interval
         )
         self.binaries = binary_checks.BinaryChecks(settings)
         self.confdir = conf_dir if conf_dir is not None else confdir.ConfDir(settings)
@@ -80,11 +93,9 @@ class Agent:
             from chainfsm.agent import runtime_check
 
             self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
-        #: --untaint: the view of the task that lifts the taint (set by the process around).
-        self.untaint_view: Callable[[], View] | None = None
-        #: Awaited once, before the first write of this run (set by the process around: the
-        #: sandbox watch's start-up look, which must see the conf dir before our chain is in it).
-        self.before_first_write: Callable[[], Awaitable[None]] | None = None
+        self.untaint_view = untaint_view
+        #: Taken (set to None) when awaited: once per run.
+        self.before_first_write = before_first_write
         #: While Verified: the runtime's answer that it no longer loads our chain (None: none).
         self._runtime_lost: Confirmation | None = None
 
@@ -246,7 +257,8 @@ class Agent:
         # A dir made writable again (a remount) sends no inotify event: while a removal
         # fails, a timed retry must bring us back, not only a change.
         failures = self.removal_failures
-        await self.wakeups.wait(retry.failure_delay(self.settings, failures) if stuck else None)
+        delay = retry.failure_delay(self.settings, failures, self.backoff) if stuck else None
+        await self.wakeups.wait(delay)
 
     async def _lose_primary(self, snap: Snapshot) -> None:
         mismatch = self.confdir.glob_mismatch(snap)
@@ -264,7 +276,7 @@ class Agent:
         return discovery.primary_candidates(snap.names, self.settings.output)
 
     async def _validating(self) -> None:
-        policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep)
+        policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep, self.backoff)
         started = time.monotonic()
         refusal: Refusal | None = None
         try:
@@ -463,7 +475,7 @@ class Agent:
             await self._await_binaries()
             return
         else:
-            delay = retry.failure_delay(self.settings, self.machine.failures)
+            delay = retry.failure_delay(self.settings, self.machine.failures, self.backoff)
             changed = await self.wakeups.wait(delay)
         if self.wakeups.ended:
             return

@@ -1,7 +1,8 @@
 """What wakes the agent: a change in a watched dir, a lost watch, a stop request or a clock.
 
-The watches and the signal handlers only set flags here; the agent's one task waits on them.
-A burst of changes collapses into one wake-up, and every retry backoff ends early on a change.
+The watches write into an edge ``Changes`` record and the signal handlers set a flag here; the
+agent's one task waits on both. A burst of changes collapses into one wake-up, and every retry
+backoff ends early on a change.
 """
 
 from __future__ import annotations
@@ -10,25 +11,23 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from chainfsm.edge.changes import Changes
+
 
 class Stopping(Exception):
     """Raised out of a retry sleep when the agent is asked to stop (or its watch is lost)."""
 
 
 class Wakeups:
-    """The flags the agent waits on, and the waits themselves."""
+    """The flags the agent waits on, and the waits themselves. ``changes``: the record the
+    watches write into (a new one by default)."""
 
-    def __init__(self) -> None:
-        self._changed = asyncio.Event()
-        #: The names reported since ``_changed`` was last cleared; None: anything may have.
-        self._changed_names: set[str] | None = set()
+    def __init__(self, changes: Changes | None = None) -> None:
+        self.changes = changes if changes is not None else Changes()
+        self._changed = self.changes.changed
         self._stopping = asyncio.Event()
         #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
-        self._lost = asyncio.Event()
-        #: Set while the agent waits in ``wait``: what ``quiet`` looks for.
-        self._idle = asyncio.Event()
-        #: Why the watch was lost (None: it was not).
-        self.lost_why: str | None = None
+        self._lost = self.changes.lost
         #: The exit code a stop request asked for (None: none asked for one).
         self.exit_code: int | None = None
         self._arm: Callable[[], str | None] | None = None
@@ -36,18 +35,13 @@ class Wakeups:
     # -- inputs ---------------------------------------------------------------------------
 
     def notify_change(self, name: str | None = None) -> None:
-        """A relevant change in a watched dir (``name`` None: rescan everything)."""
-        if name is None:
-            self._changed_names = None
-        elif self._changed_names is not None:
-            self._changed_names.add(name)
-        self._changed.set()
+        """A relevant change (``name`` None: rescan everything): the agent's own wake-up, as
+        when the runtime says it no longer loads our chain."""
+        self.changes.note(name)
 
     def lose(self, why: str) -> None:
-        """The watch is gone (or the dir cannot be listed): every wait ends, for good."""
-        self.lost_why = why
-        self._lost.set()
-        self.notify_change()
+        """The watch is gone (or could not be armed): every wait ends, for good."""
+        self.changes.lose(why)
 
     def request_stop(self, exit_code: int | None = None) -> None:
         """Stop after the step in progress (a write in progress is finished, not cut)."""
@@ -75,19 +69,22 @@ class Wakeups:
         return self._stopping.is_set() or self._lost.is_set()
 
     @property
+    def lost_why(self) -> str | None:
+        """Why the watch was lost (None: it was not)."""
+        return self.changes.lost_why
+
+    @property
     def pending(self) -> bool:
         """A change has come that no look has answered yet."""
-        return self._changed.is_set()
+        return self.changes.pending
 
     def only_changed(self, name: str) -> bool:
         """Whether every change since the last look was to ``name`` (True when none was)."""
-        names = self._changed_names
-        return names is not None and names <= {name}
+        return self.changes.only_changed(name)
 
     def consume(self) -> None:
         """A look is about to answer every change so far."""
-        self._changed.clear()
-        self._changed_names = set()
+        self.changes.consume()
 
     # -- waiting --------------------------------------------------------------------------
 
@@ -105,11 +102,9 @@ class Wakeups:
         events = [self._stopping, self._lost, self._changed]
         if not any(e.is_set() for e in events):
             waiters = [asyncio.ensure_future(e.wait()) for e in events]
-            self._idle.set()
             try:
                 await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self._idle.clear()
                 for waiter in waiters:
                     waiter.cancel()
         if self.ended or not self._changed.is_set():
@@ -149,12 +144,3 @@ class Wakeups:
                     waiter.cancel()
         if self.ended:
             raise Stopping
-
-    async def quiet(self) -> None:
-        """Return once the agent waits with no change left to handle. For tests: together
-        with a tap on the watch, it shows that something did not wake the agent."""
-        while True:
-            await self._idle.wait()
-            if not self._changed.is_set():
-                return
-            await asyncio.sleep(0)  # it is about to wake: let it leave the wait first

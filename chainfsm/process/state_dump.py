@@ -209,7 +209,6 @@ class Dumper:
         self.path = path
         #: Fields from beside the agent (the sandbox watch), added to each dump.
         self.more = more
-        self.dumps = 0
         self._wanted = asyncio.Event()
         #: Set once the agent is up: the pid file is taken then, not before (an agent that
         #: fails to start must not name itself there). None: at once.
@@ -223,7 +222,6 @@ class Dumper:
         doc = snapshot(self.status())
         if self.more is not None:
             doc.update(self.more())
-        self.dumps += 1
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)
         try:

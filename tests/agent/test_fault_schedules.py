@@ -20,7 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainfsm.agent import retry
 from chainfsm.cli.demo import write_in_place
 from chainfsm.core import validation
 from chainfsm.core.states import State, Trigger
@@ -160,5 +159,4 @@ async def play(schedule: list[Step]) -> None:
 )
 @given(st.lists(steps, min_size=1, max_size=10))
 def test_random_schedules_never_leave_an_invalid_output_and_converge(schedule: list[Step]) -> None:
-    retry.set_testing(False)
     asyncio.run(play(schedule))

@@ -179,3 +179,162 @@ def _immutable(cls: type) -> bool:
         return True
     params = getattr(cls, "__dataclass_params__", None)
     return dataclasses.is_dataclass(cls) and params is not None and bool(params.frozen)
+
+
+# -- edge receives no agent callable -----------------------------------------------------------
+
+#: The only parameters in edge annotated with a Callable, each with why it is no function of
+#: the agent: a pure filter or a decoder, or edge's own method handed to an edge part. Every
+#: owner is called from edge alone (checked below), so none can be given an agent callable.
+EDGE_CALLABLES = {
+    "polling.stamps(relevant)": "a pure name filter (watching.relevant_name, or all names)",
+    "polling.DirPoll.__init__(relevant)": "the same pure name filter, kept for each poll",
+    "watching.DirWatch.__init__(relevant)": "the same pure name filter, for inotify's names",
+    "links.LinkWatch.__init__(on_change)": "Watches.check_identity: edge's own, on a link's dir",
+    "watching.MountWatch.__init__(on_mount)": "Watches.check_identity: edge's own, on a mount",
+    "cri.CriClient._decode(decode)": "a pure decoder of core.cri_messages, for one answer",
+}
+
+#: Executors: edge runs the caller's own function at once, off the event loop, and hands back
+#: its result; it keeps nothing, so it can never call the caller later (checked below).
+EDGE_EXECUTORS = {
+    "off_loop.run(func)": "the caller's blocking file work, on asyncio's default pool",
+    "off_loop.run_on(func)": "the same, on an executor the caller chose",
+}
+
+#: What an executor may hand its callable to: the calls that run it in a thread and await it.
+RUNNERS = {"wrap", "to_thread", "run_in_executor"}
+
+EDGE = sorted((PACKAGE / "edge").glob("*.py"))
+
+
+def _annotation_names(annotation: ast.expr) -> set[str]:
+    """Every name an annotation mentions (a quoted one parsed too)."""
+    found: set[str] = set()
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= _annotation_names(ast.parse(node.value, mode="eval").body)
+    return found
+
+
+def callable_parameters(path: Path) -> set[str]:
+    """``module.Owner.function(param)`` for every parameter annotated with a Callable (or
+    an Awaitable-returning one, or a Sequence of them: any mention of Callable counts)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST, owner: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{owner}{child.name}.")
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                args = child.args
+                every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                every += [a for a in (args.vararg, args.kwarg) if a is not None]
+                for arg in every:
+                    if arg.annotation is not None and "Callable" in _annotation_names(
+                        arg.annotation
+                    ):
+                        found.add(f"{path.stem}.{owner}{child.name}({arg.arg})")
+                visit(child, f"{owner}{child.name}.")
+            else:
+                visit(child, owner)
+
+    visit(ast.parse(path.read_text()), "")
+    return found
+
+
+def test_edge_takes_no_callable_but_pure_filters_and_its_own() -> None:
+    """Edge writes what it hears into values (edge/changes) and never calls up into the
+    agent: a Callable parameter is one the agent could fill with its own function."""
+    found = set().union(*(callable_parameters(p) for p in EDGE))
+    explained = EDGE_CALLABLES.keys() | EDGE_EXECUTORS.keys()
+    unexplained = found - explained
+    assert not unexplained, f"edge takes a callable the agent may supply: {sorted(unexplained)}"
+    stale = explained - found
+    assert not stale, f"no longer in edge, drop from the lists above: {sorted(stale)}"
+
+
+def _function(key: str) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]:
+    """The function a key names ("off_loop.run(func)"), and its parameter."""
+    path, rest = key.split(".", 1)
+    qualname, param = rest.rstrip(")").split("(")
+    scope: ast.AST = ast.parse((PACKAGE / "edge" / f"{path}.py").read_text())
+    for name in qualname.split("."):
+        scope = next(
+            node
+            for node in ast.iter_child_nodes(scope)
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name == name
+        )
+    assert isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef)
+    return scope, param
+
+
+@pytest.mark.parametrize("key", sorted(EDGE_EXECUTORS))
+def test_an_executor_in_edge_keeps_no_callable_it_is_given(key: str) -> None:
+    """Its callable is only called, or handed to one of the RUNNERS (run now): never
+    assigned, stored in a container, returned or captured in a closure, any of which would
+    let edge call it later."""
+    function, param = _function(key)
+    parents = {
+        child: parent for parent in ast.walk(function) for child in ast.iter_child_nodes(parent)
+    }
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id == param:
+            parent = parents[node]
+            assert isinstance(parent, ast.Call), f"{key}: {ast.unparse(parent)}"
+            callee = parent.func
+            runner = isinstance(callee, ast.Name | ast.Attribute) and (
+                (callee.id if isinstance(callee, ast.Name) else callee.attr) in RUNNERS
+            )
+            ran = node is callee or (runner and node in parent.args)
+            assert ran, f"{key} keeps {param}: {ast.unparse(parent)}"
+    nested = [
+        node
+        for node in ast.walk(function)
+        if node is not function
+        and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+    ]
+    assert not nested, f"{key}: a nested function could capture {param}"
+
+
+def _called_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                names.add(func.id)
+            elif isinstance(func, ast.Attribute):
+                names.add(func.attr)
+    return names
+
+
+def _owner(key: str) -> str:
+    """What a caller names to reach the parameter: the class for ``__init__``, else the
+    function ("watching.DirWatch.__init__(relevant)" -> "DirWatch")."""
+    *_, owner, function = key.split("(")[0].split(".")
+    return owner if function == "__init__" else function
+
+
+def test_the_callables_edge_takes_are_given_by_edge_alone() -> None:
+    """The owners in EDGE_CALLABLES are called only inside edge: what they are given is an
+    edge function, never one of the agent (or of the process or CLI around it)."""
+    owners = {_owner(key) for key in EDGE_CALLABLES}
+    outside = sorted(p for p in PACKAGE.rglob("*.py") if p.parent.name != "edge")
+    callers = {
+        f"{path.relative_to(PACKAGE)} calls {name}"
+        for path in outside
+        for name in _called_names(path) & owners
+    }
+    assert not callers, sorted(callers)
+
+
+@pytest.mark.parametrize("path", EDGE, ids=lambda p: p.name)
+def test_edge_imports_no_agent_process_or_cli_module(path: Path) -> None:
+    above = {m for m in imports(path) if layer_of(m) in ("agent", "process", "cli")}
+    assert not above, f"edge/{path.name} imports {above}"
