@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm.core import validation
 from chainfsm.core.validation import NetworkList, Refusal, Rule
@@ -19,8 +18,9 @@ from chainfsm.core.validation import NetworkList, Refusal, Rule
 DEFAULT_PLUGIN: Mapping[str, Any] = {"type": "antrea"}
 
 
-@dataclass(frozen=True, slots=True)
-class Rewrite:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+class Rewrite(NamedTuple):
     """One edit of the primary's plugins in our chained copy (the primary itself is never
     touched): in every plugin of ``type`` whose ``key`` holds exactly ``old``, ``new`` instead."""
 

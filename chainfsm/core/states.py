@@ -4,8 +4,7 @@ lines and the diagrams."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class State(enum.Enum):
@@ -91,8 +90,9 @@ def machine_transitions() -> list[dict[str, Any]]:
     return [{**row, "trigger": str(row["trigger"])} for row in TRANSITIONS]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+class Transition(NamedTuple):
     """One transition as it happened: what the log line, the dump and the metrics report."""
 
     time: float

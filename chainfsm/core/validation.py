@@ -18,8 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm.core import discovery
 
@@ -71,8 +70,9 @@ class Rule(enum.StrEnum):
     PLUGIN_BINARY = "plugin-binary"
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+# NamedTuples, not frozen dataclasses (NetworkList too): made at import, where each dataclass
+# costs every start-up about half a millisecond (docs/performance.md, "Start to Verified").
+class Refusal(NamedTuple):
     """Why the runtime (or we) would refuse a file: the file, the rule, one human sentence."""
 
     file: str
@@ -96,8 +96,7 @@ def printable(name: str) -> str:
     return name.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkList:
+class NetworkList(NamedTuple):
     """A file the runtime accepts, seen as the list the runtime turns it into.
 
     ``document`` is the parsed top-level object: the list itself for a ``.conflist``, the one
