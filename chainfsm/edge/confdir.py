@@ -7,7 +7,6 @@ import hashlib
 import logging
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,8 +18,9 @@ from chainfsm.edge.reading import Read
 from chainfsm.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+class Snapshot(NamedTuple):
     names: tuple[str, ...]
     primary: str | None
     primary_data: Read
