@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from chainfsm.core.validation import printable
+from chainfsm.core.escaping import one_line, utf8
 
 LOGGER_NAME = "chainfsm"
 log = logging.getLogger(LOGGER_NAME)
@@ -44,8 +44,8 @@ class TextFormatter(logging.Formatter):
         if "source" in fields and "dest" in fields:
             head += f" {fields.pop('source')} -> {fields.pop('dest')}"
         # A name may hold a newline: escaped, one event stays one line.
-        rest = " ".join(f"{k}={printable(str(v))}" for k, v in fields.items() if v is not None)
-        tail = f": {printable(str(reason))}" if reason else ""
+        rest = " ".join(f"{k}={one_line(str(v))}" for k, v in fields.items() if v is not None)
+        tail = f": {one_line(str(reason))}" if reason else ""
         return f"{head} {rest}".rstrip() + tail
 
 
@@ -78,7 +78,7 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             super().emit(record)  # not a real file (a test's StringIO)
             return
         try:
-            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            data = utf8(self.format(record) + "\n")
             if self._defer and record.levelno < logging.WARNING and self._flush_soon():
                 self._held.append((record, data))
                 return

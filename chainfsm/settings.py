@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from chainfsm import logs
-from chainfsm.core import chaining, discovery, taint_keys
+from chainfsm.core import chaining, discovery, numbers, taint_keys
 
 #: The commands that read a conf dir and the chain made for it.
 TARGET = ("render", "run", "explain")
@@ -92,11 +92,8 @@ def _rewrites(text: str) -> tuple[chaining.Rewrite, ...]:
 
 def positive_int(text: str) -> int:
     """A whole number above zero, or ValueError saying so."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
+    value = numbers.whole_number(text.strip())
+    if not value:  # None or 0
         raise ValueError(f"{text!r} is not a whole number above zero")
     return value
 
@@ -674,15 +671,16 @@ def split_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as a host and a port, or ValueError. Pure.
 
     ``:PORT`` is every address of the host (the host ``""``), as Go's listeners read it."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    host, sep, digits = text.rpartition(":")
+    port = numbers.whole_number(digits)
+    if not sep or port is None or port > 65535:
         raise ValueError(
             f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:10365, [::1]:10365, or :10365 for every"
             " address)"
         )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    return host, int(port)
+    return host, port
 
 
 if __name__ == "__main__":

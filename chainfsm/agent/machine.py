@@ -43,13 +43,7 @@ class Machine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._fsm = _AsyncMachine(
-            model=self,
-            states=State,
-            transitions=states.machine_transitions(),
-            initial=State.WaitingPrimary,
-            auto_transitions=False,
-        )
+        self._fsm = _AsyncMachine(model=self, **states.machine_arguments())
         self.started = time.time()
         self.state_since = time.time()
         self._entered = time.monotonic()

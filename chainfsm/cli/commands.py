@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
 from chainfsm import __version__, settings
 from chainfsm.cli import entry, json_output, output
-from chainfsm.core import discovery, planning, plugin_problems, validation, verification
+from chainfsm.core import discovery, escaping, planning, plugin_problems, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
 
@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
         if self.json_errors:
             command = self.prog.split()[1] if " " in self.prog else None
             json_output.document(json_output.error(command, reason, 2))
-        self.exit(2, validation.printable(f"{self.prog}: {reason}") + "\n")
+        self.exit(2, escaping.one_line(f"{self.prog}: {reason}") + "\n")
 
 
 def _reason(message: str) -> str:
@@ -115,6 +115,9 @@ def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
     return argument
 
+
+#: What ``chainfsm diagram --format`` draws (``cli.diagram`` is imported only to draw one).
+DIAGRAM_FORMATS = ("mermaid", "dot", "svg", "png")
 
 JSON_HELP = (
     "print one JSON document on stdout, a failure too (its error and exit code in an object;"
@@ -215,7 +218,7 @@ def build_parser(json_errors: bool = False) -> _Root:
     draw = command("diagram", "draw the state machine from the table the agent runs")
     draw.add_argument(
         "--format",
-        choices=("mermaid", "dot", "svg", "png"),
+        choices=DIAGRAM_FORMATS,
         default="mermaid",
         help="mermaid text; graphviz dot source (needs the diagrams extra: pip install"
         " 'chainfsm[diagrams]'); or a picture, svg or png (the diagrams extra and graphviz's"
@@ -274,7 +277,7 @@ def _validate(files: Sequence[Path], as_json: bool) -> int:
             rule, detail, said = None, verdict.summary, "valid"
         found.append({"file": str(path), "valid": rule is None, "rule": rule, "detail": detail})
         if not as_json:
-            shown = validation.printable(str(path))
+            shown = escaping.one_line(str(path))
             tail = "" if rule is None else f" [rule: {rule}]"
             output.out(f"{shown}: {said}: {detail}{tail}\n")
     valid = all(entry["valid"] for entry in found)
@@ -289,7 +292,7 @@ def _render(args: argparse.Namespace) -> int:
     try:
         names = reading.list_names(net_dir)
     except OSError as err:
-        return json_output.fail("render", f"cannot list {net_dir}: {err.strerror}", 1, as_json)
+        return json_output.fail("render", discovery.cannot_list(net_dir, err), 1, as_json)
     primary = discovery.find_primary(names, args.output, args.primary)
     if primary is None:
         present = discovery.primary_candidates(names, args.output)
@@ -303,7 +306,7 @@ def _render(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(plan.rendered)
     unread = _unread(net_dir, names, args.output, plan)
     if unread is not None:
-        print(f"chainfsm: {validation.printable(unread)}", file=sys.stderr)
+        print(f"chainfsm: {escaping.one_line(unread)}", file=sys.stderr)
     problems: list[validation.Refusal] = []
     unchecked: tuple[str, ...] = ()
     if args.bin_dir is not None:
@@ -355,8 +358,7 @@ def _explain(args: argparse.Namespace) -> int:
             args.net_dir, args.output, args.plugin, args.primary, args.bin_dir, args.rewrite
         )
     except OSError as err:
-        message = f"cannot list {args.net_dir}: {err.strerror}"
-        return json_output.fail("explain", message, 1, args.json)
+        return json_output.fail("explain", discovery.cannot_list(args.net_dir, err), 1, args.json)
     pods = _explain_pods(args)
     if args.cri_socket is not None:
         report = explanation.beside_runtime(

@@ -43,7 +43,10 @@ def _say(text: str) -> None:
     print(f"\n>>> {text}", flush=True)
 
 
-def _write_in_place(path: Path, data: bytes) -> None:
+def write_in_place(path: Path, data: bytes) -> None:
+    """Rewrite ``path`` in place (truncate, write, close), as a careless writer does (Azure CNS
+    is seen to; the old installer did): the one way the demo, the tests and the benchmarks do
+    it."""
     with open(path, "wb") as handle:
         handle.write(data)
 
@@ -69,10 +72,10 @@ async def play(net_dir: Path) -> int:
     primary.touch()
     await _until(queue, Trigger.PRIMARY_INVALID)
     _say(f"CNS writes the first half of {primary.name}")
-    _write_in_place(primary, full[: len(full) // 2])
+    write_in_place(primary, full[: len(full) // 2])
     await _until(queue, Trigger.PRIMARY_INVALID)
     _say(f"CNS finishes {primary.name}")
-    _write_in_place(primary, full)
+    write_in_place(primary, full)
     await _until(queue, Trigger.OUTPUT_VERIFIED)
     _say(f"{output.name}, which the runtime loads first:")
     print(output.read_text(), end="", flush=True)

@@ -8,13 +8,11 @@ for it. Mermaid needs nothing beyond transitions; dot needs the ``graphviz`` pac
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any, Literal
 
 from chainfsm.core import states
 from chainfsm.core.states import State
 
-FORMATS = ("mermaid", "dot", "svg", "png")
 TITLE = "chainfsm"
 
 
@@ -36,10 +34,7 @@ def _graph(engine: Literal["mermaid", "graphviz"], current: State | None) -> Any
     model = _Model()
     machine = GraphMachine(
         model=model,
-        states=State,
-        transitions=states.machine_transitions(),
-        initial=State.WaitingPrimary,
-        auto_transitions=False,
+        **states.machine_arguments(),
         graph_engine=engine,
         show_conditions=True,
         title=TITLE,
@@ -87,7 +82,8 @@ def _graphviz(current: State | None) -> Any:
 
 
 def render(fmt: str, current: State | None = None) -> bytes:
-    """The diagram in ``fmt`` (one of FORMATS) as bytes, or DiagramError."""
+    """The diagram in ``fmt`` (one of ``commands.DIAGRAM_FORMATS``) as bytes, or
+    DiagramError."""
     if fmt == "mermaid":
         return mermaid(current).encode()
     if fmt == "dot":
@@ -99,7 +95,3 @@ def render(fmt: str, current: State | None = None) -> bytes:
         raise DiagramError(
             f"cannot render {fmt}: {err}; install the graphviz system package (dot)"
         ) from err
-
-
-def write(fmt: str, path: Path, current: State | None = None) -> None:
-    path.write_bytes(render(fmt, current))

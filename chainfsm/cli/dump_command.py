@@ -22,7 +22,7 @@ from asyncinotify import Mask
 
 from chainfsm import settings
 from chainfsm.cli import json_output
-from chainfsm.edge import pids
+from chainfsm.edge import off_loop, pids
 from chainfsm.process import state_dump
 
 _DUMP_FILE = settings.by_name("dump_file")
@@ -46,10 +46,10 @@ def agent_pid(dump_file: Path, command: str = "dump") -> tuple[int, int | None]:
             " (its dump file is then read from its command line); in a pod, exec into the"
             f" chainfsm container (kubectl exec POD -c chainfsm -- chainfsm {command})"
         ) from err
-    words = text.split()
-    if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
+    found = pids.parse_pid_file(text)
+    if found is None:
         raise NoDump(f"{path} holds {text[:20]!r}, not a pid")
-    return int(words[0]), int(words[1]) if len(words) == 2 else None
+    return found
 
 
 def open_agent(pid: int, started: int | None, source: str) -> int:
@@ -125,7 +125,7 @@ async def request(send: Callable[[], None], dump_file: Path, within: float) -> b
                         break
         except TimeoutError as err:
             raise _no_dump_within(dump_file, within) from err
-        return await asyncio.to_thread(dump_file.read_bytes)
+        return await off_loop.run(dump_file.read_bytes)
 
 
 async def _polled(send: Callable[[], None], dump_file: Path, within: float) -> bytes:
@@ -140,7 +140,7 @@ async def _polled(send: Callable[[], None], dump_file: Path, within: float) -> b
                 await asyncio.sleep(POLL_EVERY)
     except TimeoutError as err:
         raise _no_dump_within(dump_file, within) from err
-    return await asyncio.to_thread(dump_file.read_bytes)
+    return await off_loop.run(dump_file.read_bytes)
 
 
 def _no_dump_within(dump_file: Path, within: float) -> NoDump:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from chainfsm.core import (
     chaining,
     discovery,
+    escaping,
     planning,
     plugin_problems,
     validation,
@@ -349,7 +350,7 @@ def _row(cells: Iterable[str], widths: list[int]) -> str:
 
 def text(report: Explanation) -> str:
     """The report for a person at a terminal, one line per item whatever the names hold. Pure."""
-    shown = validation.printable  # a newline or escape in a file name must not break a line
+    shown = escaping.one_line  # a newline or escape in a file name must not break a line
     lines = [
         f"conf dir {shown(report.net_dir)}, in the runtime's order (containerd loads the first):"
     ]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chainfsm.cli import output
-from chainfsm.core import validation
+from chainfsm.core import escaping
 
 FLAG = "--json"
 #: The commands whose stdout is JSON without the flag.
@@ -34,7 +34,7 @@ def error(command: str | None, message: str, exit_code: int) -> dict[str, Any]:
 def fail(command: str, message: str, exit_code: int, as_json: bool) -> int:
     """Say ``message`` on stderr (``chainfsm: MESSAGE``) and, with ``as_json``, print the
     failure object on stdout; return ``exit_code``."""
-    print(f"chainfsm: {validation.printable(message)}", file=sys.stderr)
+    print(f"chainfsm: {escaping.one_line(message)}", file=sys.stderr)
     if as_json:
         document(error(command, message, exit_code))
     return exit_code

@@ -1,11 +1,11 @@
-"""The commands' stdout: any text written as UTF-8 bytes (``core.escaping.encode``)."""
+"""The commands' stdout: any text written as UTF-8 bytes (``core.escaping.utf8``)."""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from chainfsm.core.escaping import encode
+from chainfsm.core.escaping import utf8
 
 
 def out(text: str, stream: TextIO | None = None) -> None:
@@ -13,8 +13,8 @@ def out(text: str, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     buffer = getattr(stream, "buffer", None)
     if buffer is None:  # a text-only stream (a test's StringIO): give it the same characters
-        stream.write(encode(text).decode("utf-8"))
+        stream.write(utf8(text).decode("utf-8"))
         return
     stream.flush()  # anything printed the ordinary way goes first
-    buffer.write(encode(text))
+    buffer.write(utf8(text))
     buffer.flush()

@@ -12,7 +12,7 @@ from typing import Any
 
 from chainfsm.agent.status import duration
 from chainfsm.cli import dump_command, json_output, output
-from chainfsm.core import validation
+from chainfsm.core import escaping
 from chainfsm.core.states import State
 
 
@@ -34,7 +34,7 @@ def summary(dump: Mapping[str, Any]) -> dict[str, Any]:
 def line(status: Mapping[str, Any]) -> str:
     """The one line: ``STATE since TIME (for DURATION): WHY``. Pure."""
     took = duration(float(status["seconds_in_state"]))
-    said = validation.printable(str(status["situation"]))
+    said = escaping.one_line(str(status["situation"]))
     failing = status.get("failing")
     if failing:
         spent = failing["budgets_spent"]

@@ -29,6 +29,7 @@ import enum
 from collections.abc import Iterable
 
 from chainfsm.core.confirmation import Verdict
+from chainfsm.core.numbers import whole_number
 
 
 class Found(enum.StrEnum):
@@ -71,8 +72,6 @@ def boot_time(stat: str) -> float | None:
     for line in stat.splitlines():
         key, _, value = line.partition(" ")
         if key == "btime":
-            try:
-                return float(int(value.strip()))
-            except ValueError:
-                return None
+            seconds = whole_number(value.strip())
+            return None if seconds is None else float(seconds)
     return None

@@ -7,12 +7,11 @@ the agent can compare bytes to decide that nothing needs writing.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
-from chainfsm.core import validation
+from chainfsm.core import escaping, validation
 from chainfsm.core.validation import NetworkList, Refusal, Rule
 
 DEFAULT_PLUGIN: Mapping[str, Any] = {"type": "antrea"}
@@ -47,10 +46,6 @@ def rewrites_for(
     if rewrites is not None:
         return tuple(rewrites)
     return DEFAULT_REWRITES if plugin.get("type") == DEFAULT_PLUGIN["type"] else ()
-
-
-#: json.loads keeps a lone "\\udXXX" escape as a lone surrogate, which UTF-8 cannot encode.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_plugin(text: str) -> dict[str, Any] | str:
@@ -182,9 +177,8 @@ def render(
             key: (plugins if key == "plugins" else value) for key, value in primary.document.items()
         }
     text = dumps(doc)
-    # Surrogates only occur inside JSON strings: write them back as the escapes they came from.
-    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    data = (text + "\n").encode("utf-8")
+    # Surrogates only occur inside JSON strings: written back as the escapes they came from.
+    data = escaping.utf8(text + "\n")
     # The bytes must pass the same rules we hold others to before anyone writes them.
     verdict = validation.validate(output, data)
     if isinstance(verdict, Refusal):

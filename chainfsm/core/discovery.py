@@ -17,6 +17,12 @@ CONFIG_EXTENSIONS = (".conf", ".conflist", ".json")
 TEMP_SUFFIX = ".chainfsm.tmp"
 
 
+def cannot_list(net_dir: os.PathLike[str] | str, err: OSError) -> str:
+    """The one wording for a conf dir that cannot be listed (the agent's lost watch, ``render``
+    and ``explain`` say it alike)."""
+    return f"cannot list {net_dir}: {err.strerror}"
+
+
 def extension(name: str) -> str:
     """The extension as Go's ``filepath.Ext`` sees it: from the last dot, even a leading one.
 

@@ -85,9 +85,16 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]
 
 
-def machine_transitions() -> list[dict[str, Any]]:
-    """The table with plain strings for triggers, as the transitions library wants them."""
-    return [{**row, "trigger": str(row["trigger"])} for row in TRANSITIONS]
+def machine_arguments() -> dict[str, Any]:
+    """The machine as the transitions library takes it, for the agent's machine and the
+    diagram alike: the states, the table with plain strings for triggers, where it starts,
+    and no ``to_<state>`` triggers of the library's own."""
+    return {
+        "states": State,
+        "transitions": [{**row, "trigger": str(row["trigger"])} for row in TRANSITIONS],
+        "initial": State.WaitingPrimary,
+        "auto_transitions": False,
+    }
 
 
 # A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from chainfsm.core import discovery
+from chainfsm.core.escaping import has_lone_surrogate, json_string, one_line
 
 #: Larger files are refused before parsing; real CNI configs are a few KiB.
 MAX_BYTES = 1024 * 1024
@@ -80,20 +81,12 @@ class Refusal(NamedTuple):
     detail: str
 
     def __str__(self) -> str:
-        return f"{printable(self.file)}: {self.detail}"
+        return f"{one_line(self.file)}: {self.detail}"
 
     @property
     def sentence(self) -> str:
         """The refusal as a sentence ("10-azure.conflist is empty (0 bytes)"), for prose."""
-        return f"{printable(self.file)} {self.detail}"
-
-
-def printable(name: str) -> str:
-    """A file name fit for a one-line message: control characters (a newline in a name) are
-    shown escaped, so one refusal stays one line."""
-    if name.isprintable():
-        return name
-    return name.encode("unicode_escape", "backslashreplace").decode("ascii")
+        return f"{one_line(self.file)} {self.detail}"
 
 
 class NetworkList(NamedTuple):
@@ -164,12 +157,6 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return doc
 
 
-def quoted(text: str) -> str:
-    """``text`` in double quotes for a one-line message, with anything unprintable (a newline,
-    a lone surrogate) escaped, so the message is one line of valid UTF-8."""
-    return json.dumps(text, ensure_ascii=False) if text.isprintable() else json.dumps(text)
-
-
 def _depth_exceeds(value: Any, limit: int) -> bool:
     """Whether ``value`` nests deeper than ``limit``; iterative, so it cannot overflow."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -183,8 +170,6 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-#: A surrogate code point in a parsed string: only a lone ``\\udXXX`` escape can make one.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Text that may hold such an escape (a cheap test before walking the document).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -195,7 +180,7 @@ def lone_surrogate(value: Any) -> str | None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if has_lone_surrogate(item):
                 return item
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -219,10 +204,16 @@ def _json_kind(value: Any) -> str:
     return "an object"
 
 
+def too_large(file: str, size: int) -> Refusal:
+    """The size cap's one wording: said from the bytes here, and by ``edge.reading`` from the
+    file's size before it reads any."""
+    return Refusal(file, Rule.TOO_LARGE, f"is {size} bytes, over the {MAX_BYTES}-byte cap")
+
+
 def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
     """The bytes as one JSON object, or why they are not one."""
     if len(data) > MAX_BYTES:
-        return Refusal(file, Rule.TOO_LARGE, f"is {len(data)} bytes, over the {MAX_BYTES}-byte cap")
+        return too_large(file, len(data))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -259,7 +250,7 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
         return Refusal(
             file,
             Rule.DUPLICATE_KEY,
-            f"holds the key {quoted(err.key)} twice in one object (the runtime decodes both)",
+            f"holds the key {json_string(err.key)} twice in one object (the runtime decodes both)",
         )
     except ValueError as err:
         return Refusal(file, Rule.NOT_JSON, f"is not valid JSON: {err}")
@@ -274,7 +265,7 @@ def parse_object(file: str, data: bytes) -> dict[str, Any] | Refusal:
             return Refusal(
                 file,
                 Rule.NOT_UTF8,
-                f"holds the string {quoted(lone)}, whose lone surrogate escape is not text"
+                f"holds the string {json_string(lone)}, whose lone surrogate escape is not text"
                 " (the runtime reads it as U+FFFD)",
             )
     return value
@@ -308,8 +299,8 @@ def _key_case_refusal(
             return Refusal(
                 file,
                 Rule.KEY_CASE,
-                f"{where} has the key {quoted(key)}, which the runtime reads as {quoted(field)}:"
-                f" spell it exactly {quoted(field)}",
+                f"{where} has the key {json_string(key)}, which the runtime reads as"
+                f" {json_string(field)}: spell it exactly {json_string(field)}",
             )
     return None
 
@@ -322,9 +313,8 @@ def _field_type_refusal(file: str, where: str, doc: Mapping[str, Any]) -> Refusa
     """The NetConf fields that Go cannot decode (null is fine: Go leaves the field empty)."""
 
     def wrong(field: str, value: Any, wanted: str) -> Refusal:
-        return Refusal(
-            file, Rule.FIELD_TYPE, f"{where} {quoted(field)} is {_json_kind(value)}, not {wanted}"
-        )
+        said = f"{where} {json_string(field)} is {_json_kind(value)}, not {wanted}"
+        return Refusal(file, Rule.FIELD_TYPE, said)
 
     for key in ("name", "cniVersion"):
         if not _string_or_null(doc.get(key)):
@@ -342,7 +332,7 @@ def _field_type_refusal(file: str, where: str, doc: Mapping[str, Any]) -> Refusa
         ("ipam", doc.get("ipam") or {}, IPAM_KEYS, "type"),
         ("dns", dns, DNS_KEYS, "domain"),
     ):
-        refusal = _key_case_refusal(file, f"{where} {quoted(field)}", inner, keys)
+        refusal = _key_case_refusal(file, f"{where} {json_string(field)}", inner, keys)
         if refusal:
             return refusal
         if not _string_or_null(inner.get(text)):

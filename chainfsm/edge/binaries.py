@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainfsm.core.numbers import whole_number
 from chainfsm.core.plugin_problems import NOT_IN
 from chainfsm.core.validation import Refusal, Rule
-from chainfsm.edge import interpreters, plugin_groups
+from chainfsm.edge import interpreters, off_loop, plugin_groups
 from chainfsm.edge.interpreters import Unchecked
 
 #: A VERSION answer: the versions, why there are none, or why it cannot be asked here.
@@ -105,11 +106,10 @@ def parse_version_reply(stdout: bytes, exit_code: int) -> tuple[str, ...] | str:
 
 
 def _version_key(version: str) -> tuple[int, ...]:
-    parts = []
-    for part in version.split("."):
-        digits = "".join(c for c in part if c.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+    # A plugin's answer is any string: a part without plain digits ("x", "²") counts as 0.
+    return tuple(
+        whole_number("".join(filter(str.isdigit, part))) or 0 for part in version.split(".")
+    )
 
 
 def describe_versions(supported: Sequence[str]) -> str:
@@ -276,7 +276,7 @@ async def _check_one(
 ) -> Refusal | Unchecked | None:
     path = bin_dir / kind
     try:
-        info = await asyncio.to_thread(path.stat)
+        info = await off_loop.run(path.stat)
     except FileNotFoundError:
         return Refusal(file, Rule.PLUGIN_BINARY, f'plugin "{kind}"{NOT_IN}{bin_dir}')
     except OSError as err:

@@ -162,7 +162,7 @@ class ConfDir:
         except OSError as err:
             # The dir itself went away under a handler (deleted, unmounted): the same news as
             # a lost watch, which the loop turns into watch_lost and exit 1, not a traceback.
-            self._changes.lose(f"cannot list {self.settings.net_dir}: {err.strerror}")
+            self._changes.lose(discovery.cannot_list(self.settings.net_dir, err))
             raise Lost from err
         self.primary = snap.primary
         return snap
@@ -214,7 +214,7 @@ class ConfDir:
         try:
             await self._clear_leftovers()
         except OSError as err:  # the dir went away before the first look
-            self._changes.lose(f"cannot list {self.settings.net_dir}: {err.strerror}")
+            self._changes.lose(discovery.cannot_list(self.settings.net_dir, err))
             return False
         return True
 

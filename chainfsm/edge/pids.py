@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from chainfsm.core.numbers import whole_number
+
 PROC = Path("/proc")
 
 
@@ -21,7 +23,7 @@ def start_time(pid: int) -> int | None:
         return None
     # The command name (field 2) is in parentheses and may itself hold spaces and ')'.
     fields = stat[stat.rfind(b")") + 2 :].split()
-    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+    return whole_number(fields[19]) if len(fields) > 19 else None
 
 
 def cmdline(pid: int) -> list[str]:
@@ -49,10 +51,13 @@ def is_agent(argv: list[str]) -> bool:
 def parse_pid_file(text: str) -> tuple[int, int | None] | None:
     """Pure. The pid and start time a pid file holds ("PID [START]"), or None for anything
     else."""
-    words = text.split()
-    if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
-        return None
-    return int(words[0]), int(words[1]) if len(words) == 2 else None
+    match [whole_number(word) for word in text.split()]:
+        case [int(pid)]:
+            return pid, None
+        case [int(pid), int(started)]:
+            return pid, started
+        case _:
+            return None
 
 
 def running_agent(pid: int, started: int | None) -> bool:

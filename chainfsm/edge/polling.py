@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chainfsm.core import watch_limits
+from chainfsm.core.numbers import whole_number
 
 #: What a name's lstat() says that a change to the file changes.
 Stamp = tuple[int, int, int, int, int]
@@ -96,8 +97,9 @@ def current_value(limit: watch_limits.Limit) -> int | None:
     """The limit's value now, from /proc (None where it cannot be read)."""
     if limit.proc is None:
         return None
-    with contextlib.suppress(OSError, ValueError):
-        return int(Path(limit.proc).read_text().split()[0])
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        words = Path(limit.proc).read_text().split()
+        return whole_number(words[0]) if words else None
     return None
 
 

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from chainfsm.core.validation import MAX_BYTES, Refusal, Rule
+from chainfsm.core.validation import MAX_BYTES, Refusal, Rule, too_large
 
 #: What a read gives: the bytes, a refusal naming why they cannot be had, or None when absent.
 Read = bytes | Refusal | None
@@ -38,9 +38,7 @@ def _open_regular(path: Path, name: str) -> int | Refusal | None:
         return Refusal(name, Rule.NOT_REGULAR, f"is {kind}")
     if info.st_size > MAX_BYTES:
         os.close(fd)
-        return Refusal(
-            name, Rule.TOO_LARGE, f"is {info.st_size} bytes, over the {MAX_BYTES}-byte cap"
-        )
+        return too_large(name, info.st_size)
     return fd
 
 

@@ -6,13 +6,12 @@ agent killed mid-write leaves the old record or the new one. What it holds: chai
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from chainfsm.core import boot_window, chain_record
 from chainfsm.core.boot_window import Found
 from chainfsm.core.chain_record import Record
-from chainfsm.edge import writing
+from chainfsm.edge import off_loop, writing
 
 #: The kernel's id of this boot: a new one after every reboot.
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -56,20 +55,20 @@ def _read(path: Path) -> bytes | None:
 
 async def load(path: Path, boot: str) -> tuple[Record, str | None]:
     """The record to go on with, and why the file's was not kept (None: kept or none)."""
-    data = await asyncio.to_thread(_read, path)
+    data = await off_loop.run(_read, path)
     return chain_record.resume(data, boot)
 
 
 async def load_found(path: Path, boot: str) -> tuple[Record, str | None, Found]:
     """As ``load``, and what the file held (for the start-up window's proof)."""
-    data = await asyncio.to_thread(_read, path)
+    data = await off_loop.run(_read, path)
     record, why = chain_record.resume(data, boot)
     return record, why, chain_record.found(data, boot)
 
 
 async def save(path: Path, record: Record) -> None:
     try:
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await off_loop.run(path.parent.mkdir, parents=True, exist_ok=True)
     except FileExistsError:
         # mkdir's own words ("File exists") would hide that a file stands where the dir goes.
         raise RecordError(f"cannot write record {path}: {path.parent} is not a directory") from None

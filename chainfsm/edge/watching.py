@@ -13,7 +13,6 @@ import os
 import select
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import asyncinotify
@@ -178,17 +177,6 @@ class MountWatch:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> MountWatch:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 #: Polls between two tries to arm inotify again, while the agent polls instead.
 REARM_POLLS = 30
@@ -261,7 +249,7 @@ class Watches:
             made, links = self._inotify()
         except _ArmFailed as failed:
             return self._degrade(stack, failed)
-        stack.enter_context(MountWatch(self.check_identity))
+        stack.enter_context(contextlib.closing(MountWatch(self.check_identity)))
         self._use(stack, made, links)
         return None
 
@@ -343,7 +331,7 @@ class Watches:
             poll_interval=self.poll_interval,
             reason=self.degraded,
         )
-        stack.enter_context(MountWatch(self.check_identity))
+        stack.enter_context(contextlib.closing(MountWatch(self.check_identity)))
         task = asyncio.create_task(self._poll_until_armed(stack), name="chainfsm-poll")
 
         def report(done: asyncio.Task[None]) -> None:

@@ -11,10 +11,8 @@ import os
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
-import aiofiles.os
-
 from chainfsm.core import discovery
-from chainfsm.edge import reading
+from chainfsm.edge import off_loop, reading
 
 
 class WriteError(Exception):
@@ -54,15 +52,11 @@ def _write_durably(fd: int, data: bytes, temp: Path, target: Path) -> None:
     _fsync_dir(target.parent)
 
 
-# The whole write is one trip to aiofiles' thread pool: the fsyncs can block for long, and
-# each trip costs two thread wake-ups, more than the small write itself (see benchmarks/).
-_write_durably_off_loop = aiofiles.os.wrap(_write_durably)
 #: The one thread that writes, syncs and removes in the conf dir (the agent does one at a time
 #: anyway). asyncio's default pool grew to several idle threads that all woke for each trip and
 #: then fought over the GIL: a third of the agent's system calls were futex calls. Only the
 #: conf dir's writes queue here: a hung fsync there must not hold up a write elsewhere.
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainfsm-writer")
-_fsync_dir_off_loop = aiofiles.os.wrap(_fsync_dir)
 
 
 async def write_atomic(
@@ -84,7 +78,9 @@ async def write_atomic(
     except OSError as err:
         raise WriteError(f"cannot create a temp file in {net_dir}: {err.strerror}") from err
     try:
-        await _write_durably_off_loop(fd, data, temp, net_dir / output, executor=executor)
+        # The whole write is one trip off the loop: the fsyncs can block for long, and each
+        # trip costs two thread wake-ups, more than the small write itself (see benchmarks/).
+        await off_loop.run_on(executor, _write_durably, fd, data, temp, net_dir / output)
     except OSError as err:
         raise WriteError(f"cannot write {output} in {net_dir}: {err.strerror}") from err
     finally:
@@ -99,13 +95,13 @@ async def write_atomic(
 async def remove(net_dir: Path, name: str) -> bool:
     """Remove ``net_dir/name`` durably; False when it was not there. Raises WriteError."""
     try:
-        await aiofiles.os.remove(net_dir / name, executor=_WRITER)
+        await off_loop.run_on(_WRITER, os.remove, net_dir / name)
     except FileNotFoundError:
         return False
     except OSError as err:
         raise WriteError(f"cannot remove {name} from {net_dir}: {err.strerror}") from err
     try:
-        await _fsync_dir_off_loop(net_dir, executor=_WRITER)
+        await off_loop.run_on(_WRITER, _fsync_dir, net_dir)
     except OSError as err:
         raise WriteError(f"removed {name} but cannot sync {net_dir}: {err.strerror}") from err
     return True

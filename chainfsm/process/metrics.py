@@ -113,40 +113,37 @@ class _AgentCollector(Collector):
         yield info
 
 
-class _RefusalCollector(Collector):
-    """Connections each listener refused, read from the listeners when Prometheus scrapes."""
+class _PerListener(Collector):
+    """One family labelled by listener, each value read from its listener when Prometheus
+    scrapes (``family`` makes the empty family)."""
 
-    def __init__(self) -> None:
-        self.sources: dict[str, Callable[[], int]] = {}
+    def __init__(self, family: Callable[[], CounterMetricFamily | GaugeMetricFamily]) -> None:
+        self._family = family
+        self.sources: dict[str, Callable[[], float]] = {}
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        refused = CounterMetricFamily(
-            "chainfsm_http_refused",
-            "Connections refused because a listener had its most open at once, or accept()"
-            " failed for want of descriptors",
-            labels=["listener"],
-        )
-        for name, count in sorted(self.sources.items()):
-            refused.add_metric([name], count())
-        yield refused
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        found = self._family()
+        for name, value in sorted(self.sources.items()):
+            found.add_metric([name], value())
+        yield found
 
 
-class _ListenerCollector(Collector):
-    """Whether each listener is bound, read from the listeners when Prometheus scrapes."""
+def _refused() -> CounterMetricFamily:
+    return CounterMetricFamily(
+        "chainfsm_http_refused",
+        "Connections refused because a listener had its most open at once, or accept()"
+        " failed for want of descriptors",
+        labels=["listener"],
+    )
 
-    def __init__(self) -> None:
-        self.sources: dict[str, Callable[[], bool]] = {}
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        bound = GaugeMetricFamily(
-            "chainfsm_listener_up",
-            "1 while the listener is bound; 0 while its address cannot be had (a port taken:"
-            " the listen_failed log line says why) and it is tried again with backoff",
-            labels=["listener"],
-        )
-        for name, up in sorted(self.sources.items()):
-            bound.add_metric([name], 1.0 if up() else 0.0)
-        yield bound
+def _listener_up() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "chainfsm_listener_up",
+        "1 while the listener is bound; 0 while its address cannot be had (a port taken:"
+        " the listen_failed log line says why) and it is tried again with backoff",
+        labels=["listener"],
+    )
 
 
 class Metrics:
@@ -155,9 +152,9 @@ class Metrics:
     def __init__(self, status: Callable[[], Status]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_AgentCollector(status))
-        self._refusals = _RefusalCollector()
+        self._refusals = _PerListener(_refused)
         self.registry.register(self._refusals)
-        self._listeners = _ListenerCollector()
+        self._listeners = _PerListener(_listener_up)
         self.registry.register(self._listeners)
         self.transitions = Counter(
             "chainfsm_transitions",
@@ -187,7 +184,7 @@ class Metrics:
 
     def count_listener(self, listener: str, up: Callable[[], bool]) -> None:
         """Report ``up()`` as whether ``listener`` is bound."""
-        self._listeners.sources[listener] = up
+        self._listeners.sources[listener] = lambda: 1.0 if up() else 0.0
 
     def observe(self, record: Transition) -> None:
         self.transitions.labels(

@@ -40,7 +40,7 @@ from chainfsm.core.confirmation import Confirmation, Verdict
 from chainfsm.core.cri_messages import NamespaceMode
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
-from chainfsm.edge import cri, record_file
+from chainfsm.edge import cri, off_loop, record_file
 from chainfsm.process import background
 from chainfsm.settings import Settings
 
@@ -223,7 +223,7 @@ class SandboxWatch:
         """The record to go on with; why it could not be had (then the passes go on, with a
         fresh record they cannot write: nothing is proven that would not be kept)."""
         try:
-            boot = await asyncio.to_thread(record_file.boot_id)
+            boot = await off_loop.run(record_file.boot_id)
         except record_file.RecordError as err:
             self._no_boot = str(err)
             self._record = chain_record.fresh("")
@@ -288,7 +288,7 @@ class SandboxWatch:
             if answer is None:
                 self._continuing = False
             elif await self._opened_at_boot(record, judged, status):
-                boot = await asyncio.to_thread(record_file.boot_time)
+                boot = await off_loop.run(record_file.boot_time)
                 record = chain_record.opened_at_boot(record, boot, at)
                 self._continuing = True
                 span = record.current
@@ -446,7 +446,7 @@ def _log_repair(sandbox: Seen, action: str, level: int = logging.INFO) -> None:
 async def _present(path: Path) -> bool | None:
     """Whether anything is at ``path`` (None: it cannot be told)."""
     try:
-        await asyncio.to_thread(os.lstat, path)
+        await off_loop.run(os.lstat, path)
     except FileNotFoundError:
         return False
     except OSError:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from chainfsm import __version__, logs
 from chainfsm.core import chaining, escaping, validation
-from chainfsm.edge import pids, reading, writing
+from chainfsm.edge import off_loop, pids, reading, writing
 from chainfsm.edge.confdir import sha256
 from chainfsm.settings import Settings
 
@@ -191,7 +191,7 @@ async def snapshot(status: Status) -> dict[str, Any]:
 
 def encode(doc: Mapping[str, Any]) -> bytes:
     # A file name that is not UTF-8 (lone surrogates) must not crash the dump.
-    return escaping.encode(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return escaping.utf8(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def pid_file(dump_file: Path) -> Path:
@@ -231,7 +231,7 @@ class Dumper:
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)
         try:
-            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            await off_loop.run(self.path.parent.mkdir, parents=True, exist_ok=True)
             # The same atomic write as the chain's (a reader sees the old dump or the new one),
             # but not on the conf dir's writer thread: a dump must come out while a write
             # there hangs in fsync, which is when it is wanted most.
@@ -292,11 +292,11 @@ class Dumper:
             # The dir at once, as before the pid file was put off until the agent is up: a
             # `chainfsm dump` from then on has a dir to watch (a failure is said later).
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+                await off_loop.run(self.path.parent.mkdir, parents=True, exist_ok=True)
             if self._up is not None:
                 await self._up.wait()
             # Shielded: an agent that ends at once must still learn whether it wrote the file.
-            taking = asyncio.ensure_future(asyncio.to_thread(self._write_pid))
+            taking = asyncio.ensure_future(off_loop.run(self._write_pid))
             await asyncio.shield(taking)
             while True:
                 await self._wanted.wait()

@@ -29,6 +29,7 @@ from chainfsm import logs
 from chainfsm.agent import retry
 from chainfsm.core import taints
 from chainfsm.core.states import State, Transition
+from chainfsm.edge import off_loop
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class Untainter:
         async for attempt in retry.api_policy(nodes.NoConfig, self._sleep):
             with attempt:
                 try:
-                    config = await asyncio.to_thread(
+                    config = await off_loop.run(
                         nodes.load_config, self.settings.kubeconfig, self._environ, account
                     )
                     if self._timeout is None:

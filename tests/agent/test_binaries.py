@@ -76,6 +76,11 @@ def test_versions_are_described_lowest_to_highest_and_matched_exactly() -> None:
     assert not binaries.supports(SPEC, "1.1.0")
 
 
+def test_versions_a_plugin_spells_oddly_are_described_not_raised_on() -> None:
+    # "²" passed str.isdigit and then raised from int(): a reply crashed the binary check.
+    assert binaries.describe_versions(["1.\u00b2.0", "0.3.0"]) == "0.3.0-1.\u00b2.0"
+
+
 # -- the binaries themselves -------------------------------------------------------------------
 
 

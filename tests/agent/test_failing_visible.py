@@ -15,10 +15,11 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from chainfsm.agent.status import iso
+from chainfsm.cli.demo import write_in_place
 from chainfsm.process import http_endpoints
 from tests.support.agent_process import AgentProcess, agent_process
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
-from tests.support.guarded_agent import running, write_in_place
+from tests.support.guarded_agent import running
 from tests.support.loopback_http import http_get
 from tests.support.primaries import primary_bytes
 

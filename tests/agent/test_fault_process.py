@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from chainfsm.cli.demo import write_in_place
 from tests.support.conf_dir_faults import chained, our_temps
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
-from tests.support.guarded_agent import write_by_rename, write_in_place
+from tests.support.guarded_agent import write_by_rename
 from tests.support.primaries import primary_bytes
 
 VERSIONS = 16

@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chainfsm.agent import retry
+from chainfsm.cli.demo import write_in_place
 from chainfsm.core import validation
 from chainfsm.core.states import State, Trigger
 from tests.support.conf_dir_faults import chained
 from tests.support.constants import AZURE, OUTPUT
-from tests.support.guarded_agent import Running, running, write_by_rename, write_in_place
+from tests.support.guarded_agent import Running, running, write_by_rename
 from tests.support.primaries import primary_bytes
 
 NAMES = (AZURE, "15-azure.conflist")

@@ -8,9 +8,9 @@ import asyncio
 import resource
 from pathlib import Path
 
+from chainfsm.cli.demo import write_in_place
 from tests.support.agent_process import agent_process
 from tests.support.constants import HANG_GUARD
-from tests.support.guarded_agent import write_in_place
 from tests.support.loopback_http import http_get
 from tests.support.primaries import primary_bytes
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from chainfsm.agent import retry
+from chainfsm.cli.demo import write_in_place
 from chainfsm.core.states import State, Trigger
 from tests.support.constants import AZURE, OUTPUT
-from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_rename, write_in_place
+from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_rename
 from tests.support.primaries import golden, primary_bytes
 
 

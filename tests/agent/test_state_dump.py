@@ -16,12 +16,13 @@ import pytest
 
 from chainfsm.agent.agent import Agent
 from chainfsm.cli import dump_command
+from chainfsm.cli.demo import write_in_place
 from chainfsm.core.states import Transition
 from chainfsm.edge import writing
 from chainfsm.process import lifecycle, state_dump
 from chainfsm.settings import Settings
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
-from tests.support.guarded_agent import record, until, write_in_place
+from tests.support.guarded_agent import record, until
 from tests.support.primaries import primary_bytes
 
 

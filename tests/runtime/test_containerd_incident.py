@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from chainfsm.cli.demo import write_in_place
 from chainfsm.core import verification
 from chainfsm.core.states import State, Transition, Trigger
 from tests.support import cri_client
@@ -73,12 +74,6 @@ async def sampler(containerd: Containerd) -> AsyncIterator[Sampler]:
         await sampler.until("an empty conf dir", no_config)
         del sampler.samples[:]
         yield sampler
-
-
-def write_in_place(path: Path, data: bytes) -> None:
-    """How Azure CNS is seen to write (and the old installer wrote): truncate, write, close."""
-    with open(path, "wb") as handle:
-        handle.write(data)
 
 
 def naive_install(net_dir: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from chainfsm.agent import retry
+from chainfsm.cli.demo import write_in_place
 from chainfsm.core.states import State, Trigger
 from tests.support.conf_dir_faults import (
     chained,
@@ -30,7 +31,7 @@ from tests.support.conf_dir_faults import (
     unmount,
 )
 from tests.support.constants import AZURE, OUTPUT
-from tests.support.guarded_agent import running, write_in_place
+from tests.support.guarded_agent import running
 from tests.support.primaries import golden, primary_bytes
 
 #: Small real backoffs: recovery after a remount or freed space comes from the timer.

@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 import yaml
 
+from chainfsm.cli.demo import write_in_place
 from tests.support.agent_process import AgentProcess, agent_process
 from tests.support.constants import HANG_GUARD
 from tests.support.gate import need
-from tests.support.guarded_agent import write_in_place
 from tests.support.manifests import Doc
 from tests.support.monitoring_rules import NODE, UNIT_TESTS, alerts, podmonitor, rule_groups
 from tests.support.primaries import primary_bytes

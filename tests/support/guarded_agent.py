@@ -29,11 +29,6 @@ from tests.support.constants import HANG_GUARD
 SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
 
 
-def write_in_place(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-
-
 def write_by_rename(path: Path, data: bytes) -> None:
     staged = path.with_name(path.name + ".staged.tmp")
     staged.write_bytes(data)
