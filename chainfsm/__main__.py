@@ -4,4 +4,4 @@ import sys
 
 from chainfsm.cli import entry
 
-sys.exit(entry.main())
+sys.exit(entry.script())

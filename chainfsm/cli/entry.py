@@ -13,6 +13,7 @@ usage errors and their wording are argparse's as before.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,17 @@ def run(chosen: Settings) -> int:
 
     logs.configure(chosen.log_format, defer=True)
     return lifecycle.main(chosen)
+
+
+def script() -> int:
+    """The process: ``main`` on its command line, then an exit without the interpreter's last
+    collections. They walk every object the process made to find cycles nobody will use, which
+    cost an exit more time than the agent's own imports (docs/performance.md, "Start-up in issue
+    21"). Frozen, the objects are left to the exit as they are: everything that must be said or
+    written is by then (the loop, the files and the sockets closed, the logs flushed at exit)."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
