@@ -523,7 +523,7 @@ def bench_sandboxes(root: Path, count: int, passes: int) -> list[Row]:
             pods.run(f"bench-{i}")
         settings = Settings(net_dir=pods.conf_dir, record_file=root / "pods" / "record.json")
 
-        async def nothing_written() -> bytes | None:
+        def nothing_written() -> bytes | None:
             return None
 
         async def measure() -> tuple[float, list[float]]:

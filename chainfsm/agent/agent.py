@@ -7,8 +7,10 @@ kernel; the only timers are retry backoffs, and every one of them ends early on 
 
 The plumbing is elsewhere: what wakes the agent in ``wakeups``; the machine, its history and
 counters in ``machine`` (and the ``status.Status`` the outside reads); the watches in
-``watching``; looks, writes and removals in ``confdir.ConfDir``; the plugin binaries in
-``binary_checks``; what changed since Verified in ``drift`` (pure); the exit code in ``exits``.
+``watching``; the conf dir's I/O (looks, writes and removals) in ``confdir.ConfDir``, which
+holds none of the agent's state; the plugin binaries in ``binary_checks``; what a look saw and
+what was verified in ``core.snapshot``, and what changed since in ``core.drift`` (both pure);
+the exit code in ``exits``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import TYPE_CHECKING
 import tenacity
 
 from chainfsm import logs
-from chainfsm.agent import binary_checks, drift, exits, machine, retry, wakeups
-from chainfsm.core import discovery, planning, verification
+from chainfsm.agent import binary_checks, exits, machine, retry, wakeups
+from chainfsm.core import discovery, drift, planning, verification
 from chainfsm.core.planning import Plan
+from chainfsm.core.snapshot import Baseline, Read, Snapshot
 from chainfsm.core.states import State, Trigger
 from chainfsm.core.validation import Refusal
 from chainfsm.edge import confdir, watching, writing
@@ -41,9 +44,10 @@ if TYPE_CHECKING:
 
 class Agent:
     """The handlers of the five states and the loop. Tests reach the plumbing through
-    ``wakeups`` (``quiet``), ``watches`` (``taps``) and ``confdir`` (``looks``)."""
+    ``wakeups`` (``quiet``) and ``watches`` (``taps``), and may pass the conf dir's port in
+    (``conf_dir``: to count its looks, say)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, conf_dir: confdir.ConfDir | None = None) -> None:
         self.settings = settings
         self.wakeups = wakeups.Wakeups()
         self.machine = machine.Machine(settings)
@@ -55,9 +59,15 @@ class Agent:
             settings.poll_interval,
         )
         self.binaries = binary_checks.BinaryChecks(settings)
-        self.confdir = confdir.ConfDir(
-            settings, self.wakeups, self.watches.check_identity, self.machine.note_error
-        )
+        self.confdir = conf_dir if conf_dir is not None else confdir.ConfDir(settings)
+        #: The primary as last seen.
+        self.primary: str | None = None
+        #: What the agent last verified in the conf dir (None: nothing yet).
+        self.baseline: Baseline | None = None
+        #: Consecutive failed removals of our output (a read-only dir): paces the retries.
+        self.removal_failures = 0
+        #: A look that one state hands to the next, so the next need not look again.
+        self._handed: Snapshot | None = None
         #: Set once the watch is armed and the start-up cleanup is done.
         self.ready = asyncio.Event()
         self.plan: Plan | None = None
@@ -93,9 +103,9 @@ class Agent:
             ready=self.ready.is_set(),
             stopping=self.wakeups.stopping,
             watch_armed=self.watches.armed,
-            primary=self.confdir.primary,
+            primary=self.primary,
             chained_from=(plan.primary, plan.primary_data) if plan else None,
-            verified_output=self.confdir.verified_output,
+            verified_output=self.baseline.output_data if self.baseline is not None else None,
             binary_problems=self.binaries.problems,
             binary_unchecked=self.binaries.unchecked,
             runtime=self.runtime.last if self.runtime is not None else None,
@@ -118,17 +128,108 @@ class Agent:
         self.wakeups.notify_change()
 
     async def _fire(self, trigger: Trigger, reason: str, level: int = logging.INFO) -> bool:
-        return await self.machine.fire(trigger, reason, self.confdir.primary, level)
+        return await self.machine.fire(trigger, reason, self.primary, level)
+
+    # -- the conf dir ---------------------------------------------------------------------
+
+    def _look(self, consume: bool = True) -> Snapshot:
+        """One look at the dir. ``consume``: this look answers every change so far, so clear
+        the flag first (what happens from here on is seen by the next look). A look that only
+        checks our own write must not consume while another name changed: that may be the
+        primary."""
+        # Before the consume: what the check reports (a poll, while inotify is out) is
+        # answered by this look.
+        self.watches.check_identity()
+        if consume:
+            self.wakeups.consume()
+        return self._seen(self.confdir.look)
+
+    def _look_at_write(self, before: Snapshot | None) -> Snapshot:
+        """The look after our own write. When only our output changed since ``before`` (the
+        look the write was planned from), this look answers the rename's event and needs not
+        be a full one: the dir is listed again and our output and the first file read, the
+        primary kept from ``before``. Otherwise a full look that consumes nothing, so the
+        change to another name (that may be the primary) wakes the next one."""
+        output = self.settings.output
+        # First the check: while inotify is out, its poll is what reports the changes since
+        # (our write, and perhaps the primary's), and must be counted in.
+        self.watches.check_identity()
+        if not self.wakeups.only_changed(output):
+            return self._seen(self.confdir.look)
+        self.wakeups.consume()
+        if before is None:
+            return self._seen(self.confdir.look)
+        return self._seen(functools.partial(self.confdir.recheck, before))
+
+    def _seen(self, look: Callable[[], Snapshot]) -> Snapshot:
+        """Take ``look``; a dir that cannot be listed is a lost watch (``Lost`` goes on up to
+        the loop, which says so)."""
+        try:
+            snap = look()
+        except confdir.Lost as err:
+            self.wakeups.lose(str(err))
+            raise
+        self.primary = snap.primary
+        return snap
+
+    def _hand_over(self, snap: Snapshot) -> None:
+        """Leave ``snap`` for the next state."""
+        self._handed = snap
+
+    def _handed_over(self) -> Snapshot | None:
+        """The look the previous state handed over, if nothing has changed since it was taken.
+
+        A look costs a listing and two reads; the state that follows a look needs the same one.
+        Taken once: a retry looks afresh."""
+        snap, self._handed = self._handed, None
+        return None if snap is None or self.wakeups.pending else snap
+
+    def _record(self, removal: confdir.Removal | None) -> bool:
+        """Record what a removal of our output came to; True when it failed."""
+        if removal is None:
+            return False
+        if removal.error is not None:
+            self.machine.note_error(removal.error)
+            self.removal_failures += 1
+            return True
+        self.removal_failures = 0
+        return False
+
+    async def _withdraw(self) -> str:
+        """Remove our output because no primary stands behind it; say what happened.
+
+        A chain with no primary behind it would make the runtime report a network that the
+        primary's owner says is not ready.
+        """
+        if self.settings.keep_on_primary_loss:
+            return f"kept {self.settings.output} (--keep-on-primary-loss)"
+        if self.baseline is not None:
+            self.baseline = self.baseline._replace(output_data=None)
+        said, removal = await self.confdir.withdraw()
+        self._record(removal)
+        return said
+
+    async def _tidy_without_primary(self, data: Read, mismatch: bool) -> bool:
+        """No primary behind our output (``data``): withdraw it, or, with
+        --keep-on-primary-loss or a --primary that matches nothing (``mismatch``: a typo in
+        the glob must not withdraw a working chain), only remove it if invalid. True while a
+        removal keeps failing."""
+        if data is None:
+            return False
+        if not mismatch and not self.settings.keep_on_primary_loss:
+            logs.event("withdrawn", file=self.settings.output, reason=await self._withdraw())
+            return self.removal_failures > 0
+        return self._record(await self.confdir.remove_invalid_output(data, "with no primary"))
 
     # -- the states -----------------------------------------------------------------------
 
     async def _waiting_primary(self) -> None:
-        snap = await self.confdir.look()
+        snap = self._look()
         if snap.primary is not None:
-            self.confdir.hand_over(snap)
+            self._hand_over(snap)
             await self._fire(Trigger.PRIMARY_FOUND, f"{snap.primary} is the primary")
             return
-        mismatch = await self.confdir.glob_mismatch(snap)
+        mismatch = self.confdir.glob_mismatch(snap)
         if mismatch is not None:
             # An operator error, not a lost primary: keep the chain the runtime loads. Said
             # once per situation, not at every wake-up while it lasts.
@@ -141,22 +242,22 @@ class Agent:
             self.machine.note_error(
                 discovery.no_primary(self.settings.primary, self.settings.net_dir, present)
             )
-        stuck = await self.confdir.tidy_without_primary(snap.output_data, mismatch is not None)
+        stuck = await self._tidy_without_primary(snap.output_data, mismatch is not None)
         # A dir made writable again (a remount) sends no inotify event: while a removal
         # fails, a timed retry must bring us back, not only a change.
-        failures = self.confdir.removal_failures
+        failures = self.removal_failures
         await self.wakeups.wait(retry.failure_delay(self.settings, failures) if stuck else None)
 
-    async def _lose_primary(self, snap: confdir.Snapshot) -> None:
-        mismatch = await self.confdir.glob_mismatch(snap)
+    async def _lose_primary(self, snap: Snapshot) -> None:
+        mismatch = self.confdir.glob_mismatch(snap)
         if mismatch is not None:
             self.machine.note_error(mismatch)
             await self._fire(Trigger.PRIMARY_LOST, mismatch, logging.ERROR)
             return
         lost = _loss_reason(self.settings, self.plan, self._candidates(snap))
-        await self._fire(Trigger.PRIMARY_LOST, f"{lost}; {await self.confdir.withdraw()}")
+        await self._fire(Trigger.PRIMARY_LOST, f"{lost}; {await self._withdraw()}")
 
-    def _candidates(self, snap: confdir.Snapshot) -> list[str]:
+    def _candidates(self, snap: Snapshot) -> list[str]:
         """With --primary, the config files there that it might have meant; else none."""
         if self.settings.primary is None:
             return []
@@ -170,7 +271,7 @@ class Agent:
             async for attempt in policy:
                 with attempt:
                     self.machine.attempt = attempt.retry_state.attempt_number
-                    snap = self.confdir.handed_over() or await self.confdir.look()
+                    snap = self._handed_over() or self._look()
                     if snap.primary is None:
                         await self._lose_primary(snap)
                         return
@@ -183,13 +284,15 @@ class Agent:
                         self.machine.retries += 1
                         # No chain to write yet, but an invalid file under our name (someone
                         # truncated it) blocks the runtime's whole dir meanwhile.
-                        await self.confdir.remove_invalid_output(
-                            snap.output_data, "while the primary is not ready"
+                        self._record(
+                            await self.confdir.remove_invalid_output(
+                                snap.output_data, "while the primary is not ready"
+                            )
                         )
                         await self._fire(Trigger.PRIMARY_INVALID, f"not ready yet: {plan}")
                         raise retry.NotReady(str(plan))
                     self.plan = plan
-                    self.confdir.hand_over(snap)
+                    self._hand_over(snap)
                     reason = _valid_reason(plan, self.settings)
                     await self._fire(Trigger.PRIMARY_VALID, reason)
                     return
@@ -206,8 +309,10 @@ class Agent:
         if self.before_first_write is not None:
             hook, self.before_first_write = self.before_first_write, None
             await hook()
+        before = self._handed_over()
+        current = before.output_data if before is not None else self.confdir.read_output()
         try:
-            wrote = await self.confdir.put(plan.rendered, plan.primary)
+            wrote = await self.confdir.put(plan.rendered, plan.primary, current)
         except writing.WriteError as err:
             said = f"{err}; the previous {output} is untouched. {_WRITE_ADVICE}"
             await self._fire(Trigger.WRITE_FAILED, said, logging.ERROR)
@@ -216,18 +321,18 @@ class Agent:
             self.machine.writes += 1
         # Our own rename onto the output was a change too. When nothing else has changed, this
         # look answers it, so the agent does not wake again only to look at its own write.
-        snap = await self.confdir.look(consume=self.wakeups.only_changed(output))
+        snap = self._look_at_write(before)
         if snap.output_data != plan.rendered:
             self.wakeups.notify_change()  # not ours: look again from Verified
         check = verification.verify(
-            snap.names, snap.with_output(output), output, plan.expected_plugins
+            snap.names, snap.with_output(output), output, plan.expected_plugins, plan.judged
         )
         if not check.effective:
             said = verification.advice(check, output, plan.primary)
             await self._fire(Trigger.VERIFY_FAILED, said, logging.ERROR)
             return
-        baseline = confdir.Baseline(plan.primary, plan.primary_data, snap.first, plan.rendered)
-        self.confdir.baseline = baseline
+        baseline = Baseline(plan.primary, plan.primary_data, snap.first, plan.rendered)
+        self.baseline = baseline
         while True:
             try:
                 missing = await self._missing_binaries(plan)
@@ -238,9 +343,9 @@ class Agent:
             # Something changed while a plugin took its time over VERSION: the conf dir
             # comes first (our output deleted meanwhile must be back at once), and the
             # query goes on in the background for the check that follows.
-            snap = await self.confdir.look()
+            snap = self._look()
             if reasons := drift.since(baseline, snap).reasons(output):
-                self.confdir.hand_over(snap)
+                self._hand_over(snap)
                 said = "; ".join(reasons)
                 await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_CHECKING}")
                 return
@@ -266,9 +371,9 @@ class Agent:
                     break
                 # The wait ended on a change. Under load that may be only the late event of
                 # our own rename: look, and ask again unless the dir really moved.
-                snap = await self.confdir.look()
+                snap = self._look()
                 if reasons := drift.since(baseline, snap).reasons(output):
-                    self.confdir.hand_over(snap)
+                    self._hand_over(snap)
                     said = "; ".join(reasons)
                     await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_ASKING}")
                     return
@@ -286,11 +391,11 @@ class Agent:
         if not await self.wakeups.wait():
             return
         lost, self._runtime_lost = self._runtime_lost, None
-        snap = await self.confdir.look()
+        snap = self._look()
         if snap.primary is None:
             await self._lose_primary(snap)
             return
-        plan, baseline = self.plan, self.confdir.baseline
+        plan, baseline = self.plan, self.baseline
         assert plan is not None
         assert baseline is not None
         output, window = self.settings.output, self.settings.revert_window
@@ -313,7 +418,7 @@ class Agent:
             # loaded if it still does not run our chain.
             reasons = (*reasons, f"the runtime no longer loads our chain: {lost.detail}")
         if reasons:
-            self.confdir.hand_over(snap)
+            self._hand_over(snap)
             await self._fire(Trigger.CHANGE_DETECTED, "; ".join(reasons))
             return
         # Nothing changed in the conf dir: the change may have been in --bin-dir.
@@ -372,16 +477,16 @@ class Agent:
         transition and no log line (a node installs many binaries while it boots); move on
         when the binaries are there, the problem is a different one, or the conf dir changed.
         The timer covers a change inotify cannot see, such as a bind mount swapped."""
-        plan, before, baseline = self.plan, self.binaries.problems, self.confdir.baseline
+        plan, before, baseline = self.plan, self.binaries.problems, self.baseline
         assert plan is not None
         assert baseline is not None
         while True:
             changed = await self.wakeups.wait(retry.BINARY_RECHECK)
             if self.wakeups.ended:
                 return
-            snap = await self.confdir.look()
+            snap = self._look()
             if drift.conf_dir_moved(baseline, snap):
-                self.confdir.hand_over(snap)
+                self._hand_over(snap)
                 await self._fire(Trigger.CHANGE_DETECTED, "the conf dir changed; trying again")
                 return
             try:
@@ -389,13 +494,13 @@ class Agent:
             except _Interrupted:
                 continue  # the change that came first is answered by the next look
             if missing is None:
-                self.confdir.hand_over(snap)
+                self._hand_over(snap)
                 trigger = Trigger.CHANGE_DETECTED if changed else Trigger.RETRY_DUE
                 said = f"every plugin binary of the chain is installed in {self.settings.bin_dir}"
                 await self._fire(trigger, said)
                 return
             if self.binaries.problems != before:
-                self.confdir.hand_over(snap)
+                self._hand_over(snap)
                 await self._fire(Trigger.CHANGE_DETECTED, "--bin-dir changed; checking again")
                 return
 
@@ -409,7 +514,7 @@ class Agent:
         while (left := deadline - time.monotonic()) > 0:
             if not await self.wakeups.wait(left):
                 return self.wakeups.ended
-            snap = await self.confdir.look()
+            snap = self._look()
             if not self.confdir.output_valid(snap.output_data):
                 said = _invalid_reason(self.settings.output, drift.describe(snap.output_data))
                 await self._fire(Trigger.CHANGE_DETECTED, said)
@@ -434,7 +539,7 @@ class Agent:
             if not net_dir.is_dir():
                 return exits.fail(f"cannot watch {net_dir}: No such directory")
             try:
-                if await self.confdir.startup():
+                if await self._startup():
                     output = self.settings.output
                     logs.event(
                         "started", state=self.state.value, net_dir=str(net_dir), output=output
@@ -455,6 +560,16 @@ class Agent:
         if self.settings.cleanup_on_exit and not once:
             await self.confdir.withdraw_on_exit()
         return code
+
+    async def _startup(self) -> bool:
+        """The conf dir's start-up cleanup; False when the dir cannot be listed (gone before
+        the first look): the watch is then lost."""
+        try:
+            self._record(await self.confdir.startup())
+        except confdir.Lost as err:
+            self.wakeups.lose(str(err))
+            return False
+        return True
 
     async def _loop(self) -> bool:
         """Run the current state's handler until stopped; True when --once reached its end."""

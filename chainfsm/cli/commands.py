@@ -270,7 +270,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def _validate(files: Sequence[Path], as_json: bool) -> int:
     found: list[dict[str, Any]] = []
     for path in files:
-        verdict = validation.verdict(path.name, reading.read_sync(path.parent, path.name))
+        verdict = validation.verdict(path.name, reading.read(path.parent, path.name))
         if isinstance(verdict, validation.Refusal):
             rule, detail, said = str(verdict.rule), verdict.detail, "invalid"
         else:
@@ -298,7 +298,7 @@ def _render(args: argparse.Namespace) -> int:
         present = discovery.primary_candidates(names, args.output)
         said = discovery.no_primary(args.primary, net_dir, present)
         return json_output.fail("render", said, 1, as_json)
-    data = reading.read_sync(net_dir, primary)
+    data = reading.read(net_dir, primary)
     plan = planning.plan(primary, data, args.plugin, args.output, args.rewrite)
     if isinstance(plan, validation.Refusal):
         return json_output.fail("render", f"no valid primary: {plan}", 1, as_json)
@@ -345,7 +345,7 @@ def _unread(net_dir: Path, names: list[str], output: str, plan: planning.Plan) -
     first = discovery.runtime_order(names)[0]
     contents: dict[str, reading.Read] = {output: plan.rendered}
     if first != output:
-        contents[first] = reading.read_sync(net_dir, first)
+        contents[first] = reading.read(net_dir, first)
     check = verification.verify(names, contents, output, plan.expected_plugins)
     return None if check.effective else verification.advice(check, output, plan.primary)
 
@@ -386,8 +386,8 @@ def _ask_runtime(args: argparse.Namespace, primary: str | None) -> Confirmation:
     from chainfsm.edge.cri import CriClient
 
     net_dir: Path = args.net_dir
-    written = reading.read_sync(net_dir, args.output)
-    primary_data = reading.read_sync(net_dir, primary) if primary else None
+    written = reading.read(net_dir, args.output)
+    primary_data = reading.read(net_dir, primary) if primary else None
     where = str(net_dir.resolve())
 
     async def ask() -> Confirmation:

@@ -330,7 +330,7 @@ def look(
 ) -> Explanation:
     """Read the conf dir (and the bin dir) and explain it; OSError when it cannot be listed."""
     names = reading.list_names(net_dir)
-    contents = {name: reading.read_sync(net_dir, name) for name in discovery.runtime_order(names)}
+    contents = {name: reading.read(net_dir, name) for name in discovery.runtime_order(names)}
     return explain(
         str(net_dir),
         names,

@@ -18,7 +18,7 @@ DEFAULT_PLUGIN: Mapping[str, Any] = {"type": "antrea"}
 
 
 # A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
-# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
 class Rewrite(NamedTuple):
     """One edit of the primary's plugins in our chained copy (the primary itself is never
     touched): in every plugin of ``type`` whose ``key`` holds exactly ``old``, ``new`` instead."""
@@ -157,13 +157,22 @@ def render(
     output: str,
     rewrites: Sequence[Rewrite] | None = None,
 ) -> bytes | Refusal:
-    """The bytes of the chained ``.conflist`` named ``output``, or why none can be made.
+    """The bytes of the chained ``.conflist`` named ``output``, or why none can be made (see
+    ``render_chain``)."""
+    made = render_chain(primary, chained_plugins(primary, plugin, rewrites), output)
+    return made if isinstance(made, Refusal) else made[0]
+
+
+def render_chain(
+    primary: NetworkList, plugins: Sequence[Mapping[str, Any]], output: str
+) -> tuple[bytes, NetworkList] | Refusal:
+    """The bytes of the chained ``.conflist`` named ``output`` that runs ``plugins`` (the
+    ``chain`` made of ``primary``) and the runtime's verdict on them, or why none can be made.
 
     A list keeps its every top-level key (``disableCheck`` and the like) in order; a single
     plugin becomes the one-element list the runtime would make of it, keeping its
     ``cniVersion`` (forcing another broke real clusters) and all of its keys.
     """
-    plugins = chained_plugins(primary, plugin, rewrites)
     if primary.single:
         if primary.name is None:
             return Refusal(primary.file, Rule.NAME, 'has no "name", which a chained list needs')
@@ -171,10 +180,11 @@ def render(
         if primary.cni_version is not None:
             doc["cniVersion"] = primary.cni_version
         doc["name"] = primary.name
-        doc["plugins"] = plugins
+        doc["plugins"] = list(plugins)
     else:
         doc = {
-            key: (plugins if key == "plugins" else value) for key, value in primary.document.items()
+            key: (list(plugins) if key == "plugins" else value)
+            for key, value in primary.document.items()
         }
     text = dumps(doc)
     # Surrogates only occur inside JSON strings: written back as the escapes they came from.
@@ -183,4 +193,4 @@ def render(
     verdict = validation.validate(output, data)
     if isinstance(verdict, Refusal):
         return Refusal(primary.file, verdict.rule, f"cannot be chained: {verdict}")
-    return data
+    return data, verdict

@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from chainfsm.core import chaining, validation
-from chainfsm.core.validation import Refusal
+from chainfsm.core.validation import NetworkList, Refusal
 
 
 # A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
-# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
 class Plan(NamedTuple):
     """What Validating found and Writing writes: the chain for one primary's content."""
 
@@ -23,8 +23,16 @@ class Plan(NamedTuple):
     primary_data: bytes
     rendered: bytes
     expected_plugins: tuple[dict[str, Any], ...]
+    #: The runtime's verdict on ``rendered`` under our output's name, made once: verification
+    #: takes it for our output as read back when the bytes are the same.
+    rendered_verdict: NetworkList
     #: The --rewrite edits applied to the primary's plugins in the chain, described.
     rewritten: tuple[str, ...] = ()
+
+    @property
+    def judged(self) -> tuple[bytes, NetworkList]:
+        """Our bytes and the verdict on them, for ``verification.verify``."""
+        return self.rendered, self.rendered_verdict
 
 
 def plan(
@@ -41,8 +49,10 @@ def plan(
     if isinstance(verdict, Refusal):
         return verdict
     assert isinstance(data, bytes)  # only bytes validate
-    rendered = chaining.render(verdict, plugin, output, rewrites)
-    if isinstance(rendered, Refusal):
-        return rendered
+    # The chain once: its plugins are both what is written and what verification expects.
     expected, applied = chaining.chain(verdict, plugin, rewrites)
-    return Plan(primary, data, rendered, tuple(expected), tuple(applied))
+    made = chaining.render_chain(verdict, expected, output)
+    if isinstance(made, Refusal):
+        return made
+    rendered, rendered_verdict = made
+    return Plan(primary, data, rendered, tuple(expected), rendered_verdict, tuple(applied))

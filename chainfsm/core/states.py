@@ -98,7 +98,7 @@ def machine_arguments() -> dict[str, Any]:
 
 
 # A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
-# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
 class Transition(NamedTuple):
     """One transition as it happened: what the log line, the dump and the metrics report."""
 

@@ -72,7 +72,7 @@ class Rule(enum.StrEnum):
 
 
 # NamedTuples, not frozen dataclasses (NetworkList too): made at import, where each dataclass
-# costs every start-up about half a millisecond (docs/performance.md, "Start to Verified").
+# costs every start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
 class Refusal(NamedTuple):
     """Why the runtime (or we) would refuse a file: the file, the rule, one human sentence."""
 

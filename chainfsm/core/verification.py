@@ -34,7 +34,7 @@ class Effect(enum.StrEnum):
 
 
 # A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
-# start-up about half a millisecond (docs/performance.md, "Start to Verified").
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
 class Verification(NamedTuple):
     effect: Effect
     #: The file the runtime loads first, if any.
@@ -63,9 +63,17 @@ class Verification(NamedTuple):
         return f"network ready, loading {self.first}"
 
 
-def load(name: str, contents: Contents) -> NetworkList | Refusal:
-    """The verdict on one file from the contents the caller read (not read: not there)."""
-    return validation.verdict(name, contents.get(name))
+#: Bytes already validated and the verdict on them (a plan's chain: ``Plan.judged``).
+Judged = tuple[bytes, NetworkList]
+
+
+def load(name: str, contents: Contents, judged: Judged | None = None) -> NetworkList | Refusal:
+    """The verdict on one file from the contents the caller read (not read: not there); taken
+    from ``judged`` when the file is the one judged there and holds the same bytes."""
+    data = contents.get(name)
+    if judged is not None and judged[1].file == name and data == judged[0]:
+        return judged[1]
+    return validation.verdict(name, data)
 
 
 def verify(
@@ -73,17 +81,20 @@ def verify(
     contents: Contents,
     output: str,
     expected_plugins: Sequence[Mapping[str, Any]] | None = None,
+    judged: Judged | None = None,
 ) -> Verification:
     """Whether the runtime, reading a directory of ``names``, would run our chain.
 
     ``contents`` holds the bytes (or a read refusal) of at least the first config file and of
     ``output``. With ``expected_plugins``, our output must hold exactly those plugins.
+    ``judged``: bytes validated already (our chain as planned), not validated again: the
+    agent reads back what it wrote, and those bytes are the plan's.
     """
     order = discovery.runtime_order(names)
     if not order:
         return Verification(Effect.NO_CONFIG, None, None, "the conf dir holds no config file")
     first = order[0]
-    first_verdict = load(first, contents)
+    first_verdict = load(first, contents, judged)
     first_refusal = first_verdict if isinstance(first_verdict, Refusal) else None
     if output not in order:
         tail = f", which is invalid: {first_refusal.detail}" if first_refusal else ""

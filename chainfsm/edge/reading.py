@@ -10,10 +10,8 @@ import os
 import stat
 from pathlib import Path
 
+from chainfsm.core.snapshot import Read as Read  # said here too: reads give it
 from chainfsm.core.validation import MAX_BYTES, Refusal, Rule, too_large
-
-#: What a read gives: the bytes, a refusal naming why they cannot be had, or None when absent.
-Read = bytes | Refusal | None
 
 
 def list_names(net_dir: Path) -> list[str]:
@@ -66,14 +64,9 @@ def _read_fd(fd: int, name: str) -> bytes | Refusal:
     return b"".join(chunks)
 
 
-def read_sync(net_dir: Path, name: str) -> Read:
-    """The file's bytes (at most one byte past the cap)."""
-    fd = _open_regular(net_dir / name, name)
-    return _read_fd(fd, name) if isinstance(fd, int) else fd
-
-
-async def read(net_dir: Path, name: str) -> Read:
-    """The file's bytes (at most one byte past the cap), read on the event loop.
+def read(net_dir: Path, name: str) -> Read:
+    """The file's bytes (at most one byte past the cap), read where the caller runs: on the
+    event loop, for the agent.
 
     Only a regular file of at most the cap is read (never a FIFO or device, which could make
     us wait), from a local conf dir whose files were just written: the page cache answers in
@@ -81,4 +74,5 @@ async def read(net_dir: Path, name: str) -> Read:
     most of what the agent's reaction took beyond the fsyncs, which do go to a thread (see
     writing.py).
     """
-    return read_sync(net_dir, name)
+    fd = _open_regular(net_dir / name, name)
+    return _read_fd(fd, name) if isinstance(fd, int) else fd

@@ -46,7 +46,7 @@ def _write_durably(fd: int, data: bytes, temp: Path, target: Path) -> None:
     """Fill the temp file, check it reads back as written, rename it over the target and
     fsync the directory. Raises WriteError or OSError."""
     _fill(fd, data, temp.parent)
-    if reading.read_sync(temp.parent, temp.name) != data:
+    if reading.read(temp.parent, temp.name) != data:
         raise WriteError(f"{temp.name} did not read back as written; the disk may be full")
     temp.replace(target)
     _fsync_dir(target.parent)

@@ -128,13 +128,13 @@ async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWa
     from chainfsm.edge import reading
     from chainfsm.process import sandbox_watch
 
-    async def ours() -> bytes | None:
+    def ours() -> bytes | None:
         """The chain as we last wrote or verified it; before that in this run, our output as
         it is in the conf dir (written by the run before: the runtime may be running it)."""
         verified = agent.status().verified_output
         if verified is not None:
             return verified
-        data = await reading.read(settings.net_dir, settings.output)
+        data = reading.read(settings.net_dir, settings.output)
         return data if isinstance(data, bytes) else None
 
     async with sandbox_watch.watching(

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,7 +159,7 @@ class SandboxWatch:
         self,
         settings: Settings,
         socket: Path,
-        ours: Callable[[], Awaitable[bytes | None]],
+        ours: Callable[[], bytes | None],
         clock: Callable[[], float] = time.time,
         on_answer: Callable[[Confirmation, float], None] | None = None,
     ) -> None:
@@ -277,9 +277,7 @@ class SandboxWatch:
             seen = await look(self.client, self._known)
             asked_at = self.clock()
             status = await self.client.status()
-            judged = confirmation.confirm(
-                status, self.net_dir, self.settings.output, await self.ours()
-            )
+            judged = confirmation.confirm(status, self.net_dir, self.settings.output, self.ours())
             if self.on_answer is not None:
                 self.on_answer(judged, asked_at)
             answer = PROVES[judged.verdict]
@@ -462,7 +460,7 @@ def _also(error: str | None, more: str) -> str:
 async def watching(
     settings: Settings,
     socket: Path | None,
-    ours: Callable[[], Awaitable[bytes | None]],
+    ours: Callable[[], bytes | None],
     on_answer: Callable[[Confirmation, float], None] | None = None,
 ) -> AsyncIterator[SandboxWatch | None]:
     """The watch in its task while the agent runs, when a CRI socket is set; else None."""

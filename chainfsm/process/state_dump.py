@@ -177,13 +177,13 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
     }
 
 
-async def snapshot(status: Status) -> dict[str, Any]:
+def snapshot(status: Status) -> dict[str, Any]:
     """The whole dump: the agent's status, then the primary and our output as they are now."""
     doc = agent_fields(status, time.time())
     settings = status.settings
     primary = status.primary
-    primary_data = await reading.read(settings.net_dir, primary) if primary else None
-    output_data = await reading.read(settings.net_dir, settings.output)
+    primary_data = reading.read(settings.net_dir, primary) if primary else None
+    output_data = reading.read(settings.net_dir, settings.output)
     doc["primary"] = verdict_fields(primary, primary_data)
     doc["output"] = verdict_fields(settings.output, output_data)
     return doc
@@ -224,7 +224,7 @@ class Dumper:
 
     async def dump_once(self) -> None:
         """Take and write one snapshot; a failure is logged, never raised into the agent."""
-        doc = await snapshot(self.status())
+        doc = snapshot(self.status())
         if self.more is not None:
             doc.update(self.more())
         self.dumps += 1

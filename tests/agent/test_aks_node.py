@@ -151,7 +151,7 @@ async def test_a_cns_node_chains_fails_closed_and_verifies_when_antrea_arrives(
         assert '"antrea"' in body
         assert await gauge(server, "chainfsm_chain_binaries_missing") == 1
         assert await gauge(server, "chainfsm_failures_total", reason="binary_missing") >= 1
-        dump = await state_dump.snapshot(agent.status())
+        dump = state_dump.snapshot(agent.status())
         assert dump["binaries"]["missing"] == [f'plugin "antrea" is not in {bin_dir}']
         assert not settings.ready_file.exists()  # type: ignore[union-attr]
 

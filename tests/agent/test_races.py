@@ -17,6 +17,7 @@ from chainfsm.agent import retry
 from chainfsm.cli.demo import write_in_place
 from chainfsm.core.states import State, Trigger
 from tests.support.constants import AZURE, OUTPUT
+from tests.support.counted_looks import CountedConfDir
 from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_rename
 from tests.support.primaries import golden, primary_bytes
 
@@ -184,12 +185,14 @@ async def test_other_writers_leftovers_are_never_the_primary_and_never_wake_it(
     async with running(net_dir, **SLOW) as run:
         await run.until(Trigger.OUTPUT_VERIFIED)
         await run.settle()
-        looks, seen = run.agent.confdir.looks, len(run.seen)
+        port = run.agent.confdir
+        assert isinstance(port, CountedConfDir)
+        looks, seen = port.looks, len(run.seen)
         (net_dir / "10-azure.conflist8412.tmp").write_bytes(b"{")
         (net_dir / "10-azure.conflist-old").write_bytes(b"")
         (net_dir / "05-antrea.conflist.cilium_bak").write_bytes(b"")
         await run.settle()
-        assert run.agent.confdir.looks == looks  # not even a look: the agent never woke
+        assert port.looks == looks  # not even a look: the agent never woke
         assert len(run.seen) == seen
         assert run.agent.state is State.Verified
         assert run.agent.status().primary == AZURE

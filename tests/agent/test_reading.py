@@ -14,10 +14,10 @@ from tests.support.constants import AZURE, OUTPUT
 
 
 def _read_in_thread(net_dir: Path, name: str) -> reading.Read:
-    """``read_sync`` on a watchdog thread, so a hang fails this test instead of the run."""
+    """``read`` on a watchdog thread, so a hang fails this test instead of the run."""
     results: list[reading.Read] = []
     worker = threading.Thread(
-        target=lambda: results.append(reading.read_sync(net_dir, name)), daemon=True
+        target=lambda: results.append(reading.read(net_dir, name)), daemon=True
     )
     worker.start()
     worker.join(60)
@@ -36,13 +36,6 @@ def test_a_fifo_named_like_a_config_file_is_listed_and_refused_as_not_regular(
     assert str(refusal) == "05-antrea.conflist: is not a regular file"
 
 
-async def test_the_async_read_of_a_fifo_is_refused_as_not_regular(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "10-x.conf")
-    refusal = await reading.read(tmp_path, "10-x.conf")
-    assert isinstance(refusal, Refusal)
-    assert refusal.rule is Rule.NOT_REGULAR
-
-
 def test_a_directory_named_like_a_config_file_is_not_listed(tmp_path: Path) -> None:
     (tmp_path / "x.conflist").mkdir()
     (tmp_path / "10-a.conflist").write_bytes(b"{}")
@@ -51,7 +44,7 @@ def test_a_directory_named_like_a_config_file_is_not_listed(tmp_path: Path) -> N
 
 def test_a_directory_named_like_a_config_file_is_refused_when_read_anyway(tmp_path: Path) -> None:
     (tmp_path / "x.conflist").mkdir()
-    refusal = reading.read_sync(tmp_path, "x.conflist")
+    refusal = reading.read(tmp_path, "x.conflist")
     assert isinstance(refusal, Refusal)
     assert refusal.rule is Rule.NOT_REGULAR
     assert refusal.detail == "is a directory"
@@ -61,14 +54,14 @@ def test_a_symlink_to_a_directory_is_listed_and_refused_on_read(tmp_path: Path) 
     (tmp_path / "real").mkdir()
     (tmp_path / "10-link.conflist").symlink_to(tmp_path / "real")
     assert "10-link.conflist" in reading.list_names(tmp_path)
-    refusal = reading.read_sync(tmp_path, "10-link.conflist")
+    refusal = reading.read(tmp_path, "10-link.conflist")
     assert isinstance(refusal, Refusal)
     assert refusal.rule is Rule.NOT_REGULAR
 
 
 def test_a_symlink_to_a_device_is_refused_as_not_regular(tmp_path: Path) -> None:
     (tmp_path / "10-null.conflist").symlink_to("/dev/null")
-    refusal = reading.read_sync(tmp_path, "10-null.conflist")
+    refusal = reading.read(tmp_path, "10-null.conflist")
     assert isinstance(refusal, Refusal)
     assert refusal.rule is Rule.NOT_REGULAR
     assert refusal.detail == "is not a regular file"
@@ -77,48 +70,34 @@ def test_a_symlink_to_a_device_is_refused_as_not_regular(tmp_path: Path) -> None
 def test_a_symlink_to_a_regular_file_is_read_through(tmp_path: Path) -> None:
     (tmp_path / "target").write_bytes(b'{"name":"n"}')
     (tmp_path / "10-a.conflist").symlink_to("target")
-    assert reading.read_sync(tmp_path, "10-a.conflist") == b'{"name":"n"}'
+    assert reading.read(tmp_path, "10-a.conflist") == b'{"name":"n"}'
 
 
 def test_a_file_over_the_cap_is_refused_by_its_size_without_reading_it(tmp_path: Path) -> None:
     huge = 5 * 1024**3  # sparse: reading it all would take seconds and gigabytes
     (tmp_path / "10-big.conflist").touch()
     os.truncate(tmp_path / "10-big.conflist", huge)
-    refusal = reading.read_sync(tmp_path, "10-big.conflist")
+    refusal = reading.read(tmp_path, "10-big.conflist")
     assert isinstance(refusal, Refusal)
     assert refusal.rule is Rule.TOO_LARGE
     # The size in the sentence is the file's, not that of a capped read.
     assert refusal.detail == f"is {huge} bytes, over the {MAX_BYTES}-byte cap"
 
 
-async def test_the_async_read_refuses_a_file_over_the_cap_by_its_size(tmp_path: Path) -> None:
-    (tmp_path / "10-big.conflist").touch()
-    os.truncate(tmp_path / "10-big.conflist", MAX_BYTES + 1)
-    refusal = await reading.read(tmp_path, "10-big.conflist")
-    assert isinstance(refusal, Refusal)
-    assert refusal.rule is Rule.TOO_LARGE
-
-
 def test_a_file_of_exactly_the_cap_is_read_whole(tmp_path: Path) -> None:
     (tmp_path / "10-a.conflist").write_bytes(b" " * MAX_BYTES)
-    data = reading.read_sync(tmp_path, "10-a.conflist")
+    data = reading.read(tmp_path, "10-a.conflist")
     assert isinstance(data, bytes)
     assert len(data) == MAX_BYTES
 
 
 def test_an_absent_file_reads_as_none(tmp_path: Path) -> None:
-    assert reading.read_sync(tmp_path, "10-gone.conflist") is None
-
-
-async def test_the_async_read_returns_the_bytes_and_none_for_an_absent_file(tmp_path: Path) -> None:
-    (tmp_path / "10-a.conflist").write_bytes(b"abc")
-    assert await reading.read(tmp_path, "10-a.conflist") == b"abc"
-    assert await reading.read(tmp_path, "10-gone.conflist") is None
+    assert reading.read(tmp_path, "10-gone.conflist") is None
 
 
 def test_an_empty_file_reads_as_empty_bytes(tmp_path: Path) -> None:
     (tmp_path / OUTPUT).write_bytes(b"")
-    assert reading.read_sync(tmp_path, OUTPUT) == b""
+    assert reading.read(tmp_path, OUTPUT) == b""
 
 
 def test_listing_keeps_leftovers_and_dot_files_for_discovery_to_judge(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ async def test_without_the_socket_the_dump_has_no_runtime(net_dir: Path) -> None
     assert "runtime" not in verified.reason
     assert state_dump.runtime_fields(status) is None
     # One convention for every optional part: the key is there, null when its setting is off.
-    doc = await state_dump.snapshot(status)
+    doc = state_dump.snapshot(status)
     for key in ("runtime", "unchained_sandboxes", "sandboxes", "untaint"):
         assert key in doc
         assert doc[key] is None

@@ -163,7 +163,7 @@ async def test_a_transition_between_two_answers_ends_the_span(
     assert [r.msg for r in caplog.records].count("runtime_chain") == 1
 
 
-async def ours() -> bytes | None:
+def ours() -> bytes | None:
     return b"{}"
 
 

@@ -24,6 +24,7 @@ from chainfsm.core import validation
 from chainfsm.core.states import State, Transition
 from chainfsm.settings import Settings
 from tests.support.constants import HANG_GUARD
+from tests.support.counted_looks import CountedConfDir
 
 #: Backoffs so long that only the kernel's change events move an agent on within a test.
 SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
@@ -178,7 +179,7 @@ async def running(net_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
     inotify = asyncinotify.Inotify()
     inotify.add_watch(net_dir, Mask.CREATE | Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.DELETE)
     pump = asyncio.create_task(guard.pump(inotify))
-    run = Running(Agent(settings), guard)
+    run = Running(Agent(settings, conf_dir=CountedConfDir(settings)), guard)
     run.task = asyncio.create_task(run.agent.run())
     try:
         async with asyncio.timeout(HANG_GUARD):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chainfsm.agent import drift
+from chainfsm.core import drift
+from chainfsm.core.snapshot import Baseline, Snapshot
 from chainfsm.core.validation import Refusal, Rule
-from chainfsm.edge.confdir import Baseline, Snapshot
 from tests.support.constants import AZURE, OUTPUT
 
 PRIMARY = json.dumps({"name": "azure", "plugins": [{"type": "azure-vnet"}]}).encode()

@@ -32,6 +32,8 @@ def test_the_plan_for_each_real_primary_writes_its_golden_chain(fixture: Path) -
     assert found.primary_data == fixture.read_bytes()
     # What Verified checks our output against is exactly what the rendered bytes hold.
     assert list(found.expected_plugins) == json.loads(found.rendered)["plugins"]
+    # The verdict made once on the rendered bytes is the runtime's verdict on them.
+    assert found.judged == (found.rendered, validation.validate(OUTPUT, found.rendered))
 
 
 def test_the_plan_names_the_rewrites_it_applied() -> None:

@@ -32,6 +32,17 @@ def test_our_valid_chain_sorting_first_is_effective_and_the_runtime_loads_it() -
     assert "azure-vnet, portmap, antrea" in result.detail
 
 
+def test_bytes_judged_already_are_not_judged_again_and_other_bytes_are() -> None:
+    plan = primaries.plan(AZURE)
+    # A verdict that validating the bytes would never give shows which one was taken.
+    odd = plan.rendered_verdict._replace(plugins=({"type": "odd"},))
+    contents = {OUTPUT: CHAIN}
+    taken = verification.verify([OUTPUT], contents, OUTPUT, None, (CHAIN, odd))
+    assert taken.detail == f"{OUTPUT} is first and runs [odd]"
+    other = verification.verify([OUTPUT], {OUTPUT: b"{"}, OUTPUT, None, (CHAIN, odd))
+    assert other.effect is Effect.INVALID
+
+
 def test_without_expected_plugins_any_valid_output_sorting_first_is_effective() -> None:
     result = _verify({OUTPUT: AZURE_BYTES}, expected=False)
     assert result.effect is Effect.EFFECTIVE

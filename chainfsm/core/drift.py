@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from chainfsm.core import validation
+from chainfsm.core.snapshot import Baseline, Read, Snapshot
 from chainfsm.core.validation import Refusal
-from chainfsm.edge import reading
-from chainfsm.edge.confdir import Baseline, Snapshot
 
 
-def describe(data: reading.Read) -> str:
+def describe(data: Read) -> str:
     """A few words on what a file holds, for naming another writer's content."""
     if data is None:
         return "nothing (removed)"
