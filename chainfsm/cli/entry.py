@@ -3,7 +3,7 @@ other command line goes through the argparse parser of ``commands``.
 
 The container starts ``chainfsm run --flag value ...`` on every node, often on a node that is
 waiting for it, and argparse with its gettext and the parser of every command cost start-up
-about a twentieth of the import floor (docs/performance.md, "Start to Verified"). A command line
+about a tenth of the import floor (docs/performance.md, "Start-up in issue 21"). A command line
 is taken here only when argparse would read it the same way: ``run``, then only ``run``'s flags
 spelled out in full, each switch alone and each other flag with its value (``--flag value`` or
 ``--flag=value``, the value not starting with ``-``), and settings that resolve. Anything else
