@@ -10,7 +10,7 @@ counters in ``machine`` (and the ``status.Status`` the outside reads); the watch
 ``watching``; the conf dir's I/O (looks, writes and removals) in ``confdir.ConfDir``, which
 holds none of the agent's state; the plugin binaries in ``binary_checks``; what a look saw and
 what was verified in ``core.snapshot``, and what changed since in ``core.drift`` (both pure);
-the exit code in ``exits``.
+the exit code in ``core.exit_codes`` (``exits`` says why).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import tenacity
 
 from chainfsm import logs
 from chainfsm.agent import binary_checks, exits, machine, retry, wakeups
-from chainfsm.core import discovery, drift, planning, verification
+from chainfsm.core import discovery, drift, exit_codes, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.snapshot import Baseline, Read, Snapshot
 from chainfsm.core.states import State, Trigger
@@ -551,7 +551,7 @@ class Agent:
                 await self.binaries.close()
                 if self.runtime is not None:
                     self.runtime.close()
-        code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
+        code, why = exit_codes.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
         elif not finished and self.wakeups.exit_code is None:
@@ -584,7 +584,7 @@ class Agent:
             if self.wakeups.lost_why is not None:
                 said = f"{self.wakeups.lost_why}: {_RESTART}"
                 await self._fire(Trigger.WATCH_LOST, said, logging.ERROR)
-                self.request_stop(exit_code=exits.FAILED)
+                self.request_stop(exit_code=exit_codes.FAILED)
                 return False
             try:
                 await handlers[self.state]()

@@ -352,6 +352,7 @@ def _unread(net_dir: Path, names: list[str], output: str, plan: planning.Plan) -
 
 def _explain(args: argparse.Namespace) -> int:
     from chainfsm.cli import explanation
+    from chainfsm.core.explanation import beside_runtime
 
     try:
         report = explanation.look(
@@ -361,9 +362,7 @@ def _explain(args: argparse.Namespace) -> int:
         return json_output.fail("explain", discovery.cannot_list(args.net_dir, err), 1, args.json)
     pods = _explain_pods(args)
     if args.cri_socket is not None:
-        report = explanation.beside_runtime(
-            report, str(args.cri_socket), _ask_runtime(args, report.primary)
-        )
+        report = beside_runtime(report, str(args.cri_socket), _ask_runtime(args, report.primary))
     if args.json:
         doc = report.as_json()
         if pods is not None:

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from chainfsm import logs
-from chainfsm.agent import exits
 from chainfsm.agent.agent import Agent
+from chainfsm.core import exit_codes
 from chainfsm.process import background, ready_file, state_dump
 from chainfsm.settings import Settings, split_listen
 
@@ -179,7 +179,7 @@ async def _run(agent: Agent, settings: Settings) -> int:
                 reason=f"not Verified after {settings.timeout:g} s (still {agent.state.value}:"
                 f" {agent.status().situation})",
             )
-            agent.request_stop(exit_code=exits.FAILED)
+            agent.request_stop(exit_code=exit_codes.FAILED)
 
         timer = asyncio.get_running_loop().call_later(settings.timeout, give_up)
     try:

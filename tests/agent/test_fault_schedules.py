@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +150,8 @@ async def play(schedule: list[Step]) -> None:
                 assert output_ok(net_dir) or not model.valid(), step
 
 
+# slow: a hundred schedules, each on a real agent (2 to 9 s)
+@pytest.mark.slow
 @settings(
     max_examples=100,
     deadline=None,
