@@ -378,7 +378,9 @@ class Agent:
                     await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_ASKING}")
                     return
             if not answer.confirmed:
-                why = _unconfirmed_reason(answer, output)
+                from chainfsm.core import confirmation  # imported with the socket already
+
+                why = confirmation.unconfirmed_reason(answer, output)
                 await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
                 return
             said += f"; {answer.detail}"
@@ -653,17 +655,3 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
 def _loss_reason(settings: Settings, plan: Plan | None, present: list[str]) -> str:
     gone = f"{plan.primary} is gone; " if plan else ""
     return gone + discovery.no_primary(settings.primary, settings.net_dir, present)
-
-
-def _unconfirmed_reason(answer: Confirmation, output: str) -> str:
-    """Why the runtime did not confirm the chain we wrote: the reason of runtime_unconfirmed."""
-    from chainfsm.core.confirmation import Verdict
-
-    if answer.verdict is Verdict.UNASKED:
-        return (
-            f"{output} is written, but {answer.detail}; not Verified until the runtime"
-            " confirms it (--cri-socket)"
-        )
-    if answer.verdict is Verdict.OTHER_DIR:
-        return f"{output} is written, but {answer.detail}"
-    return f"{output} is written and first in the dir, but {answer.detail}"

@@ -178,3 +178,16 @@ def confirm(
     elif written is not None:
         instead = f"{instead}, not {output} as we wrote it"
     return Confirmation(Verdict.OTHER_CONFIG, instead, f"the runtime loaded {instead}")
+
+
+def unconfirmed_reason(answer: Confirmation, output: str) -> str:
+    """Why the runtime did not confirm the chain we wrote (``output``): the reason of
+    runtime_unconfirmed."""
+    if answer.verdict is Verdict.UNASKED:
+        return (
+            f"{output} is written, but {answer.detail}; not Verified until the runtime"
+            " confirms it (--cri-socket)"
+        )
+    if answer.verdict is Verdict.OTHER_DIR:
+        return f"{output} is written, but {answer.detail}"
+    return f"{output} is written and first in the dir, but {answer.detail}"

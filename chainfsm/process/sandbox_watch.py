@@ -28,7 +28,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from chainfsm.core.confirmation import Confirmation
 from chainfsm.core.cri_messages import NamespaceMode
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
+from chainfsm.core.times import iso
 from chainfsm.edge import cri, off_loop, record_file
 from chainfsm.process import background
 from chainfsm.settings import Settings
@@ -48,10 +48,6 @@ from chainfsm.settings import Settings
 #: runtime says our chain (or the agent leaves Verified).
 QUICK_FIRST = 0.02
 QUICK_LAST = 5.0
-
-
-def iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
