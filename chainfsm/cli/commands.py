@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
-from chainfsm import __version__, logs, settings
-from chainfsm.cli import json_output, output
+from chainfsm import __version__, settings
+from chainfsm.cli import entry, json_output, output
 from chainfsm.core import discovery, escaping, planning, plugin_problems, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
@@ -444,11 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         return _render(args)
     if args.command == "run":
-        from chainfsm.process import lifecycle
-
-        chosen = settings_from(args)
-        logs.configure(chosen.log_format, defer=True)
-        return lifecycle.main(chosen)
+        return entry.run(settings_from(args))
     if args.command == "explain":
         return _explain(args)
     if args.command == "dump":

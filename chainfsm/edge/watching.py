@@ -13,15 +13,18 @@ import os
 import select
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncinotify
 from asyncinotify import Mask
 
 from chainfsm import logs
-from chainfsm.core import discovery, watch_limits
-from chainfsm.edge import polling
+from chainfsm.core import discovery
 from chainfsm.edge.changes import Changes
 from chainfsm.edge.links import LinkWatch
+
+if TYPE_CHECKING:  # imported when inotify fails, not at every start-up
+    from chainfsm.edge import polling
 
 #: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
 #: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
@@ -285,6 +288,9 @@ class Watches:
 
     def _degrade(self, stack: contextlib.AsyncExitStack, failed: _ArmFailed) -> str | None:
         """Poll instead when a kernel limit stopped the arming; else why not armed."""
+        from chainfsm.core import watch_limits
+        from chainfsm.edge import polling
+
         found = polling.diagnose(failed.err)
         if found is None:
             return failed.why
