@@ -2,6 +2,6 @@
 
 import sys
 
-from chainfsm.cli import commands
+from chainfsm.cli import entry
 
-sys.exit(commands.main())
+sys.exit(entry.script())

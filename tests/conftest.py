@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from chainfsm.agent import retry
 from tests.support import gate, log_queue
 
 # No per-example deadline: a loaded 2-core CI machine must not turn a slow example into a
@@ -54,14 +53,6 @@ def net_dir(tmp_path: Path) -> Path:
     path = tmp_path / "net.d"
     path.mkdir()
     return path
-
-
-@pytest.fixture(autouse=True)
-def _real_backoff_unless_a_test_asks() -> Iterator[None]:
-    # The testing switch is process-wide: a test that turns it on must not leak it.
-    retry.set_testing(False)
-    yield
-    retry.set_testing(False)
 
 
 @pytest.fixture

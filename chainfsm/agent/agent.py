@@ -10,7 +10,7 @@ counters in ``machine`` (and the ``status.Status`` the outside reads); the watch
 ``watching``; the conf dir's I/O (looks, writes and removals) in ``confdir.ConfDir``, which
 holds none of the agent's state; the plugin binaries in ``binary_checks``; what a look saw and
 what was verified in ``core.snapshot``, and what changed since in ``core.drift`` (both pure);
-the exit code in ``exits``.
+the exit code in ``core.exit_codes`` (``exits`` says why).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import tenacity
 
 from chainfsm import logs
 from chainfsm.agent import binary_checks, exits, machine, retry, wakeups
-from chainfsm.core import discovery, drift, planning, verification
+from chainfsm.agent.wakeups import Wakeups
+from chainfsm.core import discovery, drift, exit_codes, planning, verification
 from chainfsm.core.planning import Plan
 from chainfsm.core.snapshot import Baseline, Read, Snapshot
 from chainfsm.core.states import State, Trigger
@@ -43,20 +44,32 @@ if TYPE_CHECKING:
 
 
 class Agent:
-    """The handlers of the five states and the loop. Tests reach the plumbing through
-    ``wakeups`` (``quiet``) and ``watches`` (``taps``), and may pass the conf dir's port in
-    (``conf_dir``: to count its looks, say)."""
+    """The handlers of the five states and the loop.
 
-    def __init__(self, settings: Settings, *, conf_dir: confdir.ConfDir | None = None) -> None:
+    What it depends on is passed in, each keyword with the production default: ``wakeups``
+    (holding the record of changes the watches write into), ``backoff`` (the retries' waits),
+    ``conf_dir`` (the conf dir's I/O port: a test's counts its looks), and from the process
+    around it: ``untaint_view`` (--untaint: the view of the task that lifts the taint) and
+    ``before_first_write`` (awaited once, before the first write of this run: the sandbox
+    passes' start-up look, which must see the conf dir before our chain is in it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        wakeups: Wakeups | None = None,
+        backoff: retry.Backoff | None = None,
+        conf_dir: confdir.ConfDir | None = None,
+        untaint_view: Callable[[], View] | None = None,
+        before_first_write: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
-        self.wakeups = wakeups.Wakeups()
+        self.wakeups = wakeups if wakeups is not None else Wakeups()
+        self.backoff = backoff if backoff is not None else retry.Backoff()
         self.machine = machine.Machine(settings)
+        changes = self.wakeups.changes
         self.watches = watching.Watches(
-            settings.net_dir,
-            settings.bin_dir,
-            self.wakeups.notify_change,
-            self.wakeups.lose,
-            settings.poll_interval,
+            settings.net_dir, settings.bin_dir, changes, settings.poll_interval
         )
         self.binaries = binary_checks.BinaryChecks(settings)
         self.confdir = conf_dir if conf_dir is not None else confdir.ConfDir(settings)
@@ -80,11 +93,9 @@ class Agent:
             from chainfsm.agent import runtime_check
 
             self.runtime = runtime_check.RuntimeCheck(settings, settings.cri_socket)
-        #: --untaint: the view of the task that lifts the taint (set by the process around).
-        self.untaint_view: Callable[[], View] | None = None
-        #: Awaited once, before the first write of this run (set by the process around: the
-        #: sandbox watch's start-up look, which must see the conf dir before our chain is in it).
-        self.before_first_write: Callable[[], Awaitable[None]] | None = None
+        self.untaint_view = untaint_view
+        #: Taken (set to None) when awaited: once per run.
+        self.before_first_write = before_first_write
         #: While Verified: the runtime's answer that it no longer loads our chain (None: none).
         self._runtime_lost: Confirmation | None = None
 
@@ -246,7 +257,8 @@ class Agent:
         # A dir made writable again (a remount) sends no inotify event: while a removal
         # fails, a timed retry must bring us back, not only a change.
         failures = self.removal_failures
-        await self.wakeups.wait(retry.failure_delay(self.settings, failures) if stuck else None)
+        delay = retry.failure_delay(self.settings, failures, self.backoff) if stuck else None
+        await self.wakeups.wait(delay)
 
     async def _lose_primary(self, snap: Snapshot) -> None:
         mismatch = self.confdir.glob_mismatch(snap)
@@ -264,7 +276,7 @@ class Agent:
         return discovery.primary_candidates(snap.names, self.settings.output)
 
     async def _validating(self) -> None:
-        policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep)
+        policy = retry.validation_policy(self.settings, self.wakeups.retry_sleep, self.backoff)
         started = time.monotonic()
         refusal: Refusal | None = None
         try:
@@ -380,7 +392,9 @@ class Agent:
                     await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_ASKING}")
                     return
             if not answer.confirmed:
-                why = _unconfirmed_reason(answer, output)
+                from chainfsm.core import confirmation  # imported with the socket already
+
+                why = confirmation.unconfirmed_reason(answer, output)
                 await self._fire(Trigger.RUNTIME_UNCONFIRMED, why, logging.ERROR)
                 return
             said += f"; {answer.detail}"
@@ -463,7 +477,7 @@ class Agent:
             await self._await_binaries()
             return
         else:
-            delay = retry.failure_delay(self.settings, self.machine.failures)
+            delay = retry.failure_delay(self.settings, self.machine.failures, self.backoff)
             changed = await self.wakeups.wait(delay)
         if self.wakeups.ended:
             return
@@ -553,7 +567,7 @@ class Agent:
                 await self.binaries.close()
                 if self.runtime is not None:
                     self.runtime.close()
-        code, why = exits.at_end(once, self.state, finished, self.wakeups.exit_code)
+        code, why = exit_codes.at_end(once, self.state, finished, self.wakeups.exit_code)
         if why is not None:
             code = exits.fail(why)
         elif not finished and self.wakeups.exit_code is None:
@@ -586,7 +600,7 @@ class Agent:
             if self.wakeups.lost_why is not None:
                 said = f"{self.wakeups.lost_why}: {_RESTART}"
                 await self._fire(Trigger.WATCH_LOST, said, logging.ERROR)
-                self.request_stop(exit_code=exits.FAILED)
+                self.request_stop(exit_code=exit_codes.FAILED)
                 return False
             try:
                 await handlers[self.state]()
@@ -655,17 +669,3 @@ def _link_reason(plan: Plan, settings: Settings) -> str:
 def _loss_reason(settings: Settings, plan: Plan | None, present: list[str]) -> str:
     gone = f"{plan.primary} is gone; " if plan else ""
     return gone + discovery.no_primary(settings.primary, settings.net_dir, present)
-
-
-def _unconfirmed_reason(answer: Confirmation, output: str) -> str:
-    """Why the runtime did not confirm the chain we wrote: the reason of runtime_unconfirmed."""
-    from chainfsm.core.confirmation import Verdict
-
-    if answer.verdict is Verdict.UNASKED:
-        return (
-            f"{output} is written, but {answer.detail}; not Verified until the runtime"
-            " confirms it (--cri-socket)"
-        )
-    if answer.verdict is Verdict.OTHER_DIR:
-        return f"{output} is written, but {answer.detail}"
-    return f"{output} is written and first in the dir, but {answer.detail}"

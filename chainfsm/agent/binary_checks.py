@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from chainfsm import logs
 from chainfsm.core import plugin_problems
 from chainfsm.core.validation import Refusal
-from chainfsm.edge import binaries
 from chainfsm.settings import Settings
+
+if TYPE_CHECKING:
+    from chainfsm.edge.binaries import VersionCache
 
 
 class BinaryChecks:
@@ -18,7 +21,9 @@ class BinaryChecks:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._versions = binaries.VersionCache()
+        #: The VERSION answers kept, made at the first check: without --bin-dir the checks
+        #: (and their modules, a start-up cost) are never needed.
+        self._versions: VersionCache | None = None
         #: Why each plugin binary of the chain cannot run, at the last check.
         self.problems: tuple[Refusal, ...] = ()
         #: Plugins in place whose VERSION cannot be asked from the agent's filesystem, at the
@@ -37,6 +42,10 @@ class BinaryChecks:
         if bin_dir is None:
             self.problems, self.unchecked = (), ()
             return None
+        from chainfsm.edge import binaries
+
+        if self._versions is None:
+            self._versions = binaries.VersionCache()
         document = json.loads(rendered)
         found = await binaries.check_chain_fully(bin_dir, primary, document, self._versions)
         self.problems = found.problems
@@ -57,4 +66,5 @@ class BinaryChecks:
 
     async def close(self) -> None:
         """Cut the VERSION queries still under way: the agent is leaving."""
-        await self._versions.close()
+        if self._versions is not None:
+            await self._versions.close()

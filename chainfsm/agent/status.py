@@ -7,11 +7,11 @@ agree with each other. Imported on first use, not at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chainfsm.core import discovery
 from chainfsm.core.states import State, Transition
+from chainfsm.core.times import duration, iso
 from chainfsm.core.validation import Refusal
 from chainfsm.settings import Settings
 
@@ -103,29 +103,6 @@ class Status:
         if self.history:
             return self.history[-1].reason
         return discovery.no_primary(self.settings.primary, self.settings.net_dir) + " yet"
-
-
-def iso(stamp: float) -> str:
-    """A Unix time as UTC ISO 8601, to the millisecond. Pure."""
-    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` as a person reads it: ``850ms``, ``42s``, ``3m12s``, ``2h05m``, ``3d04h``:
-    /readyz and ``chainfsm status`` say spans alike. Pure."""
-    if seconds < 1:
-        return f"{max(seconds, 0.0) * 1000:.0f}ms"
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def _times(count: int, one: str, many: str) -> str:

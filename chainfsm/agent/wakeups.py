@@ -1,7 +1,8 @@
 """What wakes the agent: a change in a watched dir, a lost watch, a stop request or a clock.
 
-The watches and the signal handlers only set flags here; the agent's one task waits on them.
-A burst of changes collapses into one wake-up, and every retry backoff ends early on a change.
+The watches write into an edge ``Changes`` record and the signal handlers set a flag here; the
+agent's one task waits on both. A burst of changes collapses into one wake-up, and every retry
+backoff ends early on a change.
 """
 
 from __future__ import annotations
@@ -11,28 +12,23 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from chainfsm.edge.changes import Changes
+
 
 class Stopping(Exception):
     """Raised out of a retry sleep when the agent is asked to stop (or its watch is lost)."""
 
 
 class Wakeups:
-    """The flags the agent waits on, and the waits themselves."""
+    """The flags the agent waits on, and the waits themselves. ``changes``: the record the
+    watches write into (a new one by default)."""
 
-    def __init__(self) -> None:
-        self._changed = asyncio.Event()
-        #: The names reported since ``_changed`` was last cleared; None: anything may have.
-        self._changed_names: set[str] | None = set()
+    def __init__(self, changes: Changes | None = None) -> None:
+        self.changes = changes if changes is not None else Changes()
+        self._changed = self.changes.changed
         self._stopping = asyncio.Event()
         #: Ends every wait, even one that ignores changes: a lost watch must never go unheard.
-        self._lost = asyncio.Event()
-        #: Set while the agent waits in ``wait``: what ``quiet`` looks for.
-        self._idle = asyncio.Event()
-        #: Set with any of the three above: a wait awaits this one alone, as one future per
-        #: event per wait (tasks started and cancelled each time) cost every change.
-        self._woken = asyncio.Event()
-        #: Why the watch was lost (None: it was not).
-        self.lost_why: str | None = None
+        self._lost = self.changes.lost
         #: The exit code a stop request asked for (None: none asked for one).
         self.exit_code: int | None = None
         self._arm: Callable[[], str | None] | None = None
@@ -40,26 +36,20 @@ class Wakeups:
     # -- inputs ---------------------------------------------------------------------------
 
     def notify_change(self, name: str | None = None) -> None:
-        """A relevant change in a watched dir (``name`` None: rescan everything)."""
-        if name is None:
-            self._changed_names = None
-        elif self._changed_names is not None:
-            self._changed_names.add(name)
-        self._changed.set()
-        self._woken.set()
+        """A relevant change (``name`` None: rescan everything): the agent's own wake-up, as
+        when the runtime says it no longer loads our chain."""
+        self.changes.note(name)
 
     def lose(self, why: str) -> None:
-        """The watch is gone (or the dir cannot be listed): every wait ends, for good."""
-        self.lost_why = why
-        self._lost.set()
-        self.notify_change()  # sets _woken
+        """The watch is gone (or could not be armed): every wait ends, for good."""
+        self.changes.lose(why)
 
     def request_stop(self, exit_code: int | None = None) -> None:
         """Stop after the step in progress (a write in progress is finished, not cut)."""
         if exit_code is not None:
             self.exit_code = exit_code
         self._stopping.set()
-        self._woken.set()
+        self.changes.woken.set()
 
     def arm_before_first_wait(self, arm: Callable[[], str | None]) -> None:
         """Have the first ``wait`` call ``arm`` instead of waiting (None: armed, else why not).
@@ -81,19 +71,22 @@ class Wakeups:
         return self._stopping.is_set() or self._lost.is_set()
 
     @property
+    def lost_why(self) -> str | None:
+        """Why the watch was lost (None: it was not)."""
+        return self.changes.lost_why
+
+    @property
     def pending(self) -> bool:
         """A change has come that no look has answered yet."""
-        return self._changed.is_set()
+        return self.changes.pending
 
     def only_changed(self, name: str) -> bool:
         """Whether every change since the last look was to ``name`` (True when none was)."""
-        names = self._changed_names
-        return names is not None and names <= {name}
+        return self.changes.only_changed(name)
 
     def consume(self) -> None:
         """A look is about to answer every change so far."""
-        self._changed.clear()
-        self._changed_names = set()
+        self.changes.consume()
 
     # -- waiting --------------------------------------------------------------------------
 
@@ -109,11 +102,7 @@ class Wakeups:
                 return False
             return True
         if not (self.ended or self._changed.is_set()):
-            self._idle.set()
-            try:
-                await self._woken_within(within)
-            finally:
-                self._idle.clear()
+            await self._woken_within(within)
         if self.ended or not self._changed.is_set():
             return False
         self.consume()
@@ -123,8 +112,8 @@ class Wakeups:
         """Until ``work`` is done (True), or a change, a stop request or a lost watch comes
         first (False). Consumes nothing: the change is left for the look that answers it."""
         if not (work.done() or self.ended or self._changed.is_set()):
-            self._woken.clear()
-            waiter = asyncio.ensure_future(self._woken.wait())
+            self.changes.woken.clear()
+            waiter = asyncio.ensure_future(self.changes.woken.wait())
             try:
                 await asyncio.wait([work, waiter], return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -132,16 +121,17 @@ class Wakeups:
         return work.done()
 
     async def _woken_within(self, within: float | None) -> None:
-        """Until an input comes, or ``within`` seconds (None: no limit). Only called when
-        none is pending, so the flag is cleared first: an input already answered must not
-        end this wait."""
-        self._woken.clear()
+        """Until a change, a stop request or a lost watch, or ``within`` seconds (None: no
+        limit). Called only when none is pending, so the flag is cleared first: an input
+        already answered must not end this wait."""
+        woken = self.changes.woken
+        woken.clear()
         if within is None:
-            await self._woken.wait()
+            await woken.wait()
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
-                await self._woken.wait()
+                await woken.wait()
 
     async def retry_sleep(self, delay: float) -> None:
         """tenacity's sleep: a change ends the backoff early; a stop or a lost watch raises
@@ -162,12 +152,3 @@ class Wakeups:
                     waiter.cancel()
         if self.ended:
             raise Stopping
-
-    async def quiet(self) -> None:
-        """Return once the agent waits with no change left to handle. For tests: together
-        with a tap on the watch, it shows that something did not wake the agent."""
-        while True:
-            await self._idle.wait()
-            if not self._changed.is_set():
-                return
-            await asyncio.sleep(0)  # it is about to wake: let it leave the wait first

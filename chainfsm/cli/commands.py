@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, overload
 
-from chainfsm import __version__, logs, settings
-from chainfsm.cli import json_output, output
+from chainfsm import __version__, settings
+from chainfsm.cli import entry, json_output, output
 from chainfsm.core import discovery, escaping, planning, plugin_problems, validation, verification
 from chainfsm.edge import reading
 from chainfsm.settings import Settings
@@ -352,6 +352,7 @@ def _unread(net_dir: Path, names: list[str], output: str, plan: planning.Plan) -
 
 def _explain(args: argparse.Namespace) -> int:
     from chainfsm.cli import explanation
+    from chainfsm.core.explanation import beside_runtime
 
     try:
         report = explanation.look(
@@ -361,9 +362,7 @@ def _explain(args: argparse.Namespace) -> int:
         return json_output.fail("explain", discovery.cannot_list(args.net_dir, err), 1, args.json)
     pods = _explain_pods(args)
     if args.cri_socket is not None:
-        report = explanation.beside_runtime(
-            report, str(args.cri_socket), _ask_runtime(args, report.primary)
-        )
+        report = beside_runtime(report, str(args.cri_socket), _ask_runtime(args, report.primary))
     if args.json:
         doc = report.as_json()
         if pods is not None:
@@ -445,11 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         return _render(args)
     if args.command == "run":
-        from chainfsm.process import lifecycle
-
-        chosen = settings_from(args)
-        logs.configure(chosen.log_format, defer=True)
-        return lifecycle.main(chosen)
+        return entry.run(settings_from(args))
     if args.command == "explain":
         return _explain(args)
     if args.command == "dump":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chainfsm.core import sandbox_verdicts
+from chainfsm.core import sandbox_verdicts, times
 from chainfsm.core.chain_record import Record
 from chainfsm.core.sandbox_verdicts import Verdicts
 from chainfsm.edge import cri, record_file
@@ -50,7 +50,7 @@ class Pods:
 
 
 def _when(stamp: float | None) -> str | None:
-    return None if stamp is None else sandbox_watch.iso(stamp)
+    return None if stamp is None else times.iso(stamp)
 
 
 async def _look(socket: Path, path: Path) -> Pods:
@@ -85,7 +85,7 @@ def text(pods: Pods) -> str:
         lines.append(f"  watched since {_when(pods.record.observed_since)} (this boot)")
     for sandbox in verdicts.unchained:
         lines.append(
-            f"  unchained  {sandbox.pod}  created {sandbox_watch.iso(sandbox.created)}"
+            f"  unchained  {sandbox.pod}  created {times.iso(sandbox.created)}"
             f"  sandbox {sandbox.id}"
         )
     lines.append(

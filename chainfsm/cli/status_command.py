@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chainfsm.agent.status import duration
 from chainfsm.cli import dump_command, json_output, output
 from chainfsm.core import escaping
 from chainfsm.core.states import State
+from chainfsm.core.times import duration
 
 
 def summary(dump: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from chainfsm.core.confirmation import Verdict
+from chainfsm.core.confirmation import PROVES, Verdict
 from chainfsm.core.numbers import whole_number
 
 
@@ -42,7 +42,7 @@ class Found(enum.StrEnum):
 
 
 #: The runtime's answers that say "not our chain" for sure (the others prove nothing).
-NOT_OURS = frozenset({Verdict.NOT_READY, Verdict.LOAD_ERROR, Verdict.OTHER_CONFIG})
+NOT_OURS = frozenset(verdict for verdict, ours in PROVES.items() if ours is False)
 
 
 def opens_at_boot(

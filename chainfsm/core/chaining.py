@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm.core import escaping, validation
 from chainfsm.core.validation import NetworkList, Refusal, Rule
@@ -18,8 +17,9 @@ from chainfsm.core.validation import NetworkList, Refusal, Rule
 DEFAULT_PLUGIN: Mapping[str, Any] = {"type": "antrea"}
 
 
-@dataclass(frozen=True, slots=True)
-class Rewrite:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
+class Rewrite(NamedTuple):
     """One edit of the primary's plugins in our chained copy (the primary itself is never
     touched): in every plugin of ``type`` whose ``key`` holds exactly ``old``, ``new`` instead."""
 

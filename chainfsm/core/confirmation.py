@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from chainfsm.core.cri_messages import CniNetwork, MalformedMessage, RuntimeStatus
 
@@ -45,6 +46,21 @@ SETTLED = frozenset({Verdict.CONFIRMED, Verdict.READY_UNSAID, Verdict.OTHER_DIR,
 #: (``unasked`` does not: a runtime that cannot be asked for a moment has not changed what it
 #: loaded; ``ready-unsaid`` is confirmed.)
 LOST = frozenset({Verdict.NOT_READY, Verdict.LOAD_ERROR, Verdict.OTHER_CONFIG, Verdict.OTHER_DIR})
+
+#: What each verdict proves for the chain record: our chain loaded (True), another config or
+#: none (False), or nothing (None: it did not say what it loaded, it reads another dir than
+#: --net-dir, which may be ours mounted elsewhere, or it could not be asked).
+PROVES: Mapping[Verdict, bool | None] = MappingProxyType(
+    {
+        Verdict.CONFIRMED: True,
+        Verdict.NOT_READY: False,
+        Verdict.LOAD_ERROR: False,
+        Verdict.OTHER_CONFIG: False,
+        Verdict.READY_UNSAID: None,
+        Verdict.OTHER_DIR: None,
+        Verdict.UNASKED: None,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +178,16 @@ def confirm(
     elif written is not None:
         instead = f"{instead}, not {output} as we wrote it"
     return Confirmation(Verdict.OTHER_CONFIG, instead, f"the runtime loaded {instead}")
+
+
+def unconfirmed_reason(answer: Confirmation, output: str) -> str:
+    """Why the runtime did not confirm the chain we wrote (``output``): the reason of
+    runtime_unconfirmed."""
+    if answer.verdict is Verdict.UNASKED:
+        return (
+            f"{output} is written, but {answer.detail}; not Verified until the runtime"
+            " confirms it (--cri-socket)"
+        )
+    if answer.verdict is Verdict.OTHER_DIR:
+        return f"{output} is written, but {answer.detail}"
+    return f"{output} is written and first in the dir, but {answer.detail}"

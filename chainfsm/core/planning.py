@@ -8,15 +8,15 @@ chain's settings (plugin, output name, rewrites) in; the ``Plan`` the agent writ
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm.core import chaining, validation
 from chainfsm.core.validation import NetworkList, Refusal
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
+class Plan(NamedTuple):
     """What Validating found and Writing writes: the chain for one primary's content."""
 
     primary: str

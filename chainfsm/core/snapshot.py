@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from chainfsm.core import discovery, verification
@@ -18,8 +17,9 @@ from chainfsm.core.validation import Refusal
 Read = bytes | Refusal | None
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
+class Snapshot(NamedTuple):
     names: tuple[str, ...]
     primary: str | None
     primary_data: Read

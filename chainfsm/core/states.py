@@ -4,8 +4,7 @@ lines and the diagrams."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class State(enum.Enum):
@@ -98,8 +97,9 @@ def machine_arguments() -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
+class Transition(NamedTuple):
     """One transition as it happened: what the log line, the dump and the metrics report."""
 
     time: float

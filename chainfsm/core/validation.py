@@ -18,8 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm.core import discovery
 from chainfsm.core.escaping import has_lone_surrogate, json_string, one_line
@@ -72,8 +71,9 @@ class Rule(enum.StrEnum):
     PLUGIN_BINARY = "plugin-binary"
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+# NamedTuples, not frozen dataclasses (NetworkList too): made at import, where each dataclass
+# costs every start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
+class Refusal(NamedTuple):
     """Why the runtime (or we) would refuse a file: the file, the rule, one human sentence."""
 
     file: str
@@ -89,8 +89,7 @@ class Refusal:
         return f"{one_line(self.file)} {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkList:
+class NetworkList(NamedTuple):
     """A file the runtime accepts, seen as the list the runtime turns it into.
 
     ``document`` is the parsed top-level object: the list itself for a ``.conflist``, the one

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainfsm.core import discovery, validation
 from chainfsm.core.validation import NetworkList, Refusal
@@ -34,8 +33,9 @@ class Effect(enum.StrEnum):
     STALE = "output-stale"  # ours is first and valid but not the primary's plugins plus ours
 
 
-@dataclass(frozen=True, slots=True)
-class Verification:
+# A NamedTuple, not a frozen dataclass: made at import, where each dataclass costs every
+# start-up about half a millisecond (docs/performance.md, "Start-up in issue 21").
+class Verification(NamedTuple):
     effect: Effect
     #: The file the runtime loads first, if any.
     first: str | None

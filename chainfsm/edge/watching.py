@@ -11,16 +11,20 @@ import contextlib
 import logging
 import os
 import select
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncinotify
 from asyncinotify import Mask
 
 from chainfsm import logs
-from chainfsm.core import discovery, watch_limits
-from chainfsm.edge import polling
+from chainfsm.core import discovery
+from chainfsm.edge.changes import Changes
 from chainfsm.edge.links import LinkWatch
+
+if TYPE_CHECKING:  # imported when inotify fails, not at every start-up
+    from chainfsm.edge import polling
 
 #: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
 #: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
@@ -55,7 +59,7 @@ def relevant_name(name: str) -> bool:
 
 
 class DirWatch:
-    """An armed inotify watch on one directory, reporting into ``on_change``.
+    """An armed inotify watch on one directory, writing what it hears into ``changes``.
 
     ``relevant`` decides which names matter (by default: ``relevant_name``). The watch
     is armed in the constructor, so a scan made after it misses nothing.
@@ -64,17 +68,12 @@ class DirWatch:
     def __init__(
         self,
         path: Path,
-        on_change: Callable[[str | None], None],
-        on_lost: Callable[[str], None],
+        changes: Changes,
         relevant: Callable[[str], bool] = relevant_name,
         mask: Mask = DIR_MASK,
-        taps: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.path = path
-        #: Called with every name read, relevant or not: a test syncs with the pump on them.
-        self._taps = taps
-        self._on_change = on_change
-        self._on_lost = on_lost
+        self.changes = changes
         self._relevant = relevant
         # sync_timeout 0: ``sync_get`` answers None at once when nothing is queued, so the
         # pump reads only what the kernel holds and never blocks the loop.
@@ -115,7 +114,7 @@ class DirWatch:
                     " its way was repointed"
                 )
         self.armed = False
-        self._on_lost(why)
+        self.changes.lose(why)
 
     async def pump(self) -> None:
         """Read events until the watch is lost (or the task is cancelled).
@@ -165,19 +164,16 @@ class DirWatch:
             while (event := self._inotify.sync_get()) is not None:
                 mask = event.mask
                 if mask & Mask.Q_OVERFLOW:
-                    self._on_change(None)
+                    self.changes.note(None)
                 elif mask & LOST:
                     self.armed = False
                     self._read(False)
                     ended.set_result(None)
-                    self._on_lost(f"the watch on {self.path} ended ({mask!r})")
+                    self.changes.lose(f"the watch on {self.path} ended ({mask!r})")
                     return
                 elif event.name is not None:
                     name = str(event.name)
-                    for tap in self._taps:
-                        tap(name)
-                    if self._relevant(name):
-                        self._on_change(name)
+                    self.changes.heard(name, self._relevant(name))
         except Exception as err:  # a bug: the pump's task fails and says so
             self._read(False)
             ended.set_exception(err)
@@ -244,7 +240,7 @@ class _ArmFailed(Exception):
 
 class Watches:
     """The agent's watches: inotify on the conf dir and on --bin-dir, and the mount watch,
-    reporting into ``on_change`` and ``on_lost``. ``arm`` puts them on an exit stack.
+    writing what they hear into ``changes``. ``arm`` puts them on an exit stack.
 
     When inotify cannot be armed because a kernel limit is used up (the uid's inotify
     instances or watches, shared with every process of the uid on the node), both dirs are
@@ -256,17 +252,13 @@ class Watches:
         self,
         net_dir: Path,
         bin_dir: Path | None,
-        on_change: Callable[[str | None], None],
-        on_lost: Callable[[str], None],
+        changes: Changes,
         poll_interval: float = 1.0,
     ) -> None:
         self.net_dir = net_dir
         self.bin_dir = bin_dir
-        self._on_change = on_change
-        self._on_lost = on_lost
+        self.changes = changes
         self.poll_interval = poll_interval
-        #: Called with every name the watches read: tests sync with them.
-        self.taps: list[Callable[[str], None]] = []
         self._dir: DirWatch | None = None
         self._bin_dir: DirWatch | None = None
         #: The polled dirs while inotify cannot be armed (None: not polling).
@@ -320,7 +312,7 @@ class Watches:
         made: list[DirWatch] = []
         try:
             try:
-                made.append(DirWatch(self.net_dir, self._on_change, self._on_lost, taps=self.taps))
+                made.append(DirWatch(self.net_dir, self.changes))
             except OSError as err:
                 raise _ArmFailed(f"cannot watch {self.net_dir}: {err.strerror}", err) from err
             if self.bin_dir is not None:
@@ -328,12 +320,7 @@ class Watches:
                 try:
                     made.append(
                         DirWatch(
-                            self.bin_dir,
-                            self._on_change,
-                            self._on_lost,
-                            relevant=lambda _: True,
-                            mask=BIN_DIR_MASK,
-                            taps=self.taps,
+                            self.bin_dir, self.changes, relevant=lambda _: True, mask=BIN_DIR_MASK
                         )
                     )
                 except OSError as err:
@@ -365,6 +352,9 @@ class Watches:
 
     def _degrade(self, stack: contextlib.AsyncExitStack, failed: _ArmFailed) -> str | None:
         """Poll instead when a kernel limit stopped the arming; else why not armed."""
+        from chainfsm.core import watch_limits
+        from chainfsm.edge import polling
+
         found = polling.diagnose(failed.err)
         if found is None:
             return failed.why
@@ -402,7 +392,7 @@ class Watches:
         return None
 
     async def _poll_until_armed(self, stack: contextlib.AsyncExitStack) -> None:
-        """Poll the dirs into ``on_change`` until inotify can be armed again (or a dir is
+        """Poll the dirs into ``changes`` until inotify can be armed again (or a dir is
         lost). No event to wait for: a clock is all there is while inotify is out."""
         while self._polls is not None:
             await asyncio.sleep(self.poll_interval)
@@ -423,9 +413,7 @@ class Watches:
                 self._lose(f"cannot poll {poll.path}: {err.strerror}")
                 return
             for name in sorted(names):
-                for tap in self.taps:
-                    tap(name)
-                self._on_change(name)
+                self.changes.heard(name, True)  # a poll lists only the relevant names
 
     def _rearm(self, stack: contextlib.AsyncExitStack) -> bool:
         """Try inotify again; True once it is armed (and polling ends)."""
@@ -437,12 +425,12 @@ class Watches:
         self._polls, self.degraded = None, None
         dirs = " and ".join(str(watch.path) for watch in made)
         logs.event("watch_restored", reason=f"inotify armed again on {dirs}; polling stopped")
-        self._on_change(None)  # a change between the last poll and the arming: look again
+        self.changes.note(None)  # a change between the last poll and the arming: look again
         return True
 
     def _lose(self, why: str) -> None:
         self._polls = None
-        self._on_lost(why)
+        self.changes.lose(why)
 
     def disarm(self) -> None:
         """Forget the watches or polls (their stack has closed them)."""
@@ -458,7 +446,7 @@ def start(watch: DirWatch, name: str) -> asyncio.Task[None]:
     def report(done: asyncio.Task[None]) -> None:
         if not done.cancelled() and done.exception() is not None:
             watch.armed = False
-            watch._on_lost(f"the watch on {watch.path} crashed: {done.exception()!r}")
+            watch.changes.lose(f"the watch on {watch.path} crashed: {done.exception()!r}")
 
     task.add_done_callback(report)
     return task

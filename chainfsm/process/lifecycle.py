@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from chainfsm import logs
-from chainfsm.agent import exits
 from chainfsm.agent.agent import Agent
+from chainfsm.core import exit_codes
 from chainfsm.process import background, ready_file, state_dump
 from chainfsm.settings import Settings, split_listen
 
@@ -48,23 +48,26 @@ async def dumps_on_sigusr1(
             loop.remove_signal_handler(signal.SIGUSR1)
 
 
+def untainter_for(settings: Settings) -> untainting.Untainter | None:
+    """With ``--untaint``, what lifts the node's start-up taint (made before the agent, which
+    is given its view); imported only then, like the Kubernetes client under it."""
+    if settings.untaint is None:
+        return None
+    from chainfsm.process import untainting
+
+    return untainting.Untainter(settings)
+
+
 @asynccontextmanager
 async def lifts_taint(
-    agent: Agent, settings: Settings, untainter: untainting.Untainter | None = None
+    agent: Agent, untainter: untainting.Untainter | None
 ) -> AsyncIterator[untainting.Untainter | None]:
-    """With ``--untaint``, the task that lifts the node's start-up taint once Verified: a
-    task of its own, so nothing it waits for (the API, its retries) holds the agent back.
-    Imported only then, like the Kubernetes client under it. ``untainter``: one made by a
-    test (its own environment and timeout)."""
-    if settings.untaint is None:
+    """``untainter``'s task, which lifts the node's start-up taint once Verified: a task of
+    its own, so nothing it waits for (the API, its retries) holds the agent back."""
+    if untainter is None:
         yield None
         return
-    if untainter is None:
-        from chainfsm.process import untainting
-
-        untainter = untainting.Untainter(settings)
     agent.machine.listeners.append(untainter.observe)
-    agent.untaint_view = untainter.view
     async with background.task(untainter.run(), "chainfsm-untaint"):
         yield untainter
 
@@ -117,12 +120,40 @@ async def endpoints(
         yield servers
 
 
+def runs_sandbox_passes(settings: Settings) -> bool:
+    """With ``--cri-socket`` and not ``--once``: an init container exits before a pass would
+    tell anything."""
+    return settings.cri_socket is not None and not settings.once
+
+
+class StartupLook:
+    """The sandbox passes' start-up look, which the agent's first write waits for: made before
+    the agent (given ``done``), tied to the watch once the watch is made."""
+
+    def __init__(self) -> None:
+        self._watch: asyncio.Future[SandboxWatch | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    def tie(self, watch: SandboxWatch | None) -> None:
+        self._watch.set_result(watch)
+
+    async def done(self) -> None:
+        watch = await self._watch
+        if watch is not None:
+            await watch.startup_done()
+
+
 @asynccontextmanager
-async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWatch | None]:
-    """With ``--cri-socket`` (and not ``--once``: an init container exits before a pass
-    would tell anything), the passes over the runtime's pod sandboxes, in their own task;
-    imported only then."""
-    if settings.cri_socket is None or settings.once:
+async def sandboxes(
+    agent: Agent, settings: Settings, startup: StartupLook | None = None
+) -> AsyncIterator[SandboxWatch | None]:
+    """When ``runs_sandbox_passes``, the passes over the runtime's pod sandboxes, in their own
+    task; imported only then. ``startup``: what the agent's first write waits on, tied to
+    the watch's start-up look."""
+    if not runs_sandbox_passes(settings):
+        if startup is not None:
+            startup.tie(None)
         yield None
         return
     from chainfsm.edge import reading
@@ -142,13 +173,25 @@ async def sandboxes(agent: Agent, settings: Settings) -> AsyncIterator[SandboxWa
     ) as watch:
         if watch is not None:
             agent.machine.listeners.append(watch.observe)
-            agent.before_first_write = watch.startup_done
+        if startup is not None:
+            startup.tie(watch)
         yield watch
 
 
 async def serve(settings: Settings, agent: Agent | None = None) -> int:
-    """Run the agent to its end and return the process exit code."""
-    agent = agent or Agent(settings)
+    """Run the agent to its end and return the process exit code. ``agent``: one a test made
+    (with seams of its own); without --untaint and the sandbox passes, whose parts only an
+    agent made here is given."""
+    untainter = untainter_for(settings)
+    startup = StartupLook() if runs_sandbox_passes(settings) else None
+    if agent is None:
+        agent = Agent(
+            settings,
+            untaint_view=untainter.view if untainter is not None else None,
+            before_first_write=startup.done if startup is not None else None,
+        )
+    elif untainter is not None or startup is not None:
+        raise ValueError("an agent made outside serve() has no untainter or start-up look")
     install_stop_signals(agent)
     marker = ready_file.ReadyFile(settings.ready_file) if settings.ready_file else None
     if marker is not None:
@@ -156,10 +199,10 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
         agent.machine.listeners.append(marker.observe)
     try:
         async with (
-            sandboxes(agent, settings) as watch,
+            sandboxes(agent, settings, startup) as watch,
             dumps_on_sigusr1(agent, settings, watch),
             endpoints(agent, settings, watch),
-            lifts_taint(agent, settings),
+            lifts_taint(agent, untainter),
         ):
             return await _run(agent, settings)
     finally:
@@ -179,7 +222,7 @@ async def _run(agent: Agent, settings: Settings) -> int:
                 reason=f"not Verified after {settings.timeout:g} s (still {agent.state.value}:"
                 f" {agent.status().situation})",
             )
-            agent.request_stop(exit_code=exits.FAILED)
+            agent.request_stop(exit_code=exit_codes.FAILED)
 
         timer = asyncio.get_running_loop().call_later(settings.timeout, give_up)
     try:

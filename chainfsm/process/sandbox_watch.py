@@ -28,7 +28,6 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +35,11 @@ from chainfsm import logs
 from chainfsm.core import boot_window, chain_record, confirmation, cri_messages, sandbox_verdicts
 from chainfsm.core.boot_window import Found
 from chainfsm.core.chain_record import Record
-from chainfsm.core.confirmation import Confirmation, Verdict
+from chainfsm.core.confirmation import Confirmation
 from chainfsm.core.cri_messages import NamespaceMode
 from chainfsm.core.sandbox_verdicts import Seen, Verdicts
 from chainfsm.core.states import State, Transition
+from chainfsm.core.times import iso
 from chainfsm.edge import cri, off_loop, record_file
 from chainfsm.process import background
 from chainfsm.settings import Settings
@@ -48,24 +48,6 @@ from chainfsm.settings import Settings
 #: runtime says our chain (or the agent leaves Verified).
 QUICK_FIRST = 0.02
 QUICK_LAST = 5.0
-
-
-def iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
-
-
-#: What each verdict of the runtime's report proves for the record: our chain loaded (True),
-#: another config or none (False), or nothing (None: it did not say what it loaded, it reads
-#: another dir than --net-dir, which may be ours mounted elsewhere, or it could not be asked).
-PROVES: dict[Verdict, bool | None] = {
-    Verdict.CONFIRMED: True,
-    Verdict.NOT_READY: False,
-    Verdict.LOAD_ERROR: False,
-    Verdict.OTHER_CONFIG: False,
-    Verdict.READY_UNSAID: None,
-    Verdict.OTHER_DIR: None,
-    Verdict.UNASKED: None,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +262,7 @@ class SandboxWatch:
             judged = confirmation.confirm(status, self.net_dir, self.settings.output, self.ours())
             if self.on_answer is not None:
                 self.on_answer(judged, asked_at)
-            answer = PROVES[judged.verdict]
+            answer = confirmation.PROVES[judged.verdict]
             at = self.clock()
             span = None
             if answer is None:

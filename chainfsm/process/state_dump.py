@@ -16,22 +16,18 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chainfsm import __version__, logs
 from chainfsm.core import chaining, escaping, validation
+from chainfsm.core.times import iso
 from chainfsm.edge import off_loop, pids, reading, writing
 from chainfsm.edge.confdir import sha256
 from chainfsm.settings import Settings
 
 if TYPE_CHECKING:
     from chainfsm.agent.status import Status
-
-
-def _iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
 
 
 def _plain(value: Any) -> Any:
@@ -97,7 +93,7 @@ def runtime_fields(status: Status) -> dict[str, Any] | None:
         "loaded": answer.loaded,
         "verdict": str(answer.verdict),
         "detail": answer.detail,
-        "time": _iso(check.time),
+        "time": iso(check.time),
         "questions": check.questions,
     }
 
@@ -108,10 +104,10 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
     return {
         "version": __version__,
         "pid": os.getpid(),
-        "time": _iso(now),
+        "time": iso(now),
         "uptime_seconds": round(now - status.started, 3),
         "state": status.state.value,
-        "state_since": _iso(status.state_since),
+        "state_since": iso(status.state_since),
         "seconds_in_state": round(now - status.state_since, 3),
         # Why it is in that state, in one line: what `chainfsm status` prints.
         "situation": status.situation,
@@ -122,7 +118,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         # stuck node does not read like one still starting.
         "failing": (
             {
-                "since": _iso(status.failing_since),
+                "since": iso(status.failing_since),
                 "seconds": round(now - status.failing_since, 3),
                 "failures": status.failures,
                 "budgets_spent": status.budgets_spent,
@@ -171,7 +167,7 @@ def agent_fields(status: Status, now: float) -> dict[str, Any]:
         ),
         "history": {
             "capacity": status.history_capacity,
-            "transitions": [{"time": _iso(t.time), **t.fields()} for t in history],
+            "transitions": [{"time": iso(t.time), **t.fields()} for t in history],
         },
         "settings": settings_fields(status.settings),
     }
@@ -213,7 +209,6 @@ class Dumper:
         self.path = path
         #: Fields from beside the agent (the sandbox watch), added to each dump.
         self.more = more
-        self.dumps = 0
         self._wanted = asyncio.Event()
         #: Set once the agent is up: the pid file is taken then, not before (an agent that
         #: fails to start must not name itself there). None: at once.
@@ -227,7 +222,6 @@ class Dumper:
         doc = snapshot(self.status())
         if self.more is not None:
             doc.update(self.more())
-        self.dumps += 1
         # The line first: once the file is there, so is the line.
         logs.event("dump", file=str(self.path), snapshot=doc)
         try:

@@ -49,6 +49,8 @@ class Untainter:
         environ: Mapping[str, str] = os.environ,
         service_account: Path | None = None,
         timeout: float | None = None,
+        *,
+        backoff: retry.Backoff | None = None,
     ) -> None:
         assert settings.untaint is not None
         assert settings.node_name is not None
@@ -58,6 +60,8 @@ class Untainter:
         self._environ = environ
         self._service_account = service_account
         self._timeout = timeout
+        #: The waits between the API's retries.
+        self._backoff = backoff if backoff is not None else retry.Backoff()
         self.present = True  # may be, until the API says otherwise
         self.done = False
         self.removed: str | None = None
@@ -119,7 +123,7 @@ class Untainter:
             while not self.done:
                 # A fresh backoff for each round: one round ends at success, or at a wait
                 # for the next Verified.
-                async for attempt in retry.api_policy(nodes.ApiProblem, self._sleep):
+                async for attempt in retry.api_policy(nodes.ApiProblem, self._sleep, self._backoff):
                     with attempt:
                         try:
                             await self._step(api)
@@ -143,7 +147,7 @@ class Untainter:
         from chainfsm.edge import nodes
 
         account = self._service_account or nodes.SERVICE_ACCOUNT
-        async for attempt in retry.api_policy(nodes.NoConfig, self._sleep):
+        async for attempt in retry.api_policy(nodes.NoConfig, self._sleep, self._backoff):
             with attempt:
                 try:
                     config = await off_loop.run(

@@ -29,6 +29,7 @@ from chainfsm.settings import Settings
 from tests.support.antrea_standin import antrea_step
 from tests.support.constants import AKS_FIXTURE, DEPLOY, HANG_GUARD, PRIMARIES_DIR
 from tests.support.guarded_agent import record, running, until
+from tests.support.seams import ObservedWakeups
 from tests.support.standin_plugins import install
 
 CNS_PRIMARY = PRIMARIES_DIR / AKS_FIXTURE
@@ -63,7 +64,7 @@ def shipped_settings(
 @contextlib.asynccontextmanager
 async def node(settings: Settings) -> AsyncIterator[tuple[Agent, Server]]:
     settings.net_dir.mkdir()
-    agent = Agent(settings)
+    agent = Agent(settings, wakeups=ObservedWakeups())
     async with lifecycle.endpoints(agent, settings) as servers:
         server = servers[0]  # --listen's: the probes
         task = asyncio.create_task(agent.run())
@@ -97,19 +98,12 @@ async def gauge(server: Server, name: str, **labels: str) -> float:
 async def arrives(agent: Agent, bin_dir: Path, name: str) -> None:
     """Install ``name`` and return once the agent's watch has read it and the agent has
     handled it and waits again."""
-    read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def tap(seen: str) -> None:
-        if seen == name and not read.done():
-            read.set_result(None)
-
-    agent.watches.taps.append(tap)
-    try:
-        install(bin_dir, name)
-        await asyncio.wait_for(read, HANG_GUARD)
-    finally:
-        agent.watches.taps.remove(tap)
-    await asyncio.wait_for(agent.wakeups.quiet(), HANG_GUARD)
+    wakeups = agent.wakeups
+    assert isinstance(wakeups, ObservedWakeups)  # as ``node`` makes the agent
+    read = wakeups.changes.read(name)
+    install(bin_dir, name)
+    await asyncio.wait_for(read, HANG_GUARD)
+    await asyncio.wait_for(wakeups.quiet(), HANG_GUARD)
 
 
 async def command(*argv: str) -> tuple[int, str, str]:

@@ -175,7 +175,7 @@ async def test_polling_a_primary_changed_with_our_write_is_not_taken_for_our_wri
     exhaust(monkeypatch, errno.ENOSPC)
     (net_dir / AZURE).write_bytes(primary_bytes())
     moved = json.dumps({**json.loads(primary_bytes()), "name": "moved"}).encode()
-    settings = Settings(net_dir=net_dir, poll_interval=1e6, **SLOW)  # type: ignore[arg-type]
+    settings = Settings(net_dir=net_dir, poll_interval=1e6, **SLOW)
     agent = Agent(settings, conf_dir=_PrimaryMovesRightAfterOurWrite(settings, moved))
     verified = asyncio.Queue[None]()
     agent.machine.listeners.append(

@@ -14,8 +14,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from chainfsm.agent.status import iso
 from chainfsm.cli.demo import write_in_place
+from chainfsm.core.times import iso
 from chainfsm.process import http_endpoints
 from tests.support.agent_process import AgentProcess, agent_process
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT

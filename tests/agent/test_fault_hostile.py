@@ -22,6 +22,7 @@ from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
 from tests.support.guarded_agent import SLOW, record, running, until, write_by_rename
 from tests.support.plugin_checks import chain
 from tests.support.primaries import golden, primary_bytes
+from tests.support.seams import ObservedWakeups
 from tests.support.standin_plugins import install
 
 
@@ -144,7 +145,8 @@ async def test_a_fifo_under_our_output_name_is_removed_at_start_without_blocking
 
 def delete_dir(net_dir: Path) -> None:
     for child in net_dir.iterdir():
-        child.unlink()
+        # The agent may withdraw our output itself between the listing and the unlink.
+        child.unlink(missing_ok=True)
     net_dir.rmdir()
 
 
@@ -185,21 +187,16 @@ def repoint(link: Path, target: Path, atomically: bool) -> None:
 async def verified_agent(**settings: Any) -> tuple[Agent, asyncio.Task[int]]:
     """An agent Verified and then quiet: every event before is answered, so what moves it
     after is the test's doing."""
-    agent = Agent(Settings(**{**SLOW, **settings}))
+    wakeups = ObservedWakeups()
+    agent = Agent(Settings(**{**SLOW, **settings}), wakeups=wakeups)
     transitions = record(agent)
     task = asyncio.create_task(agent.run())
     await until(transitions, trigger=Trigger.OUTPUT_VERIFIED)
-    heard: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def tap(name: str) -> None:
-        if name == ".settle" and not heard.done():
-            heard.set_result(None)
-
-    agent.watches.taps.append(tap)
+    heard = wakeups.changes.read(".settle")
     settle = agent.settings.net_dir / ".settle"
     settle.touch()
     await asyncio.wait_for(heard, HANG_GUARD)
-    await asyncio.wait_for(agent.wakeups.quiet(), HANG_GUARD)
+    await asyncio.wait_for(wakeups.quiet(), HANG_GUARD)
     settle.unlink()
     return agent, task
 

@@ -147,6 +147,8 @@ async def killed_lane(net_dir: Path, rng: random.Random, contents: list[bytes]) 
     return stats
 
 
+# slow: a hundred kills of a real agent process (about 20 s)
+@pytest.mark.slow
 async def test_sigkill_at_random_points_never_leaves_a_part_or_a_stale_temp(
     tmp_path: Path, seed: int
 ) -> None:
@@ -163,6 +165,8 @@ async def test_sigkill_at_random_points_never_leaves_a_part_or_a_stale_temp(
     assert sum(r["kills"] - r["absent"] for r in results) > 0
 
 
+# slow: churn against real agent processes (about 5 s)
+@pytest.mark.slow
 async def test_sigterm_during_churn_finishes_the_write_and_exits_0(
     tmp_path: Path, seed: int
 ) -> None:

@@ -16,10 +16,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainfsm.agent import retry
 from chainfsm.cli.demo import write_in_place
 from chainfsm.core import validation
 from chainfsm.core.states import State, Trigger
@@ -149,6 +149,8 @@ async def play(schedule: list[Step]) -> None:
                 assert output_ok(net_dir) or not model.valid(), step
 
 
+# slow: a hundred schedules, each on a real agent (2 to 9 s)
+@pytest.mark.slow
 @settings(
     max_examples=100,
     deadline=None,
@@ -157,5 +159,4 @@ async def play(schedule: list[Step]) -> None:
 )
 @given(st.lists(steps, min_size=1, max_size=10))
 def test_random_schedules_never_leave_an_invalid_output_and_converge(schedule: list[Step]) -> None:
-    retry.set_testing(False)
     asyncio.run(play(schedule))

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from chainfsm.agent import status as agent_status
 from chainfsm.cli import commands, dump_command, json_output
+from chainfsm.core import times
 from chainfsm.core.states import State
 from tests.support.agent_process import agent_process
 from tests.support.constants import AZURE, HANG_GUARD, OUTPUT
@@ -197,7 +197,7 @@ def test_the_dump_file_of_an_agent_is_read_as_its_settings_resolve_it(
     ],
 )
 def test_durations_read_as_a_person_says_them(seconds: float, said: str) -> None:
-    assert agent_status.duration(seconds) == said  # what status and /readyz say
+    assert times.duration(seconds) == said  # what status and /readyz say
 
 
 async def _command(env: dict[str, str], *argv: str) -> tuple[int, bytes, bytes]:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from chainfsm.agent import retry
 from chainfsm.cli.demo import write_in_place
 from chainfsm.core.states import State, Trigger
 from tests.support.constants import AZURE, OUTPUT
 from tests.support.counted_looks import CountedConfDir
 from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_rename
 from tests.support.primaries import golden, primary_bytes
+from tests.support.seams import InstantBackoff
 
 
 async def test_primary_written_in_place_after_the_agent_started_is_chained(net_dir: Path) -> None:
@@ -265,31 +265,23 @@ async def test_invalid_config_sorting_first_is_reported_as_blocking_the_runtime(
 async def test_invalid_primary_spends_the_budget_then_recovers_on_a_change(
     net_dir: Path,
 ) -> None:
-    retry.set_testing(True)
-    try:
-        (net_dir / AZURE).write_bytes(b"{")
-        async with running(net_dir, retry_attempts=3) as run:
-            spent = await run.until(Trigger.BUDGET_SPENT, State.Failed)
-            assert "after 3 attempts" in spent.reason
-            assert "fix or replace the primary" in spent.reason
-            write_by_rename(net_dir / AZURE, primary_bytes())
-            await run.until(Trigger.OUTPUT_VERIFIED)
-            assert run.output.read_bytes() == golden()
-    finally:
-        retry.set_testing(False)
+    (net_dir / AZURE).write_bytes(b"{")
+    async with running(net_dir, backoff=InstantBackoff(), retry_attempts=3) as run:
+        spent = await run.until(Trigger.BUDGET_SPENT, State.Failed)
+        assert "after 3 attempts" in spent.reason
+        assert "fix or replace the primary" in spent.reason
+        write_by_rename(net_dir / AZURE, primary_bytes())
+        await run.until(Trigger.OUTPUT_VERIFIED)
+        assert run.output.read_bytes() == golden()
 
 
 async def test_once_mode_ends_in_failed_when_the_budget_is_spent(net_dir: Path) -> None:
-    retry.set_testing(True)
-    try:
-        (net_dir / AZURE).write_bytes(b"null")
-        async with running(net_dir, once=True, retry_attempts=2) as run:
-            assert run.task is not None
-            assert await asyncio.wait_for(run.task, 30) == 1
-            assert run.agent.state is State.Failed
-            assert not run.output.exists()
-    finally:
-        retry.set_testing(False)
+    (net_dir / AZURE).write_bytes(b"null")
+    async with running(net_dir, backoff=InstantBackoff(), once=True, retry_attempts=2) as run:
+        assert run.task is not None
+        assert await asyncio.wait_for(run.task, 30) == 1
+        assert run.agent.state is State.Failed
+        assert not run.output.exists()
 
 
 async def test_another_writer_reverting_our_output_is_named_instead_of_fought(

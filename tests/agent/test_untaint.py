@@ -20,7 +20,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from chainfsm.agent import retry
 from chainfsm.agent.agent import Agent
 from chainfsm.core.states import State
 from chainfsm.edge import nodes
@@ -35,6 +34,7 @@ from tests.support.kube_standin import Fault, StandIn, taint
 from tests.support.loopback_http import http_get
 from tests.support.manifests import KUBERNETES_VERSION
 from tests.support.process_imports import imported
+from tests.support.seams import InstantBackoff
 
 NODE = "aks-user-12345678-vmss000000"
 OURS = "chainfsm.io/chain-not-ready"
@@ -42,12 +42,6 @@ OURS = "chainfsm.io/chain-not-ready"
 OTHERS = taint("sku", "NoSchedule", "gpu")
 #: Seconds for one request in these tests: a held answer times out at once.
 SHORT = 0.5
-
-
-@pytest.fixture(autouse=True)
-def _quick_backoff() -> None:
-    # The API's backoff is seconds; here a hundredth (tests/conftest.py turns it off after).
-    retry.set_testing(True)
 
 
 @pytest.fixture
@@ -98,10 +92,12 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def node(settings: Settings) -> AsyncIterator[Node]:
-    agent = Agent(settings)
-    untainter = untainting.Untainter(settings, environ={}, timeout=SHORT)
+    # The API's backoff is seconds; here a hundredth, and none for the agent's retries.
+    backoff = InstantBackoff()
+    untainter = untainting.Untainter(settings, environ={}, timeout=SHORT, backoff=backoff)
+    agent = Agent(settings, backoff=backoff, untaint_view=untainter.view)
     running = Node(agent, untainter)
-    async with lifecycle.lifts_taint(agent, settings, untainter):
+    async with lifecycle.lifts_taint(agent, untainter):
         task = asyncio.create_task(agent.run())
         await asyncio.wait_for(agent.ready.wait(), HANG_GUARD)
         try:

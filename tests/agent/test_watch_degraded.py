@@ -13,6 +13,7 @@ import contextlib
 import errno
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from chainfsm.agent.wakeups import Wakeups
 from chainfsm.core import watch_limits
 from chainfsm.core.states import State, Trigger
 from chainfsm.edge import watching
+from chainfsm.edge.changes import Changes
 from chainfsm.process import http_endpoints, metrics
 from chainfsm.settings import Settings
 from tests.support.constants import AZURE, HANG_GUARD
@@ -28,9 +30,10 @@ from tests.support.guarded_agent import SLOW, plugin_types, running, write_by_re
 from tests.support.inotify_limits import exhaust, proc_value
 from tests.support.log_queue import LogQueue
 from tests.support.primaries import golden, primary_bytes
+from tests.support.seams import TappedChanges
 
 #: Polls every 10 ms, so inotify is tried again every 0.3 s.
-QUICK_POLL = {"poll_interval": 0.01}
+QUICK_POLL: dict[str, Any] = {"poll_interval": 0.01}
 
 
 def _gauges(agent: Agent) -> dict[str, float]:
@@ -124,10 +127,11 @@ async def test_a_polled_bin_dir_reports_its_changes(
     exhaust(monkeypatch, errno.ENOSPC)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    wakeups = Wakeups()
-    watches = watching.Watches(net_dir, bin_dir, wakeups.notify_change, wakeups.lose, 0.01)
+    changes = TappedChanges()
+    wakeups = Wakeups(changes)
+    watches = watching.Watches(net_dir, bin_dir, changes, 0.01)
     read: asyncio.Queue[str] = asyncio.Queue()
-    watches.taps.append(read.put_nowait)
+    changes.taps.append(read.put_nowait)
     async with contextlib.AsyncExitStack() as stack:
         assert watches.arm(stack) is None
         said = await lines.until("watch_degraded")
@@ -147,9 +151,9 @@ async def test_a_dir_that_cannot_be_watched_for_another_reason_is_still_why_not(
 ) -> None:
     """Polling is for a used-up limit only: a missing dir stays the loud exit it was."""
     exhaust(monkeypatch, 0)
-    wakeups = Wakeups()
+    changes = Changes()
     missing = tmp_path / "missing"
-    watches = watching.Watches(missing, None, wakeups.notify_change, wakeups.lose, 0.01)
+    watches = watching.Watches(missing, None, changes, 0.01)
     async with contextlib.AsyncExitStack() as stack:
         assert watches.arm(stack) == f"cannot watch {missing}: No such file or directory"
     assert watches.degraded is None
@@ -166,8 +170,9 @@ async def test_a_polled_conf_dir_reached_through_a_repointed_symlink_is_lost(
         (tmp_path / name).mkdir()
     link = tmp_path / "net.d"
     link.symlink_to(tmp_path / "a")
-    wakeups = Wakeups()
-    watches = watching.Watches(link, None, wakeups.notify_change, wakeups.lose, 0.01)
+    changes = TappedChanges()
+    wakeups = Wakeups(changes)
+    watches = watching.Watches(link, None, changes, 0.01)
     async with contextlib.AsyncExitStack() as stack:
         assert watches.arm(stack) is None
         await lines.until("watch_degraded")

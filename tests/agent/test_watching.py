@@ -9,7 +9,9 @@ from pathlib import Path
 
 from chainfsm.agent.wakeups import Wakeups
 from chainfsm.edge import watching
+from chainfsm.edge.changes import Changes
 from tests.support.constants import HANG_GUARD
+from tests.support.seams import TappedChanges
 
 
 async def test_armed_watches_report_into_the_wakeups_until_the_stack_closes(
@@ -17,10 +19,11 @@ async def test_armed_watches_report_into_the_wakeups_until_the_stack_closes(
 ) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    wakeups = Wakeups()
-    watches = watching.Watches(net_dir, bin_dir, wakeups.notify_change, wakeups.lose)
+    changes = TappedChanges()
+    wakeups = Wakeups(changes)
+    watches = watching.Watches(net_dir, bin_dir, changes)
     read: asyncio.Queue[str] = asyncio.Queue()
-    watches.taps.append(read.put_nowait)
+    changes.taps.append(read.put_nowait)
     assert not watches.armed
     async with contextlib.AsyncExitStack() as stack:
         assert watches.arm(stack) is None
@@ -38,9 +41,9 @@ async def test_armed_watches_report_into_the_wakeups_until_the_stack_closes(
 
 
 async def test_a_bin_dir_that_cannot_be_watched_is_why_not(net_dir: Path, tmp_path: Path) -> None:
-    wakeups = Wakeups()
+    changes = Changes()
     missing = tmp_path / "no-bin"
-    watches = watching.Watches(net_dir, missing, wakeups.notify_change, wakeups.lose)
+    watches = watching.Watches(net_dir, missing, changes)
     async with contextlib.AsyncExitStack() as stack:
         why = watches.arm(stack)
     assert why == f"cannot watch --bin-dir {missing}: No such file or directory"
@@ -52,8 +55,9 @@ async def test_a_conf_dir_replaced_under_the_watch_is_lost_at_the_next_check(
 ) -> None:
     net_dir = tmp_path / "net.d"
     net_dir.mkdir()
-    wakeups = Wakeups()
-    watches = watching.Watches(net_dir, None, wakeups.notify_change, wakeups.lose)
+    changes = TappedChanges()
+    wakeups = Wakeups(changes)
+    watches = watching.Watches(net_dir, None, changes)
     watches.check_identity()  # not armed yet: nothing to check
     async with contextlib.AsyncExitStack() as stack:
         assert watches.arm(stack) is None

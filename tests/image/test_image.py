@@ -38,6 +38,9 @@ from tests.support.containerd_daemon import Containerd, require_containerd
 from tests.support.gate import CNI_BIN_DIR, need
 from tests.support.requirements_lock import pins
 
+# slow: every test here waits on the image build (a minute cold) and a container run.
+pytestmark = pytest.mark.slow
+
 # A tag of this run's own: helpers building from other checkouts on one machine share
 # buildah's storage, and must not test each other's images.
 IMAGE = f"localhost/chainfsm:test-{os.getpid()}"

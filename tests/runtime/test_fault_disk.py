@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from chainfsm.agent import retry
 from chainfsm.cli.demo import write_in_place
 from chainfsm.core.states import State, Trigger
 from tests.support.conf_dir_faults import (
@@ -35,12 +35,7 @@ from tests.support.guarded_agent import running
 from tests.support.primaries import golden, primary_bytes
 
 #: Small real backoffs: recovery after a remount or freed space comes from the timer.
-QUICK = {"backoff_initial": 0.01, "backoff_max": 0.05}
-
-
-@pytest.fixture(autouse=True)
-def _real_backoff() -> None:
-    retry.set_testing(False)
+QUICK: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.05}
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -403,6 +404,8 @@ def problems(case: Case, oracle: libcni_loader.Oracle) -> list[str]:
     return found
 
 
+# slow: every generated conf dir judged by libcni (about a minute)
+@pytest.mark.slow
 @seed(SEED)
 @settings(
     max_examples=EXAMPLES,

@@ -174,6 +174,8 @@ async def scraped_agent(tmp_path: Path) -> AsyncIterator[tuple[AgentProcess, int
             await asyncio.wait_for(proc.wait(), HANG_GUARD)
 
 
+# slow: a real Prometheus scrapes until its alert fires (about 10 s)
+@pytest.mark.slow
 async def test_a_real_prometheus_pages_for_a_failed_chain_naming_the_node(
     scraped_agent: tuple[AgentProcess, int, Path],
 ) -> None:

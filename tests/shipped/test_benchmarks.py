@@ -6,11 +6,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.constants import ROOT
 
 SCRIPT = ROOT / "benchmarks" / "run.py"
 
 
+# slow: a quick run of every benchmark, agents and all (about 12 s)
+@pytest.mark.slow
 def test_quick_benchmark_prints_machine_table_and_command() -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300

@@ -19,15 +19,17 @@ from typing import Any
 import asyncinotify
 from asyncinotify import Mask
 
+from chainfsm.agent import retry
 from chainfsm.agent.agent import Agent
 from chainfsm.core import validation
 from chainfsm.core.states import State, Transition
 from chainfsm.settings import Settings
 from tests.support.constants import HANG_GUARD
 from tests.support.counted_looks import CountedConfDir
+from tests.support.seams import ObservedWakeups
 
 #: Backoffs so long that only the kernel's change events move an agent on within a test.
-SLOW = {"backoff_initial": 30.0, "backoff_max": 60.0}
+SLOW: dict[str, Any] = {"backoff_initial": 30.0, "backoff_max": 60.0}
 
 
 def write_by_rename(path: Path, data: bytes) -> None:
@@ -106,8 +108,10 @@ async def until(
 class Running:
     """A started agent, its transitions as they happen, and the output guard."""
 
-    def __init__(self, agent: Agent, guard: OutputGuard) -> None:
+    def __init__(self, agent: Agent, wakeups: ObservedWakeups, guard: OutputGuard) -> None:
         self.agent = agent
+        #: The agent's wake-ups, instrumented (the agent was made with them).
+        self.wakeups = wakeups
         self.guard = guard
         self.seen: list[Transition] = []
         self._queue: asyncio.Queue[Transition] = asyncio.Queue()
@@ -148,20 +152,13 @@ class Running:
         the agent waits with nothing left to handle: after it, what did not wake the agent
         did not, and a test can say so."""
         name = f".settle-{next(self._settles)}"
-        read: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def tap(seen: str) -> None:
-            if seen == name and not read.done():
-                read.set_result(None)
-
-        self.agent.watches.taps.append(tap)
+        read = self.wakeups.changes.read(name)
         try:
             (self.net_dir / name).touch()
             await asyncio.wait_for(read, HANG_GUARD)
         finally:
-            self.agent.watches.taps.remove(tap)
             (self.net_dir / name).unlink()
-        await asyncio.wait_for(self.agent.wakeups.quiet(), HANG_GUARD)
+        await asyncio.wait_for(self.wakeups.quiet(), HANG_GUARD)
 
     async def stop(self) -> int:
         self.agent.request_stop()
@@ -171,15 +168,20 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(net_dir: Path, **overrides: Any) -> AsyncIterator[Running]:
-    """Start an agent on ``net_dir`` and the guard; stop both on the way out, then check that
-    no invalid content ever arrived under our output name."""
+async def running(
+    net_dir: Path, *, backoff: retry.Backoff | None = None, **overrides: Any
+) -> AsyncIterator[Running]:
+    """Start an agent on ``net_dir`` (with ``backoff``: the retries' waits, real by default)
+    and the guard; stop both on the way out, then check that no invalid content ever arrived
+    under our output name."""
     settings = Settings(net_dir=net_dir, **overrides)
     guard = OutputGuard(net_dir, settings.output)
     inotify = asyncinotify.Inotify()
     inotify.add_watch(net_dir, Mask.CREATE | Mask.CLOSE_WRITE | Mask.MOVED_TO | Mask.DELETE)
     pump = asyncio.create_task(guard.pump(inotify))
-    run = Running(Agent(settings, conf_dir=CountedConfDir(settings)), guard)
+    wakeups = ObservedWakeups()
+    agent = Agent(settings, wakeups=wakeups, backoff=backoff, conf_dir=CountedConfDir(settings))
+    run = Running(agent, wakeups, guard)
     run.task = asyncio.create_task(run.agent.run())
     try:
         async with asyncio.timeout(HANG_GUARD):

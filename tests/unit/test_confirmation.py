@@ -197,3 +197,11 @@ def test_a_runtime_that_could_not_be_asked_is_not_confirmed_and_settled() -> Non
 )
 def test_only_what_a_reload_can_change_is_asked_again(verdict: Verdict, settled: bool) -> None:
     assert confirmation.Confirmation(verdict, None, "").settled is settled
+
+
+def test_only_the_runtime_running_our_chain_proves_chained_and_unsaid_proves_nothing() -> None:
+    assert set(confirmation.PROVES) == set(Verdict)
+    assert [v for v, proves in confirmation.PROVES.items() if proves] == [Verdict.CONFIRMED]
+    # Fail closed for repair: a verdict that could hide our chain proves no "unchained".
+    for verdict in (Verdict.READY_UNSAID, Verdict.OTHER_DIR, Verdict.UNASKED):
+        assert confirmation.PROVES[verdict] is None

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from chainfsm.agent.machine import Machine
-from chainfsm.agent.status import Status, iso
+from chainfsm.agent.status import Status
 from chainfsm.core.states import State, Transition, Trigger
+from chainfsm.core.times import iso
 from chainfsm.settings import Settings
 from tests.support.constants import AZURE, OUTPUT
 

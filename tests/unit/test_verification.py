@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from chainfsm.core import verification
 from chainfsm.core.validation import Refusal, Rule
 from chainfsm.core.verification import Effect
@@ -37,7 +35,7 @@ def test_our_valid_chain_sorting_first_is_effective_and_the_runtime_loads_it() -
 def test_bytes_judged_already_are_not_judged_again_and_other_bytes_are() -> None:
     plan = primaries.plan(AZURE)
     # A verdict that validating the bytes would never give shows which one was taken.
-    odd = dataclasses.replace(plan.rendered_verdict, plugins=({"type": "odd"},))
+    odd = plan.rendered_verdict._replace(plugins=({"type": "odd"},))
     contents = {OUTPUT: CHAIN}
     taken = verification.verify([OUTPUT], contents, OUTPUT, None, (CHAIN, odd))
     assert taken.detail == f"{OUTPUT} is first and runs [odd]"

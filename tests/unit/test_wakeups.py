@@ -8,7 +8,9 @@ import asyncio
 import pytest
 
 from chainfsm.agent.wakeups import Stopping, Wakeups
+from chainfsm.edge.changes import Changes
 from tests.support.constants import AZURE, OUTPUT
+from tests.support.seams import ObservedWakeups
 
 
 async def test_a_change_before_the_wait_ends_it_at_once_and_is_consumed() -> None:
@@ -20,7 +22,7 @@ async def test_a_change_before_the_wait_ends_it_at_once_and_is_consumed() -> Non
 
 
 async def test_a_change_during_the_wait_wakes_it() -> None:
-    wakeups = Wakeups()
+    wakeups = ObservedWakeups()
     waiting = asyncio.create_task(wakeups.wait())
     await wakeups.quiet()  # the wait has begun, with nothing to handle
     assert not waiting.done()
@@ -36,7 +38,7 @@ async def test_the_clock_ends_a_wait_with_no_change() -> None:
 
 
 async def test_a_stop_request_ends_a_wait_and_keeps_the_exit_code_asked_for() -> None:
-    wakeups = Wakeups()
+    wakeups = ObservedWakeups()
     waiting = asyncio.create_task(wakeups.wait())
     await wakeups.quiet()
     wakeups.request_stop(exit_code=1)
@@ -56,7 +58,7 @@ async def test_a_stop_wins_over_a_pending_change() -> None:
 
 
 async def test_a_lost_watch_ends_every_wait_for_good() -> None:
-    wakeups = Wakeups()
+    wakeups = ObservedWakeups()
     waiting = asyncio.create_task(wakeups.wait())
     await wakeups.quiet()
     wakeups.lose("the watch on /etc/cni/net.d ended")
@@ -70,7 +72,7 @@ async def test_a_lost_watch_ends_every_wait_for_good() -> None:
 
 
 async def test_a_retry_sleep_ends_early_on_a_change_and_raises_once_stopped() -> None:
-    wakeups = Wakeups()
+    wakeups = ObservedWakeups()
     wakeups.notify_change(AZURE)
     await wakeups.retry_sleep(3600.0)  # returns on the change, not after an hour
     assert not wakeups.pending
@@ -102,9 +104,10 @@ def test_only_changed_tells_a_look_at_our_own_write_from_another_change() -> Non
     assert not wakeups.only_changed(OUTPUT)
 
 
-async def test_quiet_returns_only_while_a_wait_has_nothing_to_handle() -> None:
-    wakeups = Wakeups()
+async def test_the_tests_quiet_returns_only_while_a_wait_has_nothing_to_handle() -> None:
+    wakeups = ObservedWakeups()
     quiet = asyncio.create_task(wakeups.quiet())
+    await asyncio.sleep(0)  # quiet now waits for a wait to begin
     wakeups.notify_change(AZURE)
     assert await wakeups.wait() is True  # answered at once: the agent never idled
     await asyncio.sleep(0)  # one turn of the loop: quiet runs up to its own wait
@@ -147,3 +150,18 @@ async def test_a_watch_that_cannot_be_armed_at_the_first_wait_is_lost() -> None:
     assert wakeups.lost_why == "cannot watch /etc/cni/net.d: Permission denied"
     with pytest.raises(Stopping):
         await wakeups.retry_sleep(3600.0)
+
+
+async def test_the_watches_record_is_what_the_wakeups_read_and_wait_on() -> None:
+    changes = Changes()
+    wakeups = Wakeups(changes)
+    changes.heard(".settle-0", relevant=False)  # read, but nothing the runtime reads
+    assert not wakeups.pending
+    changes.heard(AZURE, relevant=True)
+    assert wakeups.pending
+    assert wakeups.only_changed(AZURE)
+    assert await wakeups.wait() is True
+    assert not changes.pending  # the wait consumed it in the record itself
+    changes.lose("the watch on /etc/cni/net.d ended")
+    assert wakeups.ended
+    assert wakeups.lost_why == "the watch on /etc/cni/net.d ended"

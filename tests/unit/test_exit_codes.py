@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chainfsm.agent import exits
+from chainfsm.core import exit_codes
 from chainfsm.core.states import State
 
 
@@ -36,4 +36,4 @@ from chainfsm.core.states import State
 def test_the_exit_code_at_the_end_of_a_run(
     once: bool, state: State, finished: bool, asked: int | None, code: int, said: str | None
 ) -> None:
-    assert exits.at_end(once, state, finished, asked) == (code, said)
+    assert exit_codes.at_end(once, state, finished, asked) == (code, said)
