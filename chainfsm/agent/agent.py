@@ -355,11 +355,7 @@ class Agent:
             # Something changed while a plugin took its time over VERSION: the conf dir
             # comes first (our output deleted meanwhile must be back at once), and the
             # query goes on in the background for the check that follows.
-            snap = self._look()
-            if reasons := drift.since(baseline, snap).reasons(output):
-                self._hand_over(snap)
-                said = "; ".join(reasons)
-                await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_CHECKING}")
+            if await self._moved_meanwhile(baseline, _CHECKING):
                 return
         if missing is not None:
             await self._fire(Trigger.BINARY_MISSING, missing, logging.ERROR)
@@ -383,11 +379,7 @@ class Agent:
                     break
                 # The wait ended on a change. Under load that may be only the late event of
                 # our own rename: look, and ask again unless the dir really moved.
-                snap = self._look()
-                if reasons := drift.since(baseline, snap).reasons(output):
-                    self._hand_over(snap)
-                    said = "; ".join(reasons)
-                    await self._fire(Trigger.CHANGE_DETECTED, f"{said} {_ASKING}")
+                if await self._moved_meanwhile(baseline, _ASKING):
                     return
             if not answer.confirmed:
                 from chainfsm.core import confirmation  # imported with the socket already
@@ -400,6 +392,17 @@ class Agent:
         said += "".join(f"; not checked here: {note}" for note in self.binaries.unchecked)
         self.machine.recovered()
         await self._fire(Trigger.OUTPUT_VERIFIED, said)
+
+    async def _moved_meanwhile(self, baseline: Baseline, during: str) -> bool:
+        """Look at the dir in the middle of Writing: when it moved from ``baseline``, hand the
+        look over and fire change_detected, its reason ending with ``during``. True then."""
+        snap = self._look()
+        reasons = drift.since(baseline, snap).reasons(self.settings.output)
+        if not reasons:
+            return False
+        self._hand_over(snap)
+        await self._fire(Trigger.CHANGE_DETECTED, f"{'; '.join(reasons)} {during}")
+        return True
 
     async def _verified(self) -> None:
         if not await self.wakeups.wait():

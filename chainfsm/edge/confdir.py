@@ -30,14 +30,20 @@ def link_target(path: Path) -> str | None:
         return None
 
 
-def observe(net_dir: Path, output: str, pattern: str | None) -> Snapshot:
+def observe(
+    net_dir: Path, output: str, pattern: str | None, kept: Snapshot | None = None
+) -> Snapshot:
     """List the dir and read the primary, our output and the file the runtime loads first.
 
     Each file is read once even when it plays two parts (our output is usually also first).
+    ``kept``: an earlier look whose primary's bytes still hold (see ``recheck``); they are used
+    when the primary is the same file and not the first one, which is always read afresh.
     """
     names = tuple(reading.list_names(net_dir))
     primary, first = snapshot.roles(names, output, pattern)
     cache: dict[str, Read] = {}
+    if kept is not None and primary is not None and primary == kept.primary != first:
+        cache[primary] = kept.primary_data
     for name in (primary, output, first):
         if name is not None and name not in cache:
             cache[name] = reading.read(net_dir, name) if name in names else None
@@ -58,23 +64,7 @@ def recheck(net_dir: Path, output: str, pattern: str | None, before: Snapshot) -
     the first file read when it is not ours, and the primary read only when it is another
     file than before's (its bytes are before's otherwise: a change to them is an event that
     wakes the next look)."""
-    names = tuple(reading.list_names(net_dir))
-    primary, first = snapshot.roles(names, output, pattern)
-    cache: dict[str, Read] = {output: reading.read(net_dir, output) if output in names else None}
-    if first is not None and first != output:
-        cache[first] = reading.read(net_dir, first)
-    if primary is not None and primary not in cache:
-        same = primary == before.primary
-        cache[primary] = before.primary_data if same else reading.read(net_dir, primary)
-    return Snapshot(
-        output_link=link_target(net_dir / output) if output in names else None,
-        names=names,
-        primary=primary,
-        primary_data=cache.get(primary) if primary else None,
-        output_data=cache[output],
-        first=first,
-        first_data=cache.get(first) if first else None,
-    )
+    return observe(net_dir, output, pattern, kept=before)
 
 
 def _is_real_dir(path: Path) -> bool:
