@@ -38,6 +38,15 @@ class _Parser(argparse.ArgumentParser):
             json_output.document(json_output.error(command, reason, 2))
         self.exit(2, escaping.one_line(f"{self.prog}: {reason}") + "\n")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Before Python 3.13 argparse drops the value of ``--flag=--`` as if it ended the
+        # flags, and hands the flag [] instead of "--": every parser of a value crashed on it.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
 
 def _reason(message: str) -> str:
     """argparse's message as ``WHAT: WHY``, the thing named first."""

@@ -310,3 +310,23 @@ def test_the_module_prints_the_docs_table() -> None:
         [sys.executable, "-m", "chainfsm.settings"], capture_output=True, text=True, check=True
     )
     assert done.stdout == settings.markdown()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run", "--history=--"], "chainfsm run: --history: '--' is not a whole number above zero"),
+        (["run", "--listen=--"], "chainfsm run: --listen: '--' is not HOST:PORT"),
+        (["dump", "--pid=--"], "chainfsm dump: --pid: '--' is not a whole number above zero"),
+        (["diagram", "--format=--"], "chainfsm diagram: --format: invalid choice: '--'"),
+    ],
+)
+def test_a_flag_given_the_value_double_dash_is_read_as_that_value(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before Python 3.13 argparse drops the value of ``--flag=--`` and hands the flag [],
+    # which the settings' parsers crashed on (a traceback, not a usage error).
+    with pytest.raises(SystemExit) as exited:
+        commands.main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith(said)
