@@ -324,7 +324,9 @@ class Agent:
         before = self._handed_over()
         current = before.output_data if before is not None else self.confdir.read_output()
         try:
-            wrote = await self.confdir.put(plan.rendered, plan.primary, current)
+            # Our temp file's events wait in the kernel meanwhile, read in one go after.
+            with self.watches.held():
+                wrote = await self.confdir.put(plan.rendered, plan.primary, current)
         except writing.WriteError as err:
             said = f"{err}; the previous {output} is untouched. {_WRITE_ADVICE}"
             await self._fire(Trigger.WRITE_FAILED, said, logging.ERROR)

@@ -8,6 +8,7 @@ backoff ends early on a change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,7 @@ class Wakeups:
         if exit_code is not None:
             self.exit_code = exit_code
         self._stopping.set()
+        self.changes.woken.set()
 
     def arm_before_first_wait(self, arm: Callable[[], str | None]) -> None:
         """Have the first ``wait`` call ``arm`` instead of waiting (None: armed, else why not).
@@ -99,14 +101,8 @@ class Wakeups:
                 self.lose(why)
                 return False
             return True
-        events = [self._stopping, self._lost, self._changed]
-        if not any(e.is_set() for e in events):
-            waiters = [asyncio.ensure_future(e.wait()) for e in events]
-            try:
-                await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+        if not (self.ended or self._changed.is_set()):
+            await self._woken_within(within)
         if self.ended or not self._changed.is_set():
             return False
         self.consume()
@@ -115,15 +111,27 @@ class Wakeups:
     async def until_done(self, work: asyncio.Future[Any]) -> bool:
         """Until ``work`` is done (True), or a change, a stop request or a lost watch comes
         first (False). Consumes nothing: the change is left for the look that answers it."""
-        events = [self._stopping, self._lost, self._changed]
-        if not work.done() and not any(e.is_set() for e in events):
-            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait()) for e in events]
+        if not (work.done() or self.ended or self._changed.is_set()):
+            self.changes.woken.clear()
+            waiter = asyncio.ensure_future(self.changes.woken.wait())
             try:
-                await asyncio.wait([work, *waiters], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([work, waiter], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for waiter in waiters:
-                    waiter.cancel()
+                waiter.cancel()
         return work.done()
+
+    async def _woken_within(self, within: float | None) -> None:
+        """Until a change, a stop request or a lost watch, or ``within`` seconds (None: no
+        limit). Called only when none is pending, so the flag is cleared first: an input
+        already answered must not end this wait."""
+        woken = self.changes.woken
+        woken.clear()
+        if within is None:
+            await woken.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await woken.wait()
 
     async def retry_sleep(self, delay: float) -> None:
         """tenacity's sleep: a change ends the backoff early; a stop or a lost watch raises

@@ -23,6 +23,9 @@ class Changes:
         self.lost = asyncio.Event()
         #: Why the watch was lost (None: it was not).
         self.lost_why: str | None = None
+        #: Set with ``changed`` (and so with ``lost``), and by whatever else ends a wait (a
+        #: stop request): the one event a waiter awaits, rather than one future per event.
+        self.woken = asyncio.Event()
 
     # -- what the watches write -----------------------------------------------------------
 
@@ -39,6 +42,7 @@ class Changes:
         elif self._names is not None:
             self._names.add(name)
         self.changed.set()
+        self.woken.set()
 
     def lose(self, why: str) -> None:
         """The watch is gone (or the dir cannot be listed): every wait ends, for good."""

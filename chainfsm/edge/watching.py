@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import select
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,7 +75,13 @@ class DirWatch:
         self.path = path
         self.changes = changes
         self._relevant = relevant
-        self._inotify = asyncinotify.Inotify()
+        # sync_timeout 0: ``sync_get`` answers None at once when nothing is queued, so the
+        # pump reads only what the kernel holds and never blocks the loop.
+        self._inotify = asyncinotify.Inotify(sync_timeout=0)
+        #: Resolved when the watch is lost (or the pump fails): what ``pump`` awaits.
+        self._ended: asyncio.Future[None] | None = None
+        #: Whether the loop reads the inotify fd when it turns readable (see ``held``).
+        self._reading = False
         try:
             self._inotify.add_watch(path, mask)
             info = path.stat()
@@ -111,18 +117,66 @@ class DirWatch:
         self.changes.lose(why)
 
     async def pump(self) -> None:
-        """Read events until the watch is lost (or the task is cancelled)."""
-        async for event in self._inotify:
-            mask = event.mask
-            if mask & Mask.Q_OVERFLOW:
-                self.changes.note(None)
-            elif mask & LOST:
-                self.armed = False
-                self.changes.lose(f"the watch on {self.path} ended ({mask!r})")
-                return
-            elif event.name is not None:
-                name = str(event.name)
-                self.changes.heard(name, self._relevant(name))
+        """Read events until the watch is lost (or the task is cancelled).
+
+        The loop calls ``drain`` whenever the fd turns readable: one reader for the watch's
+        life, where asyncinotify's own iteration added and removed one, and made a future
+        and a task step, per batch of events."""
+        loop = asyncio.get_running_loop()
+        self._ended = loop.create_future()
+        self._read(True)
+        try:
+            await self._ended
+        finally:
+            self._read(False)
+
+    def _read(self, on: bool) -> None:
+        """Have the loop read the fd when it is readable (``on``), or not."""
+        if on == self._reading or (on and (self._ended is None or self._ended.done())):
+            return  # (a cancelled pump's future is done too, and its reader must go)
+        loop = asyncio.get_running_loop()
+        if on:
+            loop.add_reader(self._inotify.fd, self.drain)
+        else:
+            with contextlib.suppress(ValueError, OSError):  # the fd may be closed already
+                loop.remove_reader(self._inotify.fd)
+        self._reading = on
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Leave events queued in the kernel while inside (nothing is lost: they are read
+        at the next ``drain``, and an overflow is a change). For our own write: its temp
+        file's events woke the loop while the writer thread worked, to read names that
+        change nothing."""
+        self._read(False)
+        try:
+            yield
+        finally:
+            self._read(True)
+            self.drain()  # now, not at the next turn: the look that follows counts them in
+
+    def drain(self) -> None:
+        """Report every event the kernel holds for the watch now, without waiting."""
+        ended = self._ended
+        if ended is None or ended.done():
+            return
+        try:
+            while (event := self._inotify.sync_get()) is not None:
+                mask = event.mask
+                if mask & Mask.Q_OVERFLOW:
+                    self.changes.note(None)
+                elif mask & LOST:
+                    self.armed = False
+                    self._read(False)
+                    ended.set_result(None)
+                    self.changes.lose(f"the watch on {self.path} ended ({mask!r})")
+                    return
+                elif event.name is not None:
+                    name = str(event.name)
+                    self.changes.heard(name, self._relevant(name))
+        except Exception as err:  # a bug: the pump's task fails and says so
+            self._read(False)
+            ended.set_exception(err)
 
     def close(self) -> None:
         self.armed = False
@@ -230,6 +284,16 @@ class Watches:
         for watch in (self._dir, self._bin_dir):
             if watch is not None:
                 watch.check_identity()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The conf dir's inotify events left queued while inside, and reported on the way
+        out (``DirWatch.held``): around our own write."""
+        if self._dir is None:
+            yield
+            return
+        with self._dir.held():
+            yield
 
     def arm(self, stack: contextlib.AsyncExitStack) -> str | None:
         """Arm every watch; None when armed (or polling instead), else why not. Closing
