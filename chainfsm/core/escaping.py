@@ -23,7 +23,8 @@ import json
 import re
 
 #: A surrogate code point: in a str only a non-UTF-8 name or a lone ``\\udXXX`` escape makes one.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Compiled on first use (re caches it), not at every start: only rare input asks.
+_LONE_SURROGATE = "[\ud800-\udfff]"
 
 
 def one_line(text: str) -> str:
@@ -47,4 +48,4 @@ def utf8(text: str) -> bytes:
 
 def has_lone_surrogate(text: str) -> bool:
     """Whether ``text`` holds a lone surrogate (which UTF-8 cannot encode)."""
-    return _LONE_SURROGATE.search(text) is not None
+    return re.search(_LONE_SURROGATE, text) is not None

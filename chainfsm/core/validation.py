@@ -40,8 +40,9 @@ IPAM_KEYS = ("type",)
 DNS_KEYS = ("nameservers", "domain", "search", "options")
 
 
-#: A CNI spec version as newer libcni parses the entries of "cniVersions".
-_SEMVER = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
+#: A CNI spec version as newer libcni parses the entries of "cniVersions". Compiled on first
+#: use (re caches it), not at every start: few primaries carry "cniVersions".
+_SEMVER = r"[0-9]+\.[0-9]+\.[0-9]+"
 
 
 class Rule(enum.StrEnum):
@@ -399,7 +400,7 @@ def _validate_list(file: str, doc: dict[str, Any]) -> Verdict:
     versions = doc.get("cniVersions")
     if "cniVersions" in doc and not (
         isinstance(versions, list)
-        and all(isinstance(v, str) and _SEMVER.fullmatch(v) for v in versions)
+        and all(isinstance(v, str) and re.fullmatch(_SEMVER, v) for v in versions)
     ):
         return Refusal(
             file,

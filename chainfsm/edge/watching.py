@@ -21,10 +21,12 @@ from asyncinotify import Mask
 from chainfsm import logs
 from chainfsm.core import discovery
 from chainfsm.edge.changes import Changes
-from chainfsm.edge.links import LinkWatch
 
-if TYPE_CHECKING:  # imported when inotify fails, not at every start-up
+# Imported when needed, not at every start-up: polling when inotify fails, links when the
+# watches are armed (`run --once` that finds its primary arms none).
+if TYPE_CHECKING:
     from chainfsm.edge import polling
+    from chainfsm.edge.links import LinkWatch
 
 #: What changes a file's presence or content. IN_MODIFY too: a truncate(2), or a writer that
 #: keeps its fd open, sends nothing else, and containerd reloads on it. A half-written file
@@ -309,6 +311,8 @@ class Watches:
     def _inotify(self) -> tuple[list[DirWatch], LinkWatch]:
         """An armed watch on the conf dir, on --bin-dir when given, and on the symlinks on
         the way to them; _ArmFailed with none left open otherwise."""
+        from chainfsm.edge.links import LinkWatch
+
         made: list[DirWatch] = []
         try:
             try:

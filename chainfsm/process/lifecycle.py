@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from chainfsm import logs
 from chainfsm.agent.agent import Agent
 from chainfsm.core import exit_codes
-from chainfsm.process import background, ready_file, state_dump
+from chainfsm.process import background, state_dump
 from chainfsm.settings import Settings, split_listen
 
 if TYPE_CHECKING:
     from chainfsm.process import http_endpoints, untainting
+    from chainfsm.process.ready_file import ReadyFile
     from chainfsm.process.sandbox_watch import SandboxWatch
 
 
@@ -193,8 +194,11 @@ async def serve(settings: Settings, agent: Agent | None = None) -> int:
     elif untainter is not None or startup is not None:
         raise ValueError("an agent made outside serve() has no untainter or start-up look")
     install_stop_signals(agent)
-    marker = ready_file.ReadyFile(settings.ready_file) if settings.ready_file else None
-    if marker is not None:
+    marker: ReadyFile | None = None
+    if settings.ready_file:  # imported only for --ready-file
+        from chainfsm.process.ready_file import ReadyFile
+
+        marker = ReadyFile(settings.ready_file)
         marker.withdraw()  # one left by an earlier run says nothing about this one
         agent.machine.listeners.append(marker.observe)
     try:
